@@ -1,0 +1,95 @@
+namespace VServer;
+
+/// <summary>How the guest's first process is run.</summary>
+public enum InitStyle
+{
+    /// <summary>util-vserver's default: the start command (default <c>/etc/init.d/rc 3</c>) under a minimal pid 1.</summary>
+    Sysv,
+
+    /// <summary>The guest's own <c>/sbin/init</c> is pid 1.</summary>
+    Plain,
+
+    /// <summary>One command is pid 1.</summary>
+    Command,
+}
+
+public enum BuildMethod
+{
+    Skeleton,
+    Busybox,
+}
+
+public enum GuestState
+{
+    Stopped,
+    Running,
+}
+
+/// <summary>
+/// A guest's configuration as held in its util-vserver configuration directory. Values are
+/// normalised and validated when they are set from user input (see <see cref="Config.GuestSettings"/>).
+/// </summary>
+public sealed class GuestConfig
+{
+    public GuestConfig(string name) => Name = name;
+
+    public string Name { get; set; }
+    public int? Context { get; set; }
+    public string? Hostname { get; set; }
+    public string? Domainname { get; set; }
+    public List<InterfaceSpec> Interfaces { get; set; } = new();
+    public List<string> Flags { get; set; } = new();
+    public List<string> Capabilities { get; set; } = new();
+    public InitStyle InitStyle { get; set; } = InitStyle.Sysv;
+    public IReadOnlyList<string>? StartCommand { get; set; }
+    public IReadOnlyList<string>? StopCommand { get; set; }
+    public long? MemoryLimit { get; set; }
+    public double? CpuLimit { get; set; }
+    public long? ProcessLimit { get; set; }
+    public int? Nice { get; set; }
+    public List<ResourceLimit> ResourceLimits { get; set; } = new();
+    public bool OnBoot { get; set; }
+
+    /// <summary>The guest's root directory (the <c>vdir</c> link). Null means the default under the vdir root.</summary>
+    public string? Root { get; set; }
+
+    /// <summary>The <c>fstab</c> lines, kept as written.</summary>
+    public List<string> Fstab { get; set; } = new();
+
+    public GuestConfig Clone()
+    {
+        var c = (GuestConfig)MemberwiseClone();
+        c.Interfaces = new(Interfaces);
+        c.Flags = new(Flags);
+        c.Capabilities = new(Capabilities);
+        c.ResourceLimits = new(ResourceLimits);
+        c.Fstab = new(Fstab);
+        return c;
+    }
+
+    /// <summary>Cross-field checks that hold for any configuration we write.</summary>
+    public void CheckConsistency()
+    {
+        Config.Validate.GuestName(Name);
+        if (Context is int xid)
+        {
+            Config.Validate.Context(xid);
+        }
+        if (InitStyle == InitStyle.Command && (StartCommand is null || StartCommand.Count == 0))
+        {
+            throw new VServerException("MissingStartCommand", ErrorKind.InvalidArgument,
+                $"Guest '{Name}' has init style Command but no start command: give -StartCommand.", Name);
+        }
+        var dup = Interfaces.GroupBy(i => i.Address).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null)
+        {
+            throw new VServerException("InvalidInterface", ErrorKind.InvalidArgument,
+                $"The address {dup.Key} is given more than once for guest '{Name}'.", dup.Key.ToString());
+        }
+        if (Root is not null && (!Path.IsPathRooted(Root) || Path.GetFullPath(Root).TrimEnd('/').Length == 0))
+        {
+            throw new VServerException("InvalidRoot", ErrorKind.InvalidArgument,
+                $"The root directory '{Root}' must be an absolute path other than '/'.", Root);
+        }
+    }
+}

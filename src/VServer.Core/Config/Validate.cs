@@ -1,0 +1,101 @@
+using System.Text.RegularExpressions;
+
+namespace VServer.Config;
+
+/// <summary>Validation of names and numbers, before anything touches the disk.</summary>
+public static partial class Validate
+{
+    public const int MinContext = 2;
+    public const int MaxContext = 49151;
+    public const int MaxNameLength = 64;
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]*\\z")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^(?=.{1,64}\\z)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\\z")]
+    private static partial Regex HostnamePattern();
+
+    /// <summary>Guest names are used as directory names: a whitelist of characters, no path tricks.</summary>
+    public static string GuestName(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new VServerException("InvalidName", ErrorKind.InvalidArgument, "The guest name is empty.", name ?? "");
+        }
+        if (name.Length > MaxNameLength)
+        {
+            throw new VServerException("InvalidName", ErrorKind.InvalidArgument,
+                $"The guest name '{Shorten(name)}' is {name.Length} characters long; at most {MaxNameLength} are allowed.", name);
+        }
+        if (!NamePattern().IsMatch(name))
+        {
+            throw new VServerException("InvalidName", ErrorKind.InvalidArgument,
+                $"The guest name '{name}' is not valid: use letters, digits, '_', '.' and '-', starting with a letter or digit.", name);
+        }
+        return name;
+    }
+
+    public static bool IsValidGuestName(string? name) =>
+        !string.IsNullOrEmpty(name) && name.Length <= MaxNameLength && NamePattern().IsMatch(name);
+
+    public static int Context(int xid)
+    {
+        if (xid < MinContext || xid > MaxContext)
+        {
+            throw new VServerException("InvalidContext", ErrorKind.InvalidArgument,
+                $"Context {xid} is out of range: guest contexts are {MinContext} to {MaxContext} (0 is the host, 1 the spectator).", xid);
+        }
+        return xid;
+    }
+
+    public static string Hostname(string value, string what = "hostname")
+    {
+        if (!HostnamePattern().IsMatch(value))
+        {
+            throw new VServerException("InvalidHostname", ErrorKind.InvalidArgument,
+                $"The {what} '{Shorten(value)}' is not valid: dot-separated labels of letters, digits and '-', at most 64 characters.", value);
+        }
+        return value;
+    }
+
+    public static long Positive(long value, string errorId, string what)
+    {
+        if (value <= 0)
+        {
+            throw new VServerException(errorId, ErrorKind.InvalidArgument, $"The {what} {value} is not valid: it must be greater than 0.", value);
+        }
+        return value;
+    }
+
+    public static double CpuLimit(double cores)
+    {
+        if (double.IsNaN(cores) || cores < 0.01 || cores > 4096)
+        {
+            throw new VServerException("InvalidCpuLimit", ErrorKind.InvalidArgument,
+                $"The CPU limit {cores} is not valid: give a number of cores from 0.01 to 4096.", cores);
+        }
+        return cores;
+    }
+
+    public static long MemoryLimit(long bytes)
+    {
+        const long min = 4L << 20;
+        if (bytes < min)
+        {
+            throw new VServerException("InvalidMemoryLimit", ErrorKind.InvalidArgument,
+                $"The memory limit {bytes} bytes is not valid: at least {min} bytes (4 MiB) are needed.", bytes);
+        }
+        return bytes;
+    }
+
+    public static int Nice(int nice)
+    {
+        if (nice < -20 || nice > 19)
+        {
+            throw new VServerException("InvalidNice", ErrorKind.InvalidArgument, $"The nice value {nice} is not valid: it must be from -20 to 19.", nice);
+        }
+        return nice;
+    }
+
+    internal static string Shorten(string s) => s.Length <= 40 ? s : s[..37] + "...";
+}

@@ -1,0 +1,69 @@
+using VServer.Config;
+
+namespace VServer;
+
+/// <summary>A guest as <c>Get-VServerGuest</c> shows it (type name <c>VServer.Guest</c>).</summary>
+public sealed class Guest
+{
+    internal Guest(GuestConfig c, string configPath, string root, GuestState state)
+    {
+        Name = c.Name;
+        Context = c.Context;
+        State = state;
+        Hostname = c.Hostname ?? c.Name;
+        Domainname = c.Domainname;
+        Interfaces = c.Interfaces.ToArray();
+        Addresses = c.Interfaces.Select(i => i.Cidr).ToArray();
+        Root = root;
+        ConfigPath = configPath;
+        InitStyle = c.InitStyle;
+        StartCommand = c.StartCommand is null ? null : CommandLine.Join(c.StartCommand);
+        StopCommand = c.StopCommand is null ? null : CommandLine.Join(c.StopCommand);
+        OnBoot = c.OnBoot;
+        Flags = c.Flags.ToArray();
+        Capabilities = c.Capabilities.ToArray();
+        BoundingSet = Config.Capabilities.BoundingSet(c.Capabilities.Where(x => x.StartsWith("CAP_", StringComparison.Ordinal) || x.StartsWith("!CAP_", StringComparison.Ordinal))).ToArray();
+        MemoryLimit = c.MemoryLimit;
+        CpuLimit = c.CpuLimit;
+        ProcessLimit = c.ProcessLimit;
+        Nice = c.Nice;
+        ResourceLimits = c.ResourceLimits.ToArray();
+        Fstab = c.Fstab.ToArray();
+    }
+
+    public string Name { get; }
+    public int? Context { get; }
+    public GuestState State { get; }
+    public string Hostname { get; }
+    public string? Domainname { get; }
+    public string[] Addresses { get; }
+    public InterfaceSpec[] Interfaces { get; }
+    public string Root { get; }
+    public string ConfigPath { get; }
+    public InitStyle InitStyle { get; }
+    public string? StartCommand { get; }
+    public string? StopCommand { get; }
+    public bool OnBoot { get; }
+    public string[] Flags { get; }
+
+    /// <summary>The configured adjustments (<c>bcapabilities</c>): <c>CAP_NET_RAW</c> adds, <c>!CAP_CHOWN</c> removes.</summary>
+    public string[] Capabilities { get; }
+
+    /// <summary>The capability bounding set the guest runs with: the secure default and the adjustments.</summary>
+    public string[] BoundingSet { get; }
+
+    /// <summary>Memory limit in bytes (cgroup memory.max); null when unlimited.</summary>
+    public long? MemoryLimit { get; }
+
+    /// <summary>CPU limit in cores (cgroup cpu.max); null when unlimited.</summary>
+    public double? CpuLimit { get; }
+
+    /// <summary>Process limit (cgroup pids.max); null when unlimited.</summary>
+    public long? ProcessLimit { get; }
+
+    public int? Nice { get; }
+    public ResourceLimit[] ResourceLimits { get; }
+    public string[] Fstab { get; }
+
+    public override string ToString() => Name;
+}

@@ -1,0 +1,241 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
+
+namespace VServer.Native;
+
+/// <summary>
+/// The only place Tmds.LibC is called. Every wrapper retries on EINTR and throws a
+/// <see cref="SyscallException"/> naming the call, the path and the errno.
+/// </summary>
+internal static unsafe class Sys
+{
+    public const int AT_FDCWD = -100;
+    public const int AT_REMOVEDIR = 0x200;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_EMPTY_PATH = 0x1000;
+
+    public static int LastErrno => Marshal.GetLastPInvokeError() is var e && e != 0 ? e : errno;
+
+    private static byte[] Z(string s)
+    {
+        if (s.IndexOf('\0') >= 0)
+        {
+            throw new VServerException("InvalidPath", ErrorKind.InvalidArgument, $"Path '{s.Replace("\0", "\\0")}' contains a NUL byte.", s);
+        }
+        var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];
+        Encoding.UTF8.GetBytes(s, 0, s.Length, bytes, 0);
+        return bytes;
+    }
+
+    private static int Check(int rc, string call, string? path)
+    {
+        if (rc < 0)
+        {
+            throw new SyscallException(call, path, errno);
+        }
+        return rc;
+    }
+
+    public static int Open(string path, int flags, int mode = 0)
+    {
+        var p = Z(path);
+        fixed (byte* pp = p)
+        {
+            int rc;
+            do { rc = open(pp, flags | O_CLOEXEC, (mode_t)mode); } while (rc < 0 && errno == EINTR);
+            return Check(rc, "open", path);
+        }
+    }
+
+    public static int OpenAt(int dirfd, string path, int flags, int mode = 0, string? display = null)
+    {
+        var p = Z(path);
+        fixed (byte* pp = p)
+        {
+            int rc;
+            do { rc = openat(dirfd, pp, flags | O_CLOEXEC, (mode_t)mode); } while (rc < 0 && errno == EINTR);
+            return Check(rc, "openat", display ?? path);
+        }
+    }
+
+    /// <summary>openat2(2): resolution rules (RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS …) enforced by the kernel.</summary>
+    public static int OpenAt2(int dirfd, string path, int flags, ulong resolve, int mode = 0, string? display = null)
+    {
+        var p = Z(path);
+        var how = new open_how { flags = (ulong)(flags | O_CLOEXEC), mode = (ulong)mode, resolve = resolve };
+        fixed (byte* pp = p)
+        {
+            int rc;
+            do { rc = openat2(dirfd, pp, &how, (size_t)sizeof(open_how)); } while (rc < 0 && errno == EINTR);
+            return Check(rc, "openat2", display ?? path);
+        }
+    }
+
+    public static void Close(int fd)
+    {
+        if (fd >= 0)
+        {
+            close(fd);
+        }
+    }
+
+    /// <summary>mkdirat; returns false when the entry already exists.</summary>
+    public static bool MkdirAt(int dirfd, string name, int mode, string? display = null)
+    {
+        var p = Z(name);
+        fixed (byte* pp = p)
+        {
+            int rc = mkdirat(dirfd, pp, (mode_t)mode);
+            if (rc < 0 && errno == EEXIST)
+            {
+                return false;
+            }
+            Check(rc, "mkdirat", display ?? name);
+            return true;
+        }
+    }
+
+    public static void MknodAt(int dirfd, string name, int mode, ulong dev, string? display = null)
+    {
+        var p = Z(name);
+        fixed (byte* pp = p)
+        {
+            Check(mknodat(dirfd, pp, (mode_t)mode, (dev_t)dev), "mknodat", display ?? name);
+        }
+    }
+
+    public static void SymlinkAt(string target, int dirfd, string name, string? display = null)
+    {
+        var t = Z(target);
+        var p = Z(name);
+        fixed (byte* tp = t)
+        fixed (byte* pp = p)
+        {
+            Check(symlinkat(tp, dirfd, pp), "symlinkat", display ?? name);
+        }
+    }
+
+    public static void UnlinkAt(int dirfd, string name, int flags, string? display = null)
+    {
+        var p = Z(name);
+        fixed (byte* pp = p)
+        {
+            Check(unlinkat(dirfd, pp, flags), "unlinkat", display ?? name);
+        }
+    }
+
+    public static stat FStatAt(int dirfd, string name, int flags, string? display = null)
+    {
+        var p = Z(name);
+        stat st;
+        fixed (byte* pp = p)
+        {
+            Check(fstatat(dirfd, pp, &st, flags), "fstatat", display ?? name);
+        }
+        return st;
+    }
+
+    public static stat FStat(int fd, string? display = null)
+    {
+        stat st;
+        Check(fstat(fd, &st), "fstat", display);
+        return st;
+    }
+
+    /// <summary>fchmodat without following a final symlink target's link (AT_SYMLINK_NOFOLLOW is not supported by Linux; callers only use it on entries they just created).</summary>
+    public static void FChmodAt(int dirfd, string name, int mode, string? display = null)
+    {
+        var p = Z(name);
+        fixed (byte* pp = p)
+        {
+            Check(fchmodat(dirfd, pp, (mode_t)mode, 0), "fchmodat", display ?? name);
+        }
+    }
+
+    public static void FChmod(int fd, int mode, string? display = null) => Check(fchmod(fd, (mode_t)mode), "fchmod", display);
+
+    public static void FChown(int fd, int uid, int gid, string? display = null) => Check(fchown(fd, (uid_t)(uint)uid, (gid_t)(uint)gid), "fchown", display);
+
+    public static void FSync(int fd, string? display = null)
+    {
+        int rc;
+        do { rc = fsync(fd); } while (rc < 0 && errno == EINTR);
+        Check(rc, "fsync", display);
+    }
+
+    public static void WriteAll(int fd, ReadOnlySpan<byte> data, string? display = null)
+    {
+        fixed (byte* d = data)
+        {
+            long off = 0;
+            while (off < data.Length)
+            {
+                var n = (long)write(fd, d + off, (size_t)(int)(data.Length - off));
+                if (n < 0)
+                {
+                    if (errno == EINTR)
+                    {
+                        continue;
+                    }
+                    throw new SyscallException("write", display, errno);
+                }
+                off += n;
+            }
+        }
+    }
+
+    public static int Read(int fd, Span<byte> buffer, string? display = null)
+    {
+        fixed (byte* b = buffer)
+        {
+            while (true)
+            {
+                var n = (long)read(fd, b, (size_t)buffer.Length);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+                if (errno != EINTR)
+                {
+                    throw new SyscallException("read", display, errno);
+                }
+            }
+        }
+    }
+
+    /// <summary>Blocking exclusive open-file-description lock (F_OFD_SETLKW) on the whole file.</summary>
+    public static void LockExclusive(int fd, string? display = null)
+    {
+        var fl = new flock { l_type = (short)F_WRLCK, l_whence = 0, l_start = 0, l_len = 0, l_pid = 0 };
+        int rc;
+        do { rc = fcntl(fd, F_OFD_SETLKW, &fl); } while (rc < 0 && errno == EINTR);
+        Check(rc, "fcntl(F_OFD_SETLKW)", display);
+    }
+
+    public static uint GetEuid() => (uint)geteuid();
+
+    /// <summary>makedev(3) as glibc encodes it.</summary>
+    public static ulong MakeDev(uint major, uint minor) =>
+        ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) |
+        ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
+
+    public static int O_RDONLY_ => O_RDONLY;
+    public static int O_WRONLY_ => O_WRONLY;
+    public static int O_RDWR_ => O_RDWR;
+    public static int O_CREAT_ => O_CREAT;
+    public static int O_EXCL_ => O_EXCL;
+    public static int O_TRUNC_ => O_TRUNC;
+    public static int O_NOFOLLOW_ => O_NOFOLLOW;
+    public static int O_DIRECTORY_ => O_DIRECTORY;
+    public static int O_PATH_ => O_PATH;
+    public static ulong RESOLVE_IN_ROOT_ => (ulong)RESOLVE_IN_ROOT;
+    public static ulong RESOLVE_NO_SYMLINKS_ => (ulong)RESOLVE_NO_SYMLINKS;
+    public static ulong RESOLVE_NO_MAGICLINKS_ => (ulong)RESOLVE_NO_MAGICLINKS;
+    public static ulong RESOLVE_NO_XDEV_ => (ulong)RESOLVE_NO_XDEV;
+
+    public static bool IsDir(in stat st) => ((uint)st.st_mode & 0xF000) == 0x4000;
+    public static bool IsLink(in stat st) => ((uint)st.st_mode & 0xF000) == 0xA000;
+    public static ulong Dev(in stat st) => (ulong)st.st_dev;
+}

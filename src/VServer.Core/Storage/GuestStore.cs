@@ -1,0 +1,231 @@
+using System.Globalization;
+using VServer.Build;
+using VServer.Config;
+using VServer.Native;
+
+namespace VServer.Storage;
+
+/// <summary>
+/// The guests of this host: their configuration directories under the config root and their
+/// root directories. Creation happens in staging directories that are renamed into place under
+/// the host lock, so an interrupted or refused create leaves nothing behind.
+/// </summary>
+public sealed class GuestStore
+{
+    /// <summary>util-vserver's <c>context.next</c> convention: dynamic contexts start here.</summary>
+    public const int FirstDynamicContext = 40000;
+
+    private const string StagingPrefix = ".staging-";
+    private const string RemovingPrefix = ".removing-";
+
+    public GuestStore(VServerPaths paths) => Paths = paths;
+
+    public VServerPaths Paths { get; }
+
+    /// <summary>Names of all guests, sorted.</summary>
+    public IReadOnlyList<string> ListNames()
+    {
+        if (!Directory.Exists(Paths.ConfigRoot))
+        {
+            return Array.Empty<string>();
+        }
+        return new DirectoryInfo(Paths.ConfigRoot).EnumerateDirectories()
+            .Where(d => d.LinkTarget is null && Validate.IsValidGuestName(d.Name) && !d.Name.StartsWith('.'))
+            .Select(d => d.Name)
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+    }
+
+    public bool Exists(string name) => Validate.IsValidGuestName(name) && Directory.Exists(Paths.ConfigDir(name));
+
+    public GuestConfig ReadConfig(string name)
+    {
+        Validate.GuestName(name);
+        return ConfigDirectory.Read(Paths.ConfigDir(name), name, Paths);
+    }
+
+    public string RootOf(GuestConfig c) => c.Root ?? Paths.DefaultRootDir(c.Name);
+
+    public Guest Get(string name)
+    {
+        var c = ReadConfig(name);
+        return new Guest(c, Paths.ConfigDir(name), RootOf(c), GuestState.Stopped);
+    }
+
+    /// <summary>Contexts in use, context → guest name (guests without a context are left out).</summary>
+    public IReadOnlyDictionary<int, string> ContextsInUse()
+    {
+        var used = new Dictionary<int, string>();
+        foreach (var n in ListNames())
+        {
+            var f = Path.Combine(Paths.ConfigDir(n), "context");
+            if (File.Exists(f) && int.TryParse(File.ReadAllText(f).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var x))
+            {
+                used.TryAdd(x, n);
+            }
+        }
+        return used;
+    }
+
+    /// <summary>The next free context from 40000 up (then from 2), under the lock.</summary>
+    internal static int NextFreeContext(IReadOnlyDictionary<int, string> used)
+    {
+        for (var x = FirstDynamicContext; x <= Validate.MaxContext; x++)
+        {
+            if (!used.ContainsKey(x)) return x;
+        }
+        for (var x = Validate.MinContext; x < FirstDynamicContext; x++)
+        {
+            if (!used.ContainsKey(x)) return x;
+        }
+        throw new VServerException("ContextExhausted", ErrorKind.LimitsExceeded, "Every context from 2 to 49151 is in use.", null);
+    }
+
+    /// <summary>Creates a guest: validates, allocates a context, builds its root, renames both into place.</summary>
+    public Guest Create(GuestConfig config, IRootBuilder builder, IOperationReporter? reporter = null, CancellationToken cancel = default)
+    {
+        reporter ??= NullReporter.Instance;
+        config = config.Clone();
+        config.CheckConsistency();
+        builder.Preflight();
+        var name = config.Name;
+        var configDir = Paths.ConfigDir(name);
+        var rootDir = RootOf(config);
+
+        EnsureDirectory(Paths.ConfigRoot, 0x1ED);
+        using var hostLock = HostLock.Acquire(Paths.LockFile);
+        RemoveStale(Paths.ConfigRoot);
+        if (Directory.Exists(configDir) || File.Exists(configDir))
+        {
+            throw new VServerException("GuestExists", ErrorKind.ResourceExists, $"A guest named '{name}' already exists ({configDir}).", name);
+        }
+        if (Directory.Exists(rootDir) || File.Exists(rootDir) || new FileInfo(rootDir).LinkTarget is not null)
+        {
+            throw new VServerException("RootExists", ErrorKind.ResourceExists,
+                $"The root directory {rootDir} for guest '{name}' already exists; remove it or choose another -Root.", rootDir);
+        }
+        var used = ContextsInUse();
+        if (config.Context is int want)
+        {
+            if (used.TryGetValue(want, out var other))
+            {
+                throw new VServerException("ContextInUse", ErrorKind.ResourceExists, $"Context {want} is already used by guest '{other}'.", want);
+            }
+        }
+        else
+        {
+            config.Context = NextFreeContext(used);
+        }
+
+        var rootParent = Path.GetDirectoryName(rootDir)!;
+        EnsureDirectory(rootParent, rootParent == Paths.VdirRoot && Sys.GetEuid() == 0 ? 0 : 0x1ED);
+        if (rootParent == Paths.VdirRoot)
+        {
+            RemoveStale(rootParent); // only in our own vdir root, never in a directory a -Root points into
+        }
+        var token = Guid.NewGuid().ToString("N")[..12];
+        var stagingConfig = Path.Combine(Paths.ConfigRoot, StagingPrefix + name + "-" + token);
+        var stagingRoot = Path.Combine(rootParent, StagingPrefix + name + "-" + token);
+        var rootMoved = false;
+        try
+        {
+            Directory.CreateDirectory(stagingRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            using (var fs = GuestRootFs.Open(stagingRoot))
+            {
+                builder.Build(fs, config, reporter, cancel);
+            }
+            cancel.ThrowIfCancellationRequested();
+            ConfigDirectory.Write(stagingConfig, config, rootDir);
+            Directory.Move(stagingRoot, rootDir);
+            rootMoved = true;
+            Directory.Move(stagingConfig, configDir);
+        }
+        catch
+        {
+            if (rootMoved)
+            {
+                Directory.Move(rootDir, stagingRoot);
+            }
+            SafeRemove.RemoveTree(stagingRoot);
+            SafeRemove.RemoveTree(stagingConfig);
+            throw;
+        }
+        reporter.Verbose($"Created guest '{name}' with context {config.Context}: config {configDir}, root {rootDir}.");
+        return Get(name);
+    }
+
+    /// <summary>Changes a guest's configuration; every value is checked before any file changes.</summary>
+    public Guest Update(string name, GuestSettings settings)
+    {
+        Validate.GuestName(name);
+        using var hostLock = HostLock.Acquire(Paths.LockFile);
+        var c = ReadConfig(name);
+        var oldRoot = RootOf(c);
+        settings.ApplyTo(c);
+        if (settings.Context is int want && ContextsInUse().TryGetValue(want, out var other) && other != name)
+        {
+            throw new VServerException("ContextInUse", ErrorKind.ResourceExists, $"Context {want} is already used by guest '{other}'.", want);
+        }
+        if (RootOf(c) != oldRoot)
+        {
+            throw new VServerException("RootChangeNotSupported", ErrorKind.InvalidOperation,
+                $"The root directory of guest '{name}' cannot be changed with Set-VServerGuest (it is {oldRoot}).", name);
+        }
+        ConfigDirectory.Write(Paths.ConfigDir(name), c, oldRoot);
+        return Get(name);
+    }
+
+    /// <summary>Deletes a guest's root directory (never following a symlink out of it) and its configuration.</summary>
+    public void Remove(string name, IOperationReporter? reporter = null, CancellationToken cancel = default)
+    {
+        reporter ??= NullReporter.Instance;
+        Validate.GuestName(name);
+        using var hostLock = HostLock.Acquire(Paths.LockFile);
+        var c = ReadConfig(name);
+        var root = RootOf(c);
+        var mounts = MountTable.MountPointsUnder(root);
+        if (mounts.Count > 0)
+        {
+            throw new VServerException("GuestRootBusy", ErrorKind.ResourceUnavailable,
+                $"Guest '{name}' cannot be removed: {mounts[0]} is mounted inside its root {root}.", name);
+        }
+        var configDir = Paths.ConfigDir(name);
+        var removing = Path.Combine(Paths.ConfigRoot, RemovingPrefix + name + "-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.Move(configDir, removing); // the guest disappears at once; a failure below moves it back
+        try
+        {
+            reporter.Verbose($"Removing root {root} of guest '{name}'.");
+            SafeRemove.RemoveTree(root, cancel);
+        }
+        catch
+        {
+            Directory.Move(removing, configDir);
+            throw;
+        }
+        SafeRemove.RemoveTree(removing);
+    }
+
+    private static void EnsureDirectory(string dir, int mode)
+    {
+        if (!Directory.Exists(dir))
+        {
+            Directory.CreateDirectory(dir);
+            File.SetUnixFileMode(dir, (UnixFileMode)mode);
+        }
+    }
+
+    /// <summary>Staging and removal leftovers of an interrupted process (we hold the lock: nobody else is working).</summary>
+    private static void RemoveStale(string dir)
+    {
+        if (!Directory.Exists(dir))
+        {
+            return;
+        }
+        foreach (var d in new DirectoryInfo(dir).EnumerateFileSystemInfos()
+                     .Where(d => d.Name.StartsWith(StagingPrefix, StringComparison.Ordinal) || d.Name.StartsWith(RemovingPrefix, StringComparison.Ordinal)))
+        {
+            SafeRemove.RemoveTree(d.FullName);
+        }
+    }
+}

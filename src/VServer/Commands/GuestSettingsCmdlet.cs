@@ -1,0 +1,98 @@
+using System.Collections;
+using System.Management.Automation;
+using VServer.Config;
+
+namespace VServer.Commands;
+
+/// <summary>The guest settings New-VServerGuest and Set-VServerGuest share, and their translation to Core.</summary>
+public abstract class GuestSettingsCmdlet : VServerCmdlet
+{
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public int Context { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowEmptyString]
+    public string? Hostname { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowEmptyString]
+    public string? Domainname { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowEmptyString]
+    [AllowEmptyCollection]
+    public string[]? Interface { get; set; }
+
+    [Parameter]
+    [AllowEmptyString]
+    [AllowEmptyCollection]
+    public string[]? Flag { get; set; }
+
+    [Parameter]
+    [AllowEmptyString]
+    [AllowEmptyCollection]
+    public string[]? Capability { get; set; }
+
+    [Parameter]
+    public InitStyle InitStyle { get; set; }
+
+    [Parameter]
+    [AllowEmptyString]
+    public string? StartCommand { get; set; }
+
+    [Parameter]
+    [AllowEmptyString]
+    public string? StopCommand { get; set; }
+
+    [Parameter]
+    public long MemoryLimit { get; set; }
+
+    [Parameter]
+    public double CpuLimit { get; set; }
+
+    [Parameter]
+    public long ProcessLimit { get; set; }
+
+    [Parameter]
+    public int Nice { get; set; }
+
+    [Parameter]
+    public Hashtable? ResourceLimit { get; set; }
+
+    [Parameter]
+    public SwitchParameter OnBoot { get; set; }
+
+    private bool Given(string name) => MyInvocation.BoundParameters.ContainsKey(name);
+
+    /// <summary>The settings the user gave (unbound parameters stay null).</summary>
+    protected GuestSettings GivenSettings() => new()
+    {
+        Context = Given(nameof(Context)) ? Context : null,
+        Hostname = Given(nameof(Hostname)) ? Hostname ?? "" : null,
+        Domainname = Given(nameof(Domainname)) ? Domainname ?? "" : null,
+        Interfaces = Given(nameof(Interface)) ? Interface ?? Array.Empty<string>() : null,
+        Flags = Given(nameof(Flag)) ? Flag ?? Array.Empty<string>() : null,
+        Capabilities = Given(nameof(Capability)) ? Capability ?? Array.Empty<string>() : null,
+        InitStyle = Given(nameof(InitStyle)) ? InitStyle : null,
+        StartCommand = Given(nameof(StartCommand)) ? StartCommand ?? "" : null,
+        StopCommand = Given(nameof(StopCommand)) ? StopCommand ?? "" : null,
+        MemoryLimit = Given(nameof(MemoryLimit)) ? MemoryLimit : null,
+        CpuLimit = Given(nameof(CpuLimit)) ? CpuLimit : null,
+        ProcessLimit = Given(nameof(ProcessLimit)) ? ProcessLimit : null,
+        Nice = Given(nameof(Nice)) ? Nice : null,
+        ResourceLimits = Given(nameof(ResourceLimit)) ? Unwrap(ResourceLimit) : null,
+        OnBoot = Given(nameof(OnBoot)) ? OnBoot.IsPresent : null,
+    };
+
+    /// <summary>Hashtable values arrive wrapped in PSObjects; Core wants plain values.</summary>
+    private static Hashtable Unwrap(Hashtable? table)
+    {
+        var result = new Hashtable(StringComparer.OrdinalIgnoreCase);
+        foreach (DictionaryEntry e in table ?? new Hashtable())
+        {
+            var v = e.Value is PSObject pso ? pso.BaseObject : e.Value;
+            result[e.Key] = v is Hashtable inner ? Unwrap(inner) : v;
+        }
+        return result;
+    }
+}

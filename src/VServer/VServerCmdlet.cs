@@ -1,0 +1,111 @@
+using System.Management.Automation;
+using VServer.Storage;
+
+namespace VServer.Commands;
+
+/// <summary>
+/// Base of every VServer cmdlet: cancellation on Ctrl+C (StopProcessing), the guest store for
+/// this host, name resolution with wildcards, and VServer errors as ErrorRecords.
+/// </summary>
+public abstract class VServerCmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _cancel = new();
+    private GuestStore? _store;
+
+    protected CancellationToken Cancel => _cancel.Token;
+
+    protected GuestStore Store => _store ??= new GuestStore(VServerPaths.FromEnvironment());
+
+    protected IOperationReporter Reporter => new CmdletReporter(this);
+
+    protected override void StopProcessing() => _cancel.Cancel();
+
+    public void Dispose()
+    {
+        _cancel.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Runs one unit of work; a VServer failure becomes a non-terminating error and the pipeline goes on.</summary>
+    protected void Try(object? target, Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (OperationCanceledException) when (Cancel.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (VServerException e)
+        {
+            WriteError(ErrorMapping.ToRecord(e, target));
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            WriteError(new ErrorRecord(e, "AccessDenied", ErrorCategory.PermissionDenied, target));
+        }
+        catch (IOException e)
+        {
+            WriteError(new ErrorRecord(e, "IOError", ErrorCategory.WriteError, target));
+        }
+    }
+
+    /// <summary>
+    /// Guest names from patterns: wildcards match existing guests (no match is no error); a
+    /// plain name must be valid and exist (InvalidName / GuestNotFound otherwise).
+    /// </summary>
+    protected IEnumerable<string> ResolveNames(IEnumerable<string> patterns)
+    {
+        IReadOnlyList<string>? all = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var pattern in patterns)
+        {
+            if (WildcardPattern.ContainsWildcardCharacters(pattern))
+            {
+                var wc = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
+                all ??= Store.ListNames();
+                foreach (var n in all.Where(wc.IsMatch).Where(seen.Add))
+                {
+                    yield return n;
+                }
+                continue;
+            }
+            string? resolved = null;
+            Try(pattern, () =>
+            {
+                Config.Validate.GuestName(pattern);
+                if (!Store.Exists(pattern))
+                {
+                    throw new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{pattern}' exists.", pattern);
+                }
+                resolved = pattern;
+            });
+            if (resolved is not null && seen.Add(resolved))
+            {
+                yield return resolved;
+            }
+        }
+    }
+
+    private sealed class CmdletReporter : IOperationReporter
+    {
+        private readonly VServerCmdlet _cmdlet;
+
+        public CmdletReporter(VServerCmdlet cmdlet) => _cmdlet = cmdlet;
+
+        public void Progress(string activity, string status, int percent)
+        {
+            var record = new ProgressRecord(1, activity, status) { PercentComplete = Math.Clamp(percent, 0, 100) };
+            if (percent >= 100)
+            {
+                record.RecordType = ProgressRecordType.Completed;
+            }
+            _cmdlet.WriteProgress(record);
+        }
+
+        public void Warning(string message) => _cmdlet.WriteWarning(message);
+
+        public void Verbose(string message) => _cmdlet.WriteVerbose(message);
+    }
+}
