@@ -12,16 +12,12 @@ if (repo is not null)
     Environment.SetEnvironmentVariable("PSModulePath", string.IsNullOrEmpty(current) ? modules : modules + Path.PathSeparator + current);
 }
 
+var plain = Console.IsOutputRedirected || Environment.GetEnvironmentVariable("NO_COLOR") is not null;
 var host = new TextHost(Console.Out, Console.Error, Console.IsInputRedirected ? null : Console.In,
-    Console.IsOutputRedirected ? 120 : Math.Max(80, SafeWidth()));
+    Console.IsOutputRedirected ? 120 : Math.Max(80, SafeWidth()), plain);
 var iss = InitialSessionState.CreateDefault2();
 using var runspace = RunspaceFactory.CreateRunspace(host, iss);
 runspace.Open();
-if (Console.IsOutputRedirected || Environment.GetEnvironmentVariable("NO_COLOR") is not null)
-{
-    using var plain = PowerShell.Create(runspace);
-    plain.AddScript("$PSStyle.OutputRendering = 'PlainText'").Invoke();
-}
 
 int Run(Action<PowerShell> build)
 {

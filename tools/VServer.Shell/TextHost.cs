@@ -11,9 +11,10 @@ public sealed class TextHost : PSHost
     private readonly Guid _id = Guid.NewGuid();
     private readonly TextHostUI _ui;
 
-    public TextHost(TextWriter output, TextWriter error, TextReader? input = null, int width = 120)
+    /// <param name="plainText">Strip ANSI escape sequences (the formatter adds them; a file or pipe does not want them).</param>
+    public TextHost(TextWriter output, TextWriter error, TextReader? input = null, int width = 120, bool plainText = true)
     {
-        _ui = new TextHostUI(output, error, input, width);
+        _ui = new TextHostUI(plainText ? new PlainWriter(output) : output, plainText ? new PlainWriter(error) : error, input, width);
     }
 
     public int? ExitCode { get; private set; }
@@ -28,6 +29,24 @@ public sealed class TextHost : PSHost
     public override void NotifyBeginApplication() { }
     public override void NotifyEndApplication() { }
     public override void SetShouldExit(int exitCode) => ExitCode = exitCode;
+}
+
+/// <summary>Removes ANSI escape sequences (CSI … letter) from what passes through.</summary>
+internal sealed partial class PlainWriter : TextWriter
+{
+    private readonly TextWriter _inner;
+
+    public PlainWriter(TextWriter inner) => _inner = inner;
+
+    public override System.Text.Encoding Encoding => _inner.Encoding;
+
+    [System.Text.RegularExpressions.GeneratedRegex("\u001b\\[[0-9;?]*[A-Za-z]")]
+    private static partial System.Text.RegularExpressions.Regex Ansi();
+
+    public override void Write(char value) => _inner.Write(value);
+    public override void Write(string? value) => _inner.Write(value is null ? null : Ansi().Replace(value, ""));
+    public override void WriteLine(string? value) => _inner.WriteLine(value is null ? null : Ansi().Replace(value, ""));
+    public override void Flush() => _inner.Flush();
 }
 
 internal sealed class TextHostUI : PSHostUserInterface
@@ -79,7 +98,7 @@ internal sealed class TextHostUI : PSHostUserInterface
     {
         if (_in is null)
         {
-            throw new PSInvalidOperationException($"{caption}: {message} — this host cannot ask; pass -Confirm:$false or -Force.");
+            throw new PSInvalidOperationException($"{caption}: {message} — this host cannot ask for confirmation; pass -Confirm:$false.");
         }
         _out.WriteLine(caption);
         _out.WriteLine(message);

@@ -4,21 +4,25 @@ using VServer.Config;
 
 namespace VServer.Commands;
 
-/// <summary>The guest settings New-VServerGuest and Set-VServerGuest share, and their translation to Core.</summary>
+/// <summary>
+/// The guest settings New-VServerGuest and Set-VServerGuest share, and their translation to Core.
+/// They do not bind from the pipeline: a piped VServer.Guest would otherwise feed its own current
+/// values (null ones included) back as changes.
+/// </summary>
 public abstract class GuestSettingsCmdlet : VServerCmdlet
 {
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Parameter]
     public int Context { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Parameter]
     [AllowEmptyString]
     public string? Hostname { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Parameter]
     [AllowEmptyString]
     public string? Domainname { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Parameter]
     [AllowEmptyString]
     [AllowEmptyCollection]
     public string[]? Interface { get; set; }

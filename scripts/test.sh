@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test: Core unit tests, PowerShell runspace tests against the staged module, and the
+# root integration tests (they skip with a reason when not root, and fail instead when
+# VSERVER_TEST_STRICT=1, as in CI). Ends with one line: N passed, N failed, N skipped.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+
+results=TestResults
+rm -rf "$results"
+dotnet test VServer.sln -c Release --no-build -nologo --logger "trx" --results-directory "$results" -v quiet
+rc=$?
+
+passed=0; failed=0; skipped=0; files=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  files=$((files + 1))
+  counters=$(grep -o '<Counters [^>]*>' "$trx")
+  total=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters")
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  e=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
+  t=$(sed -n 's/.* timeout="\([0-9]*\)".*/\1/p' <<<"$counters")
+  a=$(sed -n 's/.* aborted="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + p))
+  failed=$((failed + f + e + t + a))
+  skipped=$((skipped + total - p - f - e - t - a))
+done
+if [ "$files" -lt 2 ]; then
+  echo "test: expected results from 2 test projects, found $files" >&2
+  failed=$((failed + 1))
+fi
+if [ "${VSERVER_TEST_STRICT:-}" = "1" ] && [ "$skipped" -gt 0 ]; then
+  echo "test: $skipped test(s) skipped in strict mode; a skip is a failure here" >&2
+  failed=$((failed + skipped))
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -1,0 +1,199 @@
+using System.Management.Automation;
+using Xunit;
+
+namespace VServer.Tests;
+
+public class GuestCmdletTests
+{
+    private static Guest Single(System.Collections.ObjectModel.Collection<PSObject> output) =>
+        Assert.IsType<Guest>(Assert.Single(output).BaseObject);
+
+    [Fact]
+    public void NewPipedToGetReturnsTheGuest()
+    {
+        using var s = new PowerShellSession();
+        var g = Single(s.Invoke("New-VServerGuest web -Context 1000 -Method Skeleton -WarningAction SilentlyContinue | Get-VServerGuest"));
+        Assert.Empty(s.Errors);
+        Assert.Equal("web", g.Name);
+        Assert.Equal(1000, g.Context);
+        Assert.Equal(GuestState.Stopped, g.State);
+        Assert.Equal(Path.Combine(s.Roots.Paths.VdirRoot, "web"), g.Root);
+        Assert.Equal(Path.Combine(s.Roots.Paths.ConfigRoot, "web"), g.ConfigPath);
+        Assert.Equal("VServer.Guest", s.Invoke("(Get-VServerGuest web).PSObject.TypeNames[0]")[0].BaseObject);
+    }
+
+    [Fact]
+    public void SettingsFromNewAreReadBack()
+    {
+        using var s = new PowerShellSession();
+        var g = Single(s.Invoke(
+            "New-VServerGuest artemis -Method Skeleton -Context 1000 -Hostname artemis -Domainname example.com " +
+            "-Interface eth0:62.24.85.244/24 -Flag lock,nproc -Capability NET_RAW,'!CHOWN' -InitStyle Sysv " +
+            "-StartCommand '/sbin/rc default' -StopCommand '/sbin/rc shutdown' -MemoryLimit 256MB -CpuLimit 1.5 " +
+            "-ProcessLimit 200 -Nice 5 -ResourceLimit @{ nofile = 1024; core = 'inf' } -OnBoot -WarningAction SilentlyContinue"));
+        Assert.Empty(s.Errors);
+        Assert.Equal(new[] { "62.24.85.244/24" }, g.Addresses);
+        Assert.Equal("eth0", g.Interfaces[0].Device);
+        Assert.Equal(new[] { "lock", "nproc" }, g.Flags);
+        Assert.Equal(new[] { "CAP_NET_RAW", "!CAP_CHOWN" }, g.Capabilities);
+        Assert.Contains("CAP_NET_RAW", g.BoundingSet);
+        Assert.DoesNotContain("CAP_CHOWN", g.BoundingSet);
+        Assert.Equal("/sbin/rc default", g.StartCommand);
+        Assert.Equal(256L << 20, g.MemoryLimit);
+        Assert.Equal(1.5, g.CpuLimit);
+        Assert.Equal(200, g.ProcessLimit);
+        Assert.Equal(5, g.Nice);
+        Assert.True(g.OnBoot);
+        Assert.Equal(new[] { new ResourceLimit("core", ResourceLimit.Unlimited, ResourceLimit.Unlimited), new ResourceLimit("nofile", 1024, 1024) }, g.ResourceLimits);
+        Assert.Equal("default", File.ReadAllText(Path.Combine(g.ConfigPath, "apps/init/mark")).Trim());
+    }
+
+    [Fact]
+    public void WildcardRemoveWithWhatIfChangesNothingAndConfirmedRemoveDeletes()
+    {
+        using var s = new PowerShellSession();
+        s.Invoke("'web','www','db' | New-VServerGuest -Method Skeleton -WarningAction SilentlyContinue | Out-Null");
+        Assert.Empty(s.Errors);
+        var before = s.Roots.Snapshot();
+        s.Invoke("Get-VServerGuest w* | Remove-VServerGuest -WhatIf");
+        Assert.Empty(s.Errors);
+        Assert.Equal(before, s.Roots.Snapshot());
+        s.Invoke("Get-VServerGuest w* | Remove-VServerGuest -Confirm:$false");
+        Assert.Empty(s.Errors);
+        Assert.Equal(new object[] { "db" }, s.Invoke("Get-VServerGuest | ForEach-Object Name").Select(o => o.BaseObject));
+        Assert.False(Directory.Exists(Path.Combine(s.Roots.Paths.VdirRoot, "web")));
+    }
+
+    [Fact]
+    public void SetChangesSettingsFromThePipelineAndClearResetsThem()
+    {
+        using var s = new PowerShellSession();
+        s.Invoke("New-VServerGuest web -Method Skeleton -WarningAction SilentlyContinue | Out-Null");
+        var g = Single(s.Invoke("Get-VServerGuest web | Set-VServerGuest -MemoryLimit 128MB -OnBoot -Interface 10.1.0.2/16 -PassThru"));
+        Assert.Empty(s.Errors);
+        Assert.Equal(128L << 20, g.MemoryLimit);
+        Assert.True(g.OnBoot);
+        Assert.Equal(new[] { "10.1.0.2/16" }, g.Addresses);
+        g = Single(s.Invoke("Set-VServerGuest web -Clear MemoryLimit,Interface -OnBoot:$false -PassThru"));
+        Assert.Null(g.MemoryLimit);
+        Assert.False(g.OnBoot);
+        Assert.Empty(g.Addresses);
+        s.Invoke("Set-VServerGuest web -Nice 3 -WhatIf");
+        Assert.Null(Single(s.Invoke("Get-VServerGuest web")).Nice);
+    }
+
+    [Theory]
+    [InlineData("New-VServerGuest '../x' -Method Skeleton", "InvalidName", ErrorCategory.InvalidArgument, "../x")]
+    [InlineData("New-VServerGuest 'a/b' -Method Skeleton", "InvalidName", ErrorCategory.InvalidArgument, "a/b")]
+    [InlineData("New-VServerGuest '' -Method Skeleton", "InvalidName", ErrorCategory.InvalidArgument, "")]
+    [InlineData("New-VServerGuest ('a' * 300) -Method Skeleton", "InvalidName", ErrorCategory.InvalidArgument, null)]
+    [InlineData("New-VServerGuest x -Context 0 -Method Skeleton", "InvalidContext", ErrorCategory.InvalidArgument, 0)]
+    [InlineData("New-VServerGuest x -Context 1 -Method Skeleton", "InvalidContext", ErrorCategory.InvalidArgument, 1)]
+    [InlineData("New-VServerGuest x -Context 49152 -Method Skeleton", "InvalidContext", ErrorCategory.InvalidArgument, 49152)]
+    [InlineData("New-VServerGuest x -Interface 'eth0:300.1.1.1/24' -Method Skeleton", "InvalidInterface", ErrorCategory.InvalidArgument, "eth0:300.1.1.1/24")]
+    [InlineData("New-VServerGuest x -Capability NET_RAWR -Method Skeleton", "InvalidCapability", ErrorCategory.InvalidArgument, "NET_RAWR")]
+    [InlineData("New-VServerGuest x -Flag sparkle -Method Skeleton", "InvalidFlag", ErrorCategory.InvalidArgument, "sparkle")]
+    [InlineData("New-VServerGuest x -Hostname 'bad_host!' -Method Skeleton", "InvalidHostname", ErrorCategory.InvalidArgument, "bad_host!")]
+    [InlineData("New-VServerGuest x -InitStyle Command -Method Skeleton", "MissingStartCommand", ErrorCategory.InvalidArgument, "x")]
+    [InlineData("New-VServerGuest x -ResourceLimit @{ files = 3 } -Method Skeleton", "InvalidResourceLimit", ErrorCategory.InvalidArgument, "files")]
+    [InlineData("New-VServerGuest x -Root '/' -Method Skeleton", "InvalidRoot", ErrorCategory.InvalidArgument, "/")]
+    [InlineData("Get-VServerGuest nosuch", "GuestNotFound", ErrorCategory.ObjectNotFound, "nosuch")]
+    [InlineData("Set-VServerGuest nosuch -Nice 1", "GuestNotFound", ErrorCategory.ObjectNotFound, "nosuch")]
+    [InlineData("Remove-VServerGuest nosuch -Confirm:$false", "GuestNotFound", ErrorCategory.ObjectNotFound, "nosuch")]
+    public void BadInputIsAnErrorRecordAndChangesNothing(string script, string errorId, ErrorCategory category, object? target)
+    {
+        using var s = new PowerShellSession();
+        var before = s.Roots.Snapshot();
+        var output = s.Invoke(script);
+        Assert.Empty(output);
+        var e = Assert.Single(s.Errors);
+        Assert.Equal(errorId, e.FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Equal(category, e.CategoryInfo.Category);
+        if (target is not null)
+        {
+            Assert.Equal(target, e.TargetObject);
+            Assert.Contains(target.ToString()!, e.Exception.Message);
+        }
+        Assert.EndsWith("VServer.Commands." + script.Split(' ')[0].Replace("-", "") + "Command", e.FullyQualifiedErrorId);
+        Assert.Equal(before, s.Roots.Snapshot());
+    }
+
+    [Fact]
+    public void DuplicatesAreRefusedWithoutTouchingTheDisk()
+    {
+        using var s = new PowerShellSession();
+        s.Invoke("New-VServerGuest web -Context 1000 -Method Skeleton -WarningAction SilentlyContinue | Out-Null");
+        var before = s.Roots.Snapshot();
+        s.Invoke("New-VServerGuest web -Method Skeleton");
+        Assert.Equal("GuestExists", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke("New-VServerGuest db -Context 1000 -Method Skeleton");
+        var e = Assert.Single(s.Errors);
+        Assert.Equal("ContextInUse", e.FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Equal(ErrorCategory.ResourceExists, e.CategoryInfo.Category);
+        Assert.Equal(before, s.Roots.Snapshot());
+    }
+
+    /// <summary>Every text option with an empty value and with garbage (nspawn TEST-13 style).</summary>
+    [Theory]
+    [InlineData("Hostname")]
+    [InlineData("Domainname")]
+    [InlineData("Interface")]
+    [InlineData("Flag")]
+    [InlineData("Capability")]
+    [InlineData("StartCommand")]
+    [InlineData("StopCommand")]
+    public void EveryTextOptionRefusesEmptyAndGarbage(string option)
+    {
+        using var s = new PowerShellSession();
+        var before = s.Roots.Snapshot();
+        foreach (var value in new[] { "''", "'%%garbage!! \"'" })
+        {
+            s.Invoke($"New-VServerGuest x -Method Skeleton -{option} {value}");
+            var e = Assert.Single(s.Errors);
+            Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
+            Assert.Equal(before, s.Roots.Snapshot());
+        }
+    }
+
+    [Fact]
+    public void OneBadGuestDoesNotStopThePipeline()
+    {
+        using var s = new PowerShellSession();
+        var output = s.Invoke("'good1','bad/name','good2' | New-VServerGuest -Method Skeleton -WarningAction SilentlyContinue");
+        Assert.Equal(new[] { "good1", "good2" }, output.Select(o => ((Guest)o.BaseObject).Name));
+        Assert.Equal("InvalidName", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+    }
+
+    [Fact]
+    public void GetByContext()
+    {
+        using var s = new PowerShellSession();
+        s.Invoke("New-VServerGuest web -Context 1234 -Method Skeleton -WarningAction SilentlyContinue | Out-Null");
+        Assert.Equal("web", Single(s.Invoke("Get-VServerGuest -Context 1234")).Name);
+        s.Invoke("Get-VServerGuest -Context 999");
+        Assert.Equal("GuestNotFound", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+    }
+
+    [Fact]
+    public void TheTableViewRendersThroughOutDefault()
+    {
+        using var s = new PowerShellSession();
+        s.Invoke("New-VServerGuest web -Context 1000 -Hostname www -Interface eth0:10.0.0.2/24,10.0.0.3/24 -Method Skeleton -OnBoot -WarningAction SilentlyContinue | Out-Null");
+        var text = s.Render("Get-VServerGuest");
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()).ToArray();
+        Assert.Equal("Name Context State   Init OnBoot Hostname Addresses", lines[0]);
+        Assert.Matches("^-+ -+ -+ +-+ -+ -+ -+$", lines[1]);
+        Assert.Equal("web     1000 Stopped Sysv True   www      10.0.0.2/24, 10.0.0.3/24", lines[2]);
+    }
+
+    [Fact]
+    public void GuestNamesTabComplete()
+    {
+        using var s = new PowerShellSession();
+        s.Invoke("'web','www','db' | New-VServerGuest -Method Skeleton -WarningAction SilentlyContinue | Out-Null");
+        var matches = s.Invoke("(TabExpansion2 -inputScript 'Get-VServerGuest w' -cursorColumn 18).CompletionMatches | ForEach-Object CompletionText");
+        Assert.Equal(new object[] { "web", "www" }, matches.Select(m => m.BaseObject));
+        matches = s.Invoke("(TabExpansion2 -inputScript 'Remove-VServerGuest d' -cursorColumn 21).CompletionMatches | ForEach-Object CompletionText");
+        Assert.Equal(new object[] { "db" }, matches.Select(m => m.BaseObject));
+    }
+}

@@ -1,0 +1,72 @@
+using System.Collections.ObjectModel;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using VServer.Shell;
+using VServer.Tests.Shared;
+using Xunit;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)] // the roots are process environment variables
+
+namespace VServer.Tests;
+
+/// <summary>A runspace with the staged module imported and this test's own roots.</summary>
+public sealed class PowerShellSession : IDisposable
+{
+    private readonly StringWriter _out = new();
+    private readonly StringWriter _err = new();
+    private readonly Runspace _runspace;
+
+    public PowerShellSession()
+    {
+        Roots = new TempRoots();
+        Environment.SetEnvironmentVariable("VSERVER_CONFIG_ROOT", Roots.Paths.ConfigRoot);
+        Environment.SetEnvironmentVariable("VSERVER_VDIR_ROOT", Roots.Paths.VdirRoot);
+        Environment.SetEnvironmentVariable("VSERVER_RUN_ROOT", Roots.Paths.RunRoot);
+        _runspace = RunspaceFactory.CreateRunspace(new TextHost(_out, _err), InitialSessionState.CreateDefault2());
+        _runspace.Open();
+        Invoke("$PSStyle.OutputRendering = 'PlainText'");
+        Invoke($"Import-Module '{ModuleManifest}' -ErrorAction Stop");
+    }
+
+    public static string ModuleManifest => Path.Combine(TestEnvironment.RepoRoot, "output", "VServer", "VServer.psd1");
+
+    public TempRoots Roots { get; }
+
+    public Collection<ErrorRecord> Errors { get; } = new();
+
+    /// <summary>Runs a script; its errors are collected in <see cref="Errors"/> (cleared on each call).</summary>
+    public Collection<PSObject> Invoke(string script)
+    {
+        using var ps = PowerShell.Create(_runspace);
+        ps.AddScript(script);
+        var result = ps.Invoke();
+        Errors.Clear();
+        foreach (var e in ps.Streams.Error)
+        {
+            Errors.Add(e);
+        }
+        return result;
+    }
+
+    /// <summary>Runs a script piped to Out-Default and returns what the host printed.</summary>
+    public string Render(string script)
+    {
+        _out.GetStringBuilder().Clear();
+        using var ps = PowerShell.Create(_runspace);
+        ps.AddScript(script).AddCommand("Out-Default");
+        ps.Invoke();
+        return _out.ToString();
+    }
+
+    public string ErrorText => _err.ToString();
+
+    public void Dispose()
+    {
+        _runspace.Dispose();
+        foreach (var v in new[] { "VSERVER_CONFIG_ROOT", "VSERVER_VDIR_ROOT", "VSERVER_RUN_ROOT" })
+        {
+            Environment.SetEnvironmentVariable(v, null);
+        }
+        Roots.Dispose();
+    }
+}
