@@ -8,10 +8,7 @@ public static class TestEnvironment
     /// <summary>VSERVER_TEST_STRICT=1 (CI): a test whose requirement is missing runs and fails instead of skipping.</summary>
     public static bool Strict => Environment.GetEnvironmentVariable("VSERVER_TEST_STRICT") == "1";
 
-    public static bool IsRoot => Environment.UserName == "root" || geteuid() == 0;
-
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern uint geteuid();
+    public static bool IsRoot => VServer.Native.Sys.GetEuid() == 0;
 
     public static string? BusyboxPath => new[] { "/bin/busybox", "/usr/bin/busybox" }.FirstOrDefault(File.Exists);
 
