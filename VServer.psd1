@@ -17,6 +17,11 @@
         'Get-VServerGuest'
         'Set-VServerGuest'
         'Remove-VServerGuest'
+        'Start-VServerGuest'
+        'Stop-VServerGuest'
+        'Restart-VServerGuest'
+        'Invoke-VServerCommand'
+        'Enter-VServerGuest'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

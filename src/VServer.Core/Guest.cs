@@ -5,11 +5,14 @@ namespace VServer;
 /// <summary>A guest as <c>Get-VServerGuest</c> shows it (type name <c>VServer.Guest</c>).</summary>
 public sealed class Guest
 {
-    internal Guest(GuestConfig c, string configPath, string root, GuestState state)
+    internal Guest(GuestConfig c, string configPath, string root, Runtime.GuestStatus status)
     {
         Name = c.Name;
         Context = c.Context;
-        State = state;
+        State = status.State;
+        ProcessCount = status.ProcessCount;
+        StartTime = status.StartTime;
+        InitPid = status.InitPid;
         Hostname = c.Hostname ?? c.Name;
         Domainname = c.Domainname;
         Interfaces = c.Interfaces.ToArray();
@@ -34,6 +37,18 @@ public sealed class Guest
     public string Name { get; }
     public int? Context { get; }
     public GuestState State { get; }
+
+    /// <summary>Processes in the guest's cgroup (0 when stopped).</summary>
+    public int ProcessCount { get; }
+
+    /// <summary>When the guest was started (null when stopped).</summary>
+    public DateTimeOffset? StartTime { get; }
+
+    /// <summary>Time since the start (null when stopped).</summary>
+    public TimeSpan? Uptime => StartTime is DateTimeOffset t ? DateTimeOffset.UtcNow - t : null;
+
+    /// <summary>Host pid of the guest's init (null when stopped).</summary>
+    public int? InitPid { get; }
     public string Hostname { get; }
     public string? Domainname { get; }
     public string[] Addresses { get; }

@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
 using System.Management.Automation;
+using System.Runtime.ExceptionServices;
+using VServer.Runtime;
 using VServer.Storage;
 
 namespace VServer.Commands;
@@ -17,6 +20,90 @@ public abstract class VServerCmdlet : PSCmdlet, IDisposable
     protected GuestStore Store => _store ??= new GuestStore(VServerPaths.FromEnvironment());
 
     protected IOperationReporter Reporter => new CmdletReporter(this);
+
+    protected GuestRuntime Runtime => new(Store);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> for each guest, up to <paramref name="throttle"/> at once, on
+    /// worker threads. Everything the work writes (objects, errors, warnings, verbose text) is
+    /// handed to the pipeline thread, the only one allowed to write; an error in one guest does
+    /// not stop the others.
+    /// </summary>
+    protected void ForEachGuest(IReadOnlyList<string> names, int throttle, Action<string, GuestSink> work)
+    {
+        if (names.Count == 0)
+        {
+            return;
+        }
+        using var queue = new BlockingCollection<Action>();
+        var worker = Task.Run(() =>
+        {
+            try
+            {
+                Parallel.ForEach(names, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, throttle) }, name =>
+                {
+                    if (Cancel.IsCancellationRequested)
+                    {
+                        return;
+                    }
+                    var sink = new GuestSink(queue, this, name);
+                    try
+                    {
+                        work(name, sink);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        var captured = ExceptionDispatchInfo.Capture(e);
+                        queue.Add(() => Try(name, captured.Throw));
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+                });
+            }
+            finally
+            {
+                queue.CompleteAdding();
+            }
+        });
+        foreach (var write in queue.GetConsumingEnumerable())
+        {
+            write();
+        }
+        worker.GetAwaiter().GetResult();
+        if (Cancel.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
+    /// <summary>What a worker thread writes for one guest, queued for the pipeline thread.</summary>
+    protected sealed class GuestSink : IOperationReporter
+    {
+        private readonly BlockingCollection<Action> _queue;
+        private readonly VServerCmdlet _cmdlet;
+
+        internal GuestSink(BlockingCollection<Action> queue, VServerCmdlet cmdlet, string name)
+        {
+            _queue = queue;
+            _cmdlet = cmdlet;
+            Name = name;
+        }
+
+        public string Name { get; }
+
+        public CancellationToken Cancel => _cmdlet.Cancel;
+
+        public void Object(object o) => _queue.Add(() => _cmdlet.WriteObject(o));
+
+        public void Error(ErrorRecord e) => _queue.Add(() => _cmdlet.WriteError(e));
+
+        public void Progress(string activity, string status, int percent) { }
+
+        public void Warning(string message) => _queue.Add(() => _cmdlet.WriteWarning(message));
+
+        public void Verbose(string message) => _queue.Add(() => _cmdlet.WriteVerbose(message));
+    }
 
     protected override void StopProcessing() => _cancel.Cancel();
 

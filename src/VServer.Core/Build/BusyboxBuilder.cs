@@ -68,7 +68,9 @@ public sealed class BusyboxBuilder : IRootBuilder
         root.WriteText("etc/inittab",
             "# VServer busybox guest. /sbin/init (busybox init) reads this file.\n" +
             "::sysinit:/etc/init.d/rcS\n" +
-            "::shutdown:/etc/init.d/rcK\n");
+            "::shutdown:/etc/init.d/rcK\n" +
+            "# Stop-VServerGuest sends SIGINT, as util-vserver does: shut down cleanly.\n" +
+            "::ctrlaltdel:/sbin/poweroff\n");
         root.WriteText("etc/init.d/rcS",
             "#!/bin/sh\n# Start-up of a VServer busybox guest: run /etc/init.d/S??* in order.\n" +
             "for s in /etc/init.d/S??*; do [ -x \"$s\" ] && \"$s\" start; done\nexit 0\n", 0x1ED);

@@ -216,6 +216,65 @@ internal static unsafe class Sys
 
     public static uint GetEuid() => (uint)geteuid();
 
+    /// <summary>A pipe whose both ends are close-on-exec: (read end, write end).</summary>
+    public static (int Read, int Write) Pipe()
+    {
+        int* fds = stackalloc int[2];
+        Check(pipe2(fds, O_CLOEXEC), "pipe2", null);
+        return (fds[0], fds[1]);
+    }
+
+    /// <summary>Sets or clears FD_CLOEXEC, so a child started now inherits (or not) this descriptor.</summary>
+    public static void SetInheritable(int fd, bool inheritable)
+    {
+        Check(fcntl(fd, F_SETFD, inheritable ? 0 : FD_CLOEXEC), "fcntl(F_SETFD)", null);
+    }
+
+    // Tmds.LibC 0.5 has no kill(2) or setpriority(2); these two come straight from libc.
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int sys_kill(int pid, int sig);
+
+    [DllImport("libc", EntryPoint = "setpriority", SetLastError = true)]
+    private static extern int sys_setpriority(int which, uint who, int prio);
+
+    /// <summary>kill(pid, 0): whether the process exists (EPERM counts as existing).</summary>
+    public static bool ProcessExists(int pid) => pid > 0 && (sys_kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() == EPERM);
+
+    /// <summary>
+    /// Clears the calling thread's signal mask. conmon runs its exit command with SIGCHLD blocked;
+    /// .NET learns that its children ended from SIGCHLD, so the exit hook must unblock it first.
+    /// </summary>
+    public static void UnblockAllSignals()
+    {
+        sigset_t set;
+        sigemptyset(&set);
+        Check(sigprocmask(SIG_SETMASK, &set, null), "sigprocmask", null);
+    }
+
+    /// <summary>kill(pid, sig); false when the process is already gone.</summary>
+    public static bool Signal(int pid, int sig)
+    {
+        if (pid <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pid));
+        }
+        if (sys_kill(pid, sig) == 0)
+        {
+            return true;
+        }
+        var e = Marshal.GetLastPInvokeError();
+        return e == ESRCH ? false : throw new SyscallException("kill", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), e);
+    }
+
+    /// <summary>setpriority(PRIO_PROCESS, pid, nice).</summary>
+    public static void SetNice(int pid, int nice)
+    {
+        if (sys_setpriority(0 /* PRIO_PROCESS */, (uint)pid, nice) < 0)
+        {
+            throw new SyscallException("setpriority", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), Marshal.GetLastPInvokeError());
+        }
+    }
+
     /// <summary>makedev(3) as glibc encodes it.</summary>
     public static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) |

@@ -49,7 +49,7 @@ public sealed class GuestStore
     public Guest Get(string name)
     {
         var c = ReadConfig(name);
-        return new Guest(c, Paths.ConfigDir(name), RootOf(c), GuestState.Stopped);
+        return new Guest(c, Paths.ConfigDir(name), RootOf(c), new Runtime.RunDirectory(Paths, name).Status());
     }
 
     /// <summary>Contexts in use, context → guest name (guests without a context are left out).</summary>
@@ -184,6 +184,12 @@ public sealed class GuestStore
         using var hostLock = HostLock.Acquire(Paths.LockFile);
         var c = ReadConfig(name);
         var root = RootOf(c);
+        var run = new Runtime.RunDirectory(Paths, name);
+        if (run.Status().State == GuestState.Running)
+        {
+            throw new VServerException("GuestRunning", ErrorKind.InvalidOperation,
+                $"Guest '{name}' is running: stop it first (Stop-VServerGuest {name}).", name);
+        }
         var mounts = MountTable.MountPointsUnder(root);
         if (mounts.Count > 0)
         {
@@ -204,6 +210,7 @@ public sealed class GuestStore
             throw;
         }
         SafeRemove.RemoveTree(removing);
+        run.Delete();
     }
 
     private static void EnsureDirectory(string dir, int mode)

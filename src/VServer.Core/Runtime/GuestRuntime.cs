@@ -1,0 +1,614 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json.Nodes;
+using VServer.Native;
+using VServer.Storage;
+
+namespace VServer.Runtime;
+
+/// <summary>A command to run inside a guest.</summary>
+public sealed record ExecRequest(IReadOnlyList<string> Command)
+{
+    public string? User { get; init; }
+    public string? WorkingDirectory { get; init; }
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+}
+
+/// <summary>
+/// Starts, stops, restarts and enters guests: a bundle generated from the configuration, launched
+/// by the OCI runtime under conmon, which stays the guest's parent and calls <c>vserver NAME
+/// exited INSTANCE</c> (src/VServer.Cli) when the guest's init ends — the hook that restarts a
+/// guest after reboot(2) inside it.
+/// </summary>
+public sealed class GuestRuntime
+{
+    /// <summary>init died of SIGHUP: reboot(2) inside the guest's PID namespace.</summary>
+    public const int RebootExitCode = 128 + 1;
+
+    /// <summary>util-vserver's kill sequence after the stop timeout: TERM, wait 5 s, KILL.</summary>
+    public static readonly TimeSpan KillGrace = TimeSpan.FromSeconds(5);
+
+    public static readonly TimeSpan DefaultStopTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly GuestStore _store;
+
+    public GuestRuntime(GuestStore store) => _store = store;
+
+    public VServerPaths Paths => _store.Paths;
+
+    public RunDirectory Run(string name) => new(Paths, name);
+
+    public GuestStatus Status(string name) => Run(name).Status();
+
+    // ---------------------------------------------------------------- start
+
+    public GuestStatus Start(string name, IOperationReporter? reporter = null, CancellationToken cancel = default)
+    {
+        reporter ??= NullReporter.Instance;
+        var config = _store.ReadConfig(name);
+        OciBundle.CheckStartable(config);
+        var run = Run(name);
+        using var guestLock = run.Lock();
+        if (run.Status().State == GuestState.Running)
+        {
+            throw new VServerException("GuestAlreadyRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is already running.", name);
+        }
+        CleanupLocked(run, run.ReadState(), reporter);
+        return StartLocked(config, run, reporter, cancel);
+    }
+
+    private GuestStatus StartLocked(GuestConfig config, RunDirectory run, IOperationReporter reporter, CancellationToken cancel)
+    {
+        var name = config.Name;
+        var root = _store.RootOf(config);
+        CheckRoot(name, root);
+        var runtime = OciRuntime.Resolve(Paths);
+        var conmon = HostProcess.Find("conmon") ?? throw new VServerException("ConmonNotFound", ErrorKind.NotInstalled,
+            "conmon is not installed (Debian package 'conmon'); VServer runs every guest under it.", "conmon");
+        string? initHelper = null;
+        if (config.InitStyle == InitStyle.Sysv)
+        {
+            initHelper = HostProcess.Find("tini-static") ?? throw new VServerException("InitHelperNotFound", ErrorKind.NotInstalled,
+                $"Guest '{name}' uses the Sysv init style, which needs the tini-static binary (Debian package 'tini').", name);
+        }
+        var cgroups = Cgroups.PathFor(name);
+        var bundle = OciBundle.Generate(config, new BundleOptions
+        {
+            RootPath = root,
+            CgroupsPath = cgroups,
+            InitHelper = initHelper,
+            TimeNamespace = config.Flags.Contains("virt_uptime") && runtime.TimeNamespace,
+            SwapLimit = Cgroups.SwapLimitSupported(),
+        }, reporter);
+
+        Directory.CreateDirectory(Paths.RunRoot);
+        run.Clear();
+        Directory.CreateDirectory(run.Bundle);
+        File.SetUnixFileMode(run.Dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Directory.CreateDirectory(run.ExitDir);
+        Directory.CreateDirectory(run.AttachDir);
+        AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
+
+        var instance = Guid.NewGuid().ToString("N");
+        var started = DateTimeOffset.UtcNow;
+        reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
+        int initPid;
+        try
+        {
+            initPid = LaunchConmon(conmon, runtime, run, instance, reporter, cancel);
+        }
+        catch
+        {
+            CleanupLocked(run, null, reporter);
+            throw;
+        }
+        try
+        {
+            var ticks = ProcFs.StartTicks(initPid) ?? throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
+                $"Guest '{name}': its init (pid {initPid}) vanished before it was started. Console log: {Tail(run.ConsoleLog)}", name);
+            if (config.Nice is int nice)
+            {
+                Sys.SetNice(initPid, nice); // before start: the guest's init inherits it
+            }
+            run.WriteState(new RunState
+            {
+                Instance = instance,
+                InitPid = initPid,
+                InitStartTicks = ticks,
+                ConmonPid = ReadPid(run.ConmonPidFile) ?? 0,
+                StartTime = started,
+                Runtime = runtime.Path,
+                RuntimeRoot = runtime.StateRoot,
+                CgroupsPath = cgroups,
+            });
+            runtime.Check(name, "start", name);
+        }
+        catch
+        {
+            KillAndWait(run, runtime, initPid);
+            CleanupLocked(run, run.ReadState(), reporter);
+            throw;
+        }
+        return run.Status();
+    }
+
+    private static void CheckRoot(string name, string root)
+    {
+        try
+        {
+            var st = Sys.FStatAt(Sys.AT_FDCWD, root, Sys.AT_SYMLINK_NOFOLLOW);
+            if (Sys.IsDir(st))
+            {
+                return;
+            }
+        }
+        catch (SyscallException)
+        {
+        }
+        throw new VServerException("GuestRootMissing", ErrorKind.ObjectNotFound,
+            $"Guest '{name}' cannot start: its root {root} is not a directory (it must not be a symlink).", root);
+    }
+
+    /// <summary>
+    /// Starts conmon, which forks itself away, runs the runtime's <c>create</c> and reports the
+    /// guest's init pid (or the runtime's error) on the sync pipe (<c>_OCI_SYNCPIPE</c>).
+    /// </summary>
+    private int LaunchConmon(string conmon, OciRuntime runtime, RunDirectory run, string instance, IOperationReporter reporter, CancellationToken cancel)
+    {
+        var args = new List<string>
+        {
+            "--api-version", "1", "-c", run.Name, "-u", instance, "-n", run.Name,
+            "-r", runtime.Path, "-b", run.Bundle, "-p", run.InitPidFile, "-P", run.ConmonPidFile,
+            "-l", "k8s-file:" + run.ConsoleLog, "--log-size-max", "4194304",
+            "--exit-dir", run.ExitDir, "--socket-dir-path", run.AttachDir,
+            "--runtime-arg", "--root=" + runtime.StateRoot,
+        };
+        var cli = CliPath();
+        if (cli is null)
+        {
+            reporter.Warning($"Guest '{run.Name}': the vserver command was not found next to VServer.Core.dll (or in VSERVER_CLI), so a reboot inside the guest will leave it stopped.");
+        }
+        else
+        {
+            args.AddRange(new[] { "--exit-command", cli, "--exit-command-arg", run.Name, "--exit-command-arg", "exited", "--exit-command-arg", instance });
+        }
+
+        var (readFd, writeFd) = Sys.Pipe();
+        try
+        {
+            var env = new Dictionary<string, string>
+            {
+                ["_OCI_SYNCPIPE"] = writeFd.ToString(CultureInfo.InvariantCulture),
+                ["VSERVER_CONFIG_ROOT"] = Paths.ConfigRoot,
+                ["VSERVER_VDIR_ROOT"] = Paths.VdirRoot,
+                ["VSERVER_RUN_ROOT"] = Paths.RunRoot,
+                ["VSERVER_RUNTIME"] = runtime.Path,
+                ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            };
+            if (DotnetRoot() is string dotnetRoot)
+            {
+                env["DOTNET_ROOT"] = dotnetRoot;
+            }
+            var r = HostProcess.Run(conmon, args, CancellationToken.None, environment: env, inheritFd: writeFd);
+            Sys.Close(writeFd);
+            writeFd = -1;
+            if (r.ExitCode != 0)
+            {
+                throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
+                    $"Guest '{run.Name}': conmon failed ({r.ExitCode}): {OciRuntime.FirstLine(r.StandardError, "no message")}", run.Name);
+            }
+            var line = ReadLine(readFd, TimeSpan.FromSeconds(60), cancel);
+            if (line is null)
+            {
+                throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
+                    $"Guest '{run.Name}': conmon ended without reporting the guest's init. Console log: {Tail(run.ConsoleLog)}", run.Name);
+            }
+            var msg = JsonNode.Parse(line);
+            var pid = (int?)msg?["data"] ?? -1;
+            if (pid <= 0)
+            {
+                var text = (string?)msg?["message"] ?? line;
+                throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
+                    $"Guest '{run.Name}' did not start: {OciRuntime.FirstLine(text, text)}", run.Name);
+            }
+            return pid;
+        }
+        finally
+        {
+            if (writeFd >= 0)
+            {
+                Sys.Close(writeFd);
+            }
+            Sys.Close(readFd);
+        }
+    }
+
+    private static string? ReadLine(int fd, TimeSpan timeout, CancellationToken cancel)
+    {
+        var reader = Task.Run(() =>
+        {
+            var buf = new byte[4096];
+            var sb = new StringBuilder();
+            while (true)
+            {
+                var n = Sys.Read(fd, buf);
+                if (n <= 0)
+                {
+                    return sb.Length > 0 ? sb.ToString() : null;
+                }
+                sb.Append(Encoding.UTF8.GetString(buf, 0, n));
+                var nl = sb.ToString().IndexOf('\n');
+                if (nl >= 0)
+                {
+                    return sb.ToString()[..nl];
+                }
+            }
+        });
+        if (!reader.Wait(timeout, cancel))
+        {
+            throw new VServerException("GuestStartFailed", ErrorKind.OperationStopped, "conmon did not report within " + timeout.TotalSeconds + " s.");
+        }
+        return reader.Result;
+    }
+
+    /// <summary>The <c>vserver</c> program conmon calls back: VSERVER_CLI, else beside this assembly.</summary>
+    public static string? CliPath()
+    {
+        var env = Environment.GetEnvironmentVariable("VSERVER_CLI");
+        if (!string.IsNullOrWhiteSpace(env))
+        {
+            return File.Exists(env) ? Path.GetFullPath(env) : null;
+        }
+        var dir = Path.GetDirectoryName(typeof(GuestRuntime).Assembly.Location);
+        var p = dir is null ? null : Path.Combine(dir, "vserver");
+        return p is not null && File.Exists(p) ? p : null;
+    }
+
+    /// <summary>The .NET installation this process runs on, so the vserver apphost finds it wherever it is.</summary>
+    private static string? DotnetRoot()
+    {
+        var fromEnv = Environment.GetEnvironmentVariable("DOTNET_ROOT");
+        if (!string.IsNullOrEmpty(fromEnv))
+        {
+            return fromEnv;
+        }
+        // .../shared/Microsoft.NETCore.App/<version>/
+        var rt = RuntimeEnvironment.GetRuntimeDirectory().TrimEnd('/');
+        var root = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(rt)));
+        return root is not null && File.Exists(Path.Combine(root, "dotnet")) ? root : null;
+    }
+
+    // ---------------------------------------------------------------- stop
+
+    /// <summary>
+    /// Stops a guest: the style's stop command inside (Sysv: <c>/etc/init.d/rc 6</c>) and stop
+    /// signal to its init (SIGINT for a distribution init, SIGTERM otherwise), up to
+    /// <paramref name="timeout"/> for it to end, then TERM to everything, 5 s, KILL.
+    /// </summary>
+    public void Stop(string name, TimeSpan timeout, IOperationReporter? reporter = null, CancellationToken cancel = default)
+    {
+        reporter ??= NullReporter.Instance;
+        var config = _store.ReadConfig(name);
+        var run = Run(name);
+        RunState state;
+        using (run.Lock())
+        {
+            var s = run.ReadState();
+            if (s is null || !ProcFs.IsAlive(s.InitPid, s.InitStartTicks))
+            {
+                CleanupLocked(run, s, reporter);
+                throw new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name);
+            }
+            state = s;
+            File.WriteAllText(run.StoppingFile, state.Instance);
+        }
+        var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
+        var deadline = Stopwatch.StartNew();
+        var stopCommand = OciBundle.StopCommand(config);
+        if (stopCommand is not null)
+        {
+            reporter.Verbose($"Guest '{name}': running {Config.CommandLine.Join(stopCommand)}.");
+            using var stopCancel = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            stopCancel.CancelAfter(timeout);
+            try
+            {
+                var r = runtime.Invoke(new[] { "exec", name }.Concat(stopCommand), stopCancel.Token);
+                if (r.ExitCode != 0)
+                {
+                    reporter.Verbose($"Guest '{name}': the stop command exited with {r.ExitCode}: {OciRuntime.FirstLine(r.StandardError, "")}");
+                }
+            }
+            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+            {
+            }
+        }
+        if (ProcFs.IsAlive(state.InitPid, state.InitStartTicks))
+        {
+            Sys.Signal(state.InitPid, OciBundle.StopSignal(config));
+        }
+        var left = timeout - deadline.Elapsed;
+        if (!WaitForExit(state, left > TimeSpan.Zero ? left : TimeSpan.Zero, cancel))
+        {
+            reporter.Verbose($"Guest '{name}' did not stop within {timeout.TotalSeconds} s: sending TERM to all its processes, then KILL.");
+            runtime.Invoke(new[] { "kill", "--all", name, "TERM" });
+            if (!WaitForExit(state, KillGrace, cancel))
+            {
+                runtime.Invoke(new[] { "kill", "--all", name, "KILL" });
+                WaitForExit(state, TimeSpan.FromSeconds(10), CancellationToken.None);
+            }
+        }
+        // conmon now records the exit status and runs the exit hook, which cleans up; wait for it.
+        WaitForConmon(state, TimeSpan.FromSeconds(15));
+        using (run.Lock())
+        {
+            var s = run.ReadState();
+            if (s is not null && s.Instance == state.Instance)
+            {
+                CleanupLocked(run, s, reporter); // the hook did not run (no vserver command) or failed
+            }
+        }
+    }
+
+    private static bool WaitForExit(RunState s, TimeSpan timeout, CancellationToken cancel)
+    {
+        var sw = Stopwatch.StartNew();
+        var delay = 5;
+        while (ProcFs.IsAlive(s.InitPid, s.InitStartTicks))
+        {
+            if (sw.Elapsed >= timeout)
+            {
+                return false;
+            }
+            cancel.ThrowIfCancellationRequested();
+            Thread.Sleep(delay);
+            delay = Math.Min(delay * 2, 50);
+        }
+        return true;
+    }
+
+    private static void WaitForConmon(RunState s, TimeSpan timeout)
+    {
+        if (s.ConmonPid <= 0)
+        {
+            return;
+        }
+        var sw = Stopwatch.StartNew();
+        while (IsConmon(s.ConmonPid) && sw.Elapsed < timeout)
+        {
+            Thread.Sleep(10);
+        }
+    }
+
+    private static bool IsConmon(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            return stat.Contains("(conmon)", StringComparison.Ordinal) && stat[(stat.LastIndexOf(')') + 2)] != 'Z';
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static void KillAndWait(RunDirectory run, OciRuntime runtime, int initPid)
+    {
+        runtime.Invoke(new[] { "kill", "--all", run.Name, "KILL" });
+        if (ProcFs.StartTicks(initPid) is ulong t)
+        {
+            WaitForExit(new RunState
+            {
+                Instance = "", InitPid = initPid, InitStartTicks = t, StartTime = default, Runtime = runtime.Path,
+                RuntimeRoot = runtime.StateRoot, CgroupsPath = "",
+            }, TimeSpan.FromSeconds(10), CancellationToken.None);
+        }
+    }
+
+    /// <summary>Deletes what a start made: the runtime's container and cgroups, and the run directory (the console log stays).</summary>
+    private void CleanupLocked(RunDirectory run, RunState? state, IOperationReporter reporter)
+    {
+        if (state is not null)
+        {
+            var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
+            var r = runtime.Invoke(new[] { "delete", "--force", run.Name });
+            if (r.ExitCode != 0 && runtime.Status(run.Name) is not null)
+            {
+                reporter.Warning($"Guest '{run.Name}': '{runtime.Name} delete' failed: {OciRuntime.FirstLine(r.StandardError, "no message")}");
+            }
+            Cgroups.RemoveEmpty(state.CgroupsPath);
+        }
+        else if (Directory.Exists(run.Dir))
+        {
+            // a start that failed before it recorded its state: the runtime may still know the container
+            var rt = File.Exists(run.ConfigJson) ? TryResolve() : null;
+            rt?.Invoke(new[] { "delete", "--force", run.Name });
+            Cgroups.RemoveEmpty(Cgroups.PathFor(run.Name));
+        }
+        run.Clear();
+    }
+
+    private OciRuntime? TryResolve()
+    {
+        try
+        {
+            return OciRuntime.Resolve(Paths);
+        }
+        catch (VServerException)
+        {
+            return null;
+        }
+    }
+
+    // ---------------------------------------------------------------- restart, exit hook
+
+    public GuestStatus Restart(string name, TimeSpan timeout, IOperationReporter? reporter = null, CancellationToken cancel = default)
+    {
+        if (Status(name).State == GuestState.Running)
+        {
+            Stop(name, timeout, reporter, cancel);
+        }
+        return Start(name, reporter, cancel);
+    }
+
+    /// <summary>
+    /// conmon's exit command: the guest's init of start <paramref name="instance"/> has ended.
+    /// Cleans up, and starts the guest again when init died of SIGHUP (reboot inside the guest) and
+    /// no stop was asked for. Returns what happened, for the log.
+    /// </summary>
+    public string OnExit(string name, string instance, IOperationReporter? reporter = null)
+    {
+        reporter ??= NullReporter.Instance;
+        var run = Run(name);
+        using var guestLock = run.Lock();
+        var state = run.ReadState();
+        if (state is null || state.Instance != instance)
+        {
+            return "superseded";
+        }
+        var code = run.ReadExitCode();
+        var stopping = File.Exists(run.StoppingFile);
+        CleanupLocked(run, state, reporter);
+        if (!stopping && code == RebootExitCode)
+        {
+            var config = _store.ReadConfig(name);
+            StartLocked(config, run, reporter, CancellationToken.None);
+            return "restarted";
+        }
+        return code is int c ? $"stopped (exit status {c})" : "stopped";
+    }
+
+    // ---------------------------------------------------------------- exec, enter
+
+    /// <summary>Runs a command inside a running guest (same namespaces, cgroup, capabilities); returns its exit code.</summary>
+    public int Exec(string name, ExecRequest request, Action<string>? onOutput, Action<string>? onError, CancellationToken cancel = default)
+    {
+        var (runtime, args) = ExecArgs(name, request, terminal: false);
+        var r = runtime.Invoke(args, cancel, onOutput, onError);
+        return r.ExitCode;
+    }
+
+    /// <summary>An interactive shell on this process's terminal.</summary>
+    public int Enter(string name, string shell)
+    {
+        var (runtime, args) = ExecArgs(name, new ExecRequest(new[] { shell, "-l" })
+        {
+            Environment = new Dictionary<string, string> { ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "linux" },
+        }, terminal: IsTerminal());
+        return HostProcess.RunInteractive(runtime.Path, runtime.GlobalArgs.Concat(args));
+    }
+
+    private static bool IsTerminal() => !Console.IsInputRedirected && !Console.IsOutputRedirected;
+
+    private (OciRuntime Runtime, List<string> Args) ExecArgs(string name, ExecRequest request, bool terminal)
+    {
+        var config = _store.ReadConfig(name);
+        if (config.Flags.Contains("private"))
+        {
+            throw new VServerException("GuestPrivate", ErrorKind.PermissionDenied,
+                $"Guest '{name}' has the private flag: commands cannot be run in it from the host.", name);
+        }
+        if (request.Command.Count == 0 || string.IsNullOrEmpty(request.Command[0]))
+        {
+            throw new VServerException("MissingCommand", ErrorKind.InvalidArgument, "Give the command to run in the guest.", name);
+        }
+        var run = Run(name);
+        var state = run.ReadState();
+        if (state is null || !ProcFs.IsAlive(state.InitPid, state.InitStartTicks))
+        {
+            throw new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name);
+        }
+        var args = new List<string> { "exec" };
+        if (terminal)
+        {
+            args.Add("--tty");
+        }
+        if (request.User is string user)
+        {
+            args.AddRange(new[] { "--user", ResolveUser(config, user) });
+        }
+        if (request.WorkingDirectory is string cwd)
+        {
+            if (!cwd.StartsWith('/'))
+            {
+                throw new VServerException("InvalidWorkingDirectory", ErrorKind.InvalidArgument,
+                    $"The working directory '{cwd}' must be an absolute path inside the guest.", cwd);
+            }
+            args.AddRange(new[] { "--cwd", cwd });
+        }
+        foreach (var (k, v) in request.Environment ?? new Dictionary<string, string>())
+        {
+            if (k.Length == 0 || k.Contains('=') || k.Contains('\0') || v.Contains('\0'))
+            {
+                throw new VServerException("InvalidEnvironment", ErrorKind.InvalidArgument, $"'{k}' is not a valid environment variable name.", k);
+            }
+            args.AddRange(new[] { "--env", k + "=" + v });
+        }
+        args.Add(name);
+        args.AddRange(request.Command);
+        return (new OciRuntime(state.Runtime, state.RuntimeRoot), args);
+    }
+
+    /// <summary>uid[:gid] for a user name or number, looked up in the guest's own passwd (read as hostile data, in-root).</summary>
+    private string ResolveUser(GuestConfig config, string user)
+    {
+        if (uint.TryParse(user, NumberStyles.None, CultureInfo.InvariantCulture, out _) ||
+            (user.Split(':') is [var u, var g] && uint.TryParse(u, NumberStyles.None, CultureInfo.InvariantCulture, out _) && uint.TryParse(g, NumberStyles.None, CultureInfo.InvariantCulture, out _)))
+        {
+            return user;
+        }
+        string passwd;
+        try
+        {
+            var root = GuestRootFs.Open(_store.RootOf(config));
+            using (root)
+            {
+                passwd = Encoding.UTF8.GetString(root.ReadFile("etc/passwd", 1 << 20));
+            }
+        }
+        catch (VServerException e)
+        {
+            throw new VServerException("UserNotFound", ErrorKind.ObjectNotFound, $"Guest '{config.Name}': cannot read /etc/passwd to find user '{user}': {e.Message}", user, e);
+        }
+        foreach (var line in passwd.Split('\n'))
+        {
+            var f = line.Split(':');
+            if (f.Length >= 4 && f[0] == user &&
+                uint.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var uid) &&
+                uint.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var gid))
+            {
+                return $"{uid}:{gid}";
+            }
+        }
+        throw new VServerException("UserNotFound", ErrorKind.ObjectNotFound, $"Guest '{config.Name}' has no user '{user}' in its /etc/passwd.", user);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static int? ReadPid(string file)
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static string Tail(string log)
+    {
+        try
+        {
+            var lines = File.ReadAllLines(log);
+            return lines.Length == 0 ? "(empty)" : string.Join(" | ", lines.TakeLast(5));
+        }
+        catch (IOException)
+        {
+            return "(none)";
+        }
+    }
+}

@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using System.Text;
+using VServer.Native;
+
+namespace VServer.Runtime;
+
+/// <summary>What a host program printed and how it ended.</summary>
+public sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError, TimeSpan Duration);
+
+/// <summary>
+/// Runs host programs (the OCI runtime, conmon) from an argument list — never through a shell.
+/// Every start goes through one lock, so a descriptor made inheritable for one child (conmon's
+/// sync pipe) is never inherited by another started at the same moment.
+/// </summary>
+public static class HostProcess
+{
+    private static readonly object SpawnLock = new();
+
+    /// <summary>Finds a program on PATH (and the sbin directories, which root's PATH may lack).</summary>
+    public static string? Find(string name)
+    {
+        if (name.Contains('/'))
+        {
+            return File.Exists(name) ? Path.GetFullPath(name) : null;
+        }
+        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Concat(new[] { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" });
+        foreach (var d in dirs)
+        {
+            var p = Path.Combine(d, name);
+            if (File.Exists(p))
+            {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Runs a program to its end, streaming its output lines. <paramref name="leavesChildren"/>: the
+    /// program leaves a process behind that holds its output open (<c>runc create</c>), so only
+    /// its own exit is waited for.
+    /// </summary>
+    public static ProcessResult Run(string file, IEnumerable<string> args, CancellationToken cancel = default,
+        Action<string>? onOutput = null, Action<string>? onError = null,
+        IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        if (environment is not null)
+        {
+            foreach (var (k, v) in environment)
+            {
+                psi.Environment[k] = v;
+            }
+        }
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) { return; }
+            lock (stdout) { stdout.Append(e.Data).Append('\n'); }
+            onOutput?.Invoke(e.Data);
+        };
+        p.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) { return; }
+            lock (stderr) { stderr.Append(e.Data).Append('\n'); }
+            onError?.Invoke(e.Data);
+        };
+        var sw = Stopwatch.StartNew();
+        Start(p, file, inheritFd);
+        p.StandardInput.Close();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        using (cancel.Register(() => Interrupt(p)))
+        {
+            while (!p.WaitForExit(60_000)) // a finite wait does not also wait for the end of the output
+            {
+            }
+            if (!leavesChildren)
+            {
+                p.WaitForExit(); // and the end of its output
+            }
+            else
+            {
+                // a child it leaves behind (the runtime's init after create) keeps the pipes open
+                Thread.Sleep(20);
+            }
+        }
+        cancel.ThrowIfCancellationRequested();
+        return new ProcessResult(p.ExitCode, stdout.ToString(), stderr.ToString(), sw.Elapsed);
+    }
+
+    /// <summary>Runs a program on this process's own terminal (an interactive shell in a guest).</summary>
+    public static int RunInteractive(string file, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(file) { UseShellExecute = false };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = new Process { StartInfo = psi };
+        Start(p, file, -1);
+        p.WaitForExit();
+        return p.ExitCode;
+    }
+
+    private static void Start(Process p, string file, int inheritFd)
+    {
+        lock (SpawnLock)
+        {
+            if (inheritFd >= 0)
+            {
+                Sys.SetInheritable(inheritFd, true);
+            }
+            try
+            {
+                p.Start();
+            }
+            catch (System.ComponentModel.Win32Exception e)
+            {
+                throw new VServerException("ProgramNotStarted", ErrorKind.NotInstalled, $"Cannot run '{file}': {e.Message}.", file, e);
+            }
+            finally
+            {
+                if (inheritFd >= 0)
+                {
+                    Sys.SetInheritable(inheritFd, false);
+                }
+            }
+        }
+    }
+
+    /// <summary>SIGTERM first (the runtime's exec forwards it to the guest's process), SIGKILL when that is not enough.</summary>
+    private static void Interrupt(Process p)
+    {
+        try
+        {
+            Sys.Signal(p.Id, 15);
+            if (!p.WaitForExit(3000))
+            {
+                p.Kill();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+}

@@ -1,0 +1,335 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using VServer.Config;
+
+namespace VServer.Runtime;
+
+/// <summary>What the bundle needs to know about this host and this start, besides the guest's configuration.</summary>
+public sealed record BundleOptions
+{
+    /// <summary>The guest's root directory on the host.</summary>
+    public required string RootPath { get; init; }
+
+    /// <summary>The cgroup path the runtime creates for the guest, e.g. <c>/vserver/web1</c>.</summary>
+    public required string CgroupsPath { get; init; }
+
+    /// <summary>Host path of the minimal pid 1 (tini-static) for the Sysv init style.</summary>
+    public string? InitHelper { get; init; }
+
+    /// <summary>Whether the runtime knows the time namespace (for the virt_uptime flag).</summary>
+    public bool TimeNamespace { get; init; }
+
+    /// <summary>Whether memory+swap can be limited (cgroup v2, or v1 with memsw accounting).</summary>
+    public bool SwapLimit { get; init; } = true;
+
+    public Architecture Architecture { get; init; } = RuntimeInformation.OSArchitecture;
+}
+
+/// <summary>
+/// The one place a guest's configuration becomes an OCI runtime bundle (<c>config.json</c>,
+/// runtime-spec 1.0): namespaces, the capability sets, masked and read-only kernel paths, the
+/// device allowlist, rlimits, cgroup limits, fstab mounts and the seccomp filter.
+/// </summary>
+public static class OciBundle
+{
+    /// <summary>Where the Sysv style's minimal pid 1 appears inside the guest (on the runtime's /dev tmpfs, so nothing is written into the guest's tree).</summary>
+    public const string InitHelperTarget = "/dev/.vserver-init";
+
+    public const string DefaultSysvStart = "/etc/init.d/rc 3";
+    public const string DefaultSysvStop = "/etc/init.d/rc 6";
+
+    public static readonly IReadOnlyList<string> MaskedPaths = new[]
+    {
+        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+    };
+
+    public static readonly IReadOnlyList<string> ReadonlyPaths = new[]
+    {
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+    };
+
+    /// <summary>Character devices a guest may use: null, zero, full, random, urandom, tty, console, ptmx and its pseudo-terminals.</summary>
+    public static readonly IReadOnlyList<(int Major, int? Minor)> AllowedDevices = new (int, int?)[]
+    {
+        (1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, null),
+    };
+
+    /// <summary>
+    /// System calls refused to every guest, whatever its capabilities: kexec (SYS_BOOT would allow
+    /// it), open_by_handle_at (DAC_READ_SEARCH would let a guest open host files by handle), the
+    /// kernel keyring (not namespaced), perf_event_open and userfaultfd.
+    /// </summary>
+    public static readonly IReadOnlyList<string> RefusedSyscalls = new[]
+    {
+        "kexec_load", "kexec_file_load", "open_by_handle_at", "add_key", "request_key", "keyctl",
+        "perf_event_open", "userfaultfd",
+    };
+
+    // CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+    private static readonly ulong[] CloneNamespaceFlags =
+        { 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080 };
+
+    /// <summary>The process a guest starts with, by init style.</summary>
+    public static IReadOnlyList<string> InitArgs(GuestConfig c)
+    {
+        switch (c.InitStyle)
+        {
+            case InitStyle.Plain:
+                return new[] { "/sbin/init" };
+            case InitStyle.Command:
+                return c.StartCommand ?? throw new VServerException("MissingStartCommand", ErrorKind.InvalidData,
+                    $"Guest '{c.Name}' has init style Command but no start command.", c.Name);
+            default:
+                // A minimal pid 1 reaps and forwards signals; its child runs the rc command and then
+                // keeps the guest alive, as util-vserver's context lives while it has processes.
+                var start = c.StartCommand ?? CommandLine.Split(DefaultSysvStart);
+                var args = new List<string> { InitHelperTarget, "-g", "--", "/bin/sh", "-c", "\"$@\"; exec sleep infinity", "vserver-rc" };
+                args.AddRange(start);
+                return args;
+        }
+    }
+
+    /// <summary>The command a stop runs inside the guest before signalling its init; null when the style only signals.</summary>
+    public static IReadOnlyList<string>? StopCommand(GuestConfig c) =>
+        c.StopCommand ?? (c.InitStyle == InitStyle.Sysv ? CommandLine.Split(DefaultSysvStop) : null);
+
+    /// <summary>The signal a stop sends to the guest's init: SIGINT to a distribution init (util-vserver), SIGTERM otherwise.</summary>
+    public static int StopSignal(GuestConfig c) => c.InitStyle == InitStyle.Plain ? 2 : 15;
+
+    /// <summary>Checks the parts of a configuration only a start gives meaning to (flags and capabilities read from disk are kept as data until then).</summary>
+    public static void CheckStartable(GuestConfig c)
+    {
+        c.CheckConsistency();
+        foreach (var f in c.Flags)
+        {
+            if (!GuestFlags.Known.ContainsKey(f))
+            {
+                throw new VServerException("UnsupportedFlag", ErrorKind.InvalidData,
+                    $"Guest '{c.Name}' has the flag '{f}', which VServer cannot honour on this kernel. Known flags: {string.Join(", ", GuestFlags.Known.Keys)}. Remove it with Set-VServerGuest -Flags.", f);
+            }
+        }
+        foreach (var cap in c.Capabilities)
+        {
+            Capabilities.Normalize(cap);
+        }
+        FstabEntry.ParseAll(c.Fstab, c.Name);
+    }
+
+    public static JsonObject Generate(GuestConfig c, BundleOptions o, IOperationReporter? reporter = null)
+    {
+        reporter ??= NullReporter.Instance;
+        CheckStartable(c);
+        var flags = new HashSet<string>(c.Flags, StringComparer.Ordinal);
+        var caps = Capabilities.BoundingSet(c.Capabilities.Select(Capabilities.Normalize)).ToArray();
+
+        var process = new JsonObject
+        {
+            ["terminal"] = false,
+            ["user"] = new JsonObject { ["uid"] = 0, ["gid"] = 0 },
+            ["args"] = Array(InitArgs(c)),
+            ["env"] = Array(new[] { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=vserver", "HOME=/root", "TERM=linux" }),
+            ["cwd"] = "/",
+            ["capabilities"] = new JsonObject
+            {
+                ["bounding"] = Array(caps),
+                ["effective"] = Array(caps),
+                ["permitted"] = Array(caps),
+                ["inheritable"] = new JsonArray(),
+                ["ambient"] = new JsonArray(),
+            },
+            ["rlimits"] = Rlimits(c, flags),
+            ["noNewPrivileges"] = false,
+        };
+
+        var namespaces = new JsonArray();
+        foreach (var ns in new[] { "pid", "ipc", "uts", "mount", "network", "cgroup" })
+        {
+            namespaces.Add(new JsonObject { ["type"] = ns });
+        }
+        if (flags.Contains("virt_uptime"))
+        {
+            if (o.TimeNamespace)
+            {
+                namespaces.Add(new JsonObject { ["type"] = "time" });
+            }
+            else
+            {
+                reporter.Warning($"Guest '{c.Name}' has the virt_uptime flag, but the OCI runtime here has no time namespace: the guest sees the host's uptime.");
+            }
+        }
+
+        var linux = new JsonObject
+        {
+            ["namespaces"] = namespaces,
+            ["cgroupsPath"] = o.CgroupsPath,
+            ["resources"] = Resources(c, flags, o),
+            ["maskedPaths"] = Array(MaskedPaths),
+            ["readonlyPaths"] = Array(ReadonlyPaths),
+            ["seccomp"] = Seccomp(flags, o.Architecture),
+            ["rootfsPropagation"] = "private",
+        };
+
+        var config = new JsonObject
+        {
+            ["ociVersion"] = "1.0.2",
+            ["process"] = process,
+            ["root"] = new JsonObject { ["path"] = o.RootPath, ["readonly"] = false },
+            ["hostname"] = c.Hostname ?? c.Name,
+            ["mounts"] = Mounts(c, o),
+            ["linux"] = linux,
+            ["annotations"] = new JsonObject
+            {
+                ["org.vserver.name"] = c.Name,
+                ["org.vserver.context"] = c.Context?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
+                ["org.vserver.initstyle"] = c.InitStyle.ToString(),
+            },
+        };
+        if (c.Domainname is not null)
+        {
+            config["domainname"] = c.Domainname;
+        }
+        return config;
+    }
+
+    public static string Serialize(JsonObject config) => config.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    private static JsonArray Array(IEnumerable<string> items) => new(items.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray());
+
+    private static JsonArray Rlimits(GuestConfig c, HashSet<string> flags)
+    {
+        var list = new JsonArray();
+        foreach (var r in c.ResourceLimits)
+        {
+            // With the nproc flag the limit becomes the guest's pids limit: RLIMIT_NPROC counts per
+            // user across the whole host, so it would count the host's root processes too.
+            if (r.Resource == "nproc" && flags.Contains("nproc"))
+            {
+                continue;
+            }
+            var soft = r.Soft ?? r.Hard;
+            var hard = r.Hard ?? r.Soft;
+            if (soft is null || hard is null)
+            {
+                continue;
+            }
+            list.Add(new JsonObject { ["type"] = "RLIMIT_" + r.Resource.ToUpperInvariant(), ["hard"] = hard.Value, ["soft"] = soft.Value });
+        }
+        return list;
+    }
+
+    private static JsonObject Resources(GuestConfig c, HashSet<string> flags, BundleOptions o)
+    {
+        var devices = new JsonArray { new JsonObject { ["allow"] = false, ["access"] = "rwm" } };
+        foreach (var (major, minor) in AllowedDevices)
+        {
+            var d = new JsonObject { ["allow"] = true, ["type"] = "c", ["major"] = major, ["access"] = "rwm" };
+            if (minor is int m)
+            {
+                d["minor"] = m;
+            }
+            devices.Add(d);
+        }
+        var resources = new JsonObject { ["devices"] = devices };
+        if (c.MemoryLimit is long mem)
+        {
+            var memory = new JsonObject { ["limit"] = mem };
+            if (o.SwapLimit)
+            {
+                memory["swap"] = mem; // memory+swap: the limit cannot be escaped into swap
+            }
+            resources["memory"] = memory;
+        }
+        if (c.CpuLimit is double cpu)
+        {
+            const long period = 100_000;
+            resources["cpu"] = new JsonObject { ["quota"] = (long)Math.Round(cpu * period), ["period"] = period };
+        }
+        long? pids = c.ProcessLimit;
+        if (flags.Contains("nproc") && c.ResourceLimits.FirstOrDefault(r => r.Resource == "nproc") is { } nproc
+            && (nproc.Hard ?? nproc.Soft) is ulong n && n != ResourceLimit.Unlimited)
+        {
+            pids = pids is long p ? Math.Min(p, (long)n) : (long)n;
+        }
+        if (pids is long limit)
+        {
+            resources["pids"] = new JsonObject { ["limit"] = limit };
+        }
+        return resources;
+    }
+
+    private static JsonArray Mounts(GuestConfig c, BundleOptions o)
+    {
+        var mounts = new List<JsonObject>
+        {
+            Mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
+            Mount("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
+            Mount("/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"),
+            Mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k"),
+            Mount("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
+            Mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
+            Mount("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro"),
+        };
+        if (c.InitStyle == InitStyle.Sysv)
+        {
+            var helper = o.InitHelper ?? throw new VServerException("InitHelperNotFound", ErrorKind.NotInstalled,
+                $"Guest '{c.Name}' uses the Sysv init style, which needs the tini-static binary (Debian package 'tini').", c.Name);
+            mounts.Add(Mount(InitHelperTarget, "bind", helper, "bind", "ro", "nosuid", "nodev"));
+        }
+        foreach (var e in FstabEntry.ParseAll(c.Fstab, c.Name))
+        {
+            if (e.Target == InitHelperTarget)
+            {
+                continue;
+            }
+            mounts.RemoveAll(m => (string?)m["destination"] == e.Target); // an fstab line replaces a default at the same place
+            mounts.Add(Mount(e.Target, e.Type, e.Source, e.Options.ToArray()));
+        }
+        return new JsonArray(mounts.Select(m => (JsonNode?)m).ToArray());
+    }
+
+    private static JsonObject Mount(string destination, string type, string source, params string[] options) => new()
+    {
+        ["destination"] = destination,
+        ["type"] = type,
+        ["source"] = source,
+        ["options"] = Array(options),
+    };
+
+    private static JsonObject Seccomp(HashSet<string> flags, Architecture arch)
+    {
+        var syscalls = new JsonArray
+        {
+            new JsonObject { ["names"] = Array(RefusedSyscalls), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 1 },
+        };
+        if (flags.Contains("lock"))
+        {
+            syscalls.Add(new JsonObject { ["names"] = Array(new[] { "unshare", "setns" }), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 1 });
+            // clone3 passes its flags in memory seccomp cannot read: refuse it as unknown, so libc falls back to clone.
+            syscalls.Add(new JsonObject { ["names"] = Array(new[] { "clone3" }), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 38 });
+            foreach (var flag in CloneNamespaceFlags)
+            {
+                syscalls.Add(new JsonObject
+                {
+                    ["names"] = Array(new[] { "clone" }),
+                    ["action"] = "SCMP_ACT_ERRNO",
+                    ["errnoRet"] = 1,
+                    ["args"] = new JsonArray(new JsonObject { ["index"] = 0, ["value"] = flag, ["valueTwo"] = flag, ["op"] = "SCMP_CMP_MASKED_EQ" }),
+                });
+            }
+        }
+        var arches = arch switch
+        {
+            Architecture.X64 => new[] { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32" },
+            Architecture.Arm64 => new[] { "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM" },
+            _ => System.Array.Empty<string>(),
+        };
+        return new JsonObject
+        {
+            ["defaultAction"] = "SCMP_ACT_ALLOW",
+            ["architectures"] = Array(arches),
+            ["syscalls"] = syscalls,
+        };
+    }
+}

@@ -1,0 +1,178 @@
+using System.Text.Json.Nodes;
+
+namespace VServer.Runtime;
+
+/// <summary>
+/// The OCI runtime (crun or runc) as VServer uses it: its own state directory under the run root,
+/// so guests of one VServer installation are kept apart from other containers on the host.
+/// </summary>
+public sealed class OciRuntime
+{
+    private static readonly Dictionary<string, OciRuntime> Probed = new();
+    private bool? _timeNamespace;
+
+    public OciRuntime(string path, string stateRoot)
+    {
+        Path = path;
+        StateRoot = stateRoot;
+    }
+
+    /// <summary>The runtime binary.</summary>
+    public string Path { get; }
+
+    /// <summary><c>crun</c> or <c>runc</c>.</summary>
+    public string Name => System.IO.Path.GetFileName(Path);
+
+    /// <summary>The runtime's <c>--root</c>: where it keeps the state of our guests.</summary>
+    public string StateRoot { get; }
+
+    /// <summary>Whether the runtime supports the time namespace (from <c>features</c>; false when it cannot say).</summary>
+    public bool TimeNamespace => _timeNamespace ??= ProbeTimeNamespace();
+
+    public static string StateRootFor(VServerPaths paths) => System.IO.Path.Combine(paths.RunRoot, ".runtime");
+
+    /// <summary>
+    /// The runtime to start guests with: <c>VSERVER_RUNTIME</c> (a name or a path) when set, else the
+    /// first of crun and runc that can create a container on this host — probed once per process.
+    /// </summary>
+    public static OciRuntime Resolve(VServerPaths paths)
+    {
+        var stateRoot = StateRootFor(paths);
+        var wanted = Environment.GetEnvironmentVariable("VSERVER_RUNTIME");
+        if (!string.IsNullOrWhiteSpace(wanted))
+        {
+            var p = HostProcess.Find(wanted.Trim()) ?? throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
+                $"VSERVER_RUNTIME names '{wanted}', which is not an installed program.", wanted);
+            return new OciRuntime(p, stateRoot);
+        }
+        lock (Probed)
+        {
+            if (Probed.TryGetValue(stateRoot, out var known))
+            {
+                return known;
+            }
+            var reasons = new List<string>();
+            foreach (var name in new[] { "crun", "runc" })
+            {
+                var p = HostProcess.Find(name);
+                if (p is null)
+                {
+                    reasons.Add($"{name}: not installed");
+                    continue;
+                }
+                var rt = new OciRuntime(p, stateRoot);
+                var why = rt.Probe(paths.RunRoot);
+                if (why is null)
+                {
+                    Probed[stateRoot] = rt;
+                    return rt;
+                }
+                reasons.Add($"{name}: {why}");
+            }
+            throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
+                $"No working OCI runtime: {string.Join("; ", reasons)}. Install runc or crun (Debian packages 'runc', 'crun').", "runtime");
+        }
+    }
+
+    /// <summary>Creates (and deletes) a container that never runs anything; null when that works, else why not.</summary>
+    private string? Probe(string runRoot)
+    {
+        var dir = System.IO.Path.Combine(runRoot, ".probe-" + Guid.NewGuid().ToString("N")[..12]);
+        var id = "vserver-probe-" + Environment.ProcessId;
+        try
+        {
+            Directory.CreateDirectory(System.IO.Path.Combine(dir, "rootfs", "proc"));
+            var probe = System.IO.Path.Combine(dir, "rootfs", "probe"); // never run: create only checks that it could be
+            File.WriteAllText(probe, "");
+            File.SetUnixFileMode(probe, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+            var config = new JsonObject
+            {
+                ["ociVersion"] = "1.0.2",
+                ["process"] = new JsonObject { ["args"] = new JsonArray("/probe"), ["cwd"] = "/", ["user"] = new JsonObject { ["uid"] = 0, ["gid"] = 0 } },
+                ["root"] = new JsonObject { ["path"] = "rootfs" },
+                ["mounts"] = new JsonArray(new JsonObject { ["destination"] = "/proc", ["type"] = "proc", ["source"] = "proc" }),
+                ["linux"] = new JsonObject
+                {
+                    ["namespaces"] = new JsonArray(new JsonObject { ["type"] = "pid" }, new JsonObject { ["type"] = "mount" }),
+                    ["cgroupsPath"] = "/vserver/" + id,
+                },
+            };
+            File.WriteAllText(System.IO.Path.Combine(dir, "config.json"), config.ToJsonString());
+            var state = System.IO.Path.Combine(dir, "state");
+            var r = HostProcess.Run(Path, new[] { "--root", state, "create", "--bundle", dir, id }, leavesChildren: true);
+            HostProcess.Run(Path, new[] { "--root", state, "delete", "--force", id });
+            Cgroups.RemoveEmpty("/vserver/" + id);
+            return r.ExitCode == 0 ? null : FirstLine(r.StandardError, $"create exited with {r.ExitCode}");
+        }
+        catch (VServerException e)
+        {
+            return e.Message;
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private bool ProbeTimeNamespace()
+    {
+        try
+        {
+            var r = HostProcess.Run(Path, new[] { "features" });
+            if (r.ExitCode != 0)
+            {
+                return false;
+            }
+            var ns = JsonNode.Parse(r.StandardOutput)?["linux"]?["namespaces"]?.AsArray();
+            return ns is not null && ns.Any(n => (string?)n == "time");
+        }
+        catch (Exception e) when (e is VServerException or System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Arguments that come before every subcommand.</summary>
+    public IReadOnlyList<string> GlobalArgs => new[] { "--root", StateRoot };
+
+    public ProcessResult Invoke(IEnumerable<string> args, CancellationToken cancel = default,
+        Action<string>? onOutput = null, Action<string>? onError = null) =>
+        HostProcess.Run(Path, GlobalArgs.Concat(args), cancel, onOutput, onError);
+
+    /// <summary>Runs a subcommand and turns a failure into an error naming the runtime and what it said.</summary>
+    public ProcessResult Check(string guest, params string[] args)
+    {
+        var r = Invoke(args);
+        if (r.ExitCode != 0)
+        {
+            throw new VServerException("RuntimeFailed", ErrorKind.InvalidOperation,
+                $"Guest '{guest}': '{Name} {string.Join(' ', args)}' failed ({r.ExitCode}): {FirstLine(r.StandardError, "no message")}", guest);
+        }
+        return r;
+    }
+
+    /// <summary>The runtime's view of a container: its status (<c>created</c>, <c>running</c>, <c>stopped</c>), or null when it knows no such container.</summary>
+    public string? Status(string id)
+    {
+        var r = Invoke(new[] { "state", id });
+        return r.ExitCode != 0 ? null : (string?)JsonNode.Parse(r.StandardOutput)?["status"];
+    }
+
+    /// <summary>The error text of a runtime or conmon, reduced to its message (runc logs as <c>time=… level=error msg="…"</c>).</summary>
+    public static string FirstLine(string text, string fallback)
+    {
+        var line = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
+        if (line is null)
+        {
+            return fallback;
+        }
+        var msg = line.IndexOf("msg=\"", StringComparison.Ordinal);
+        if (msg >= 0)
+        {
+            var rest = line[(msg + 5)..];
+            var end = rest.LastIndexOf('"');
+            line = end > 0 ? rest[..end].Replace("\\\"", "\"") : rest;
+        }
+        return line;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Management.Automation;
+
+namespace VServer.Commands;
+
+/// <summary>
+/// Shared shape of Start-, Stop- and Restart-VServerGuest: names (wildcards, pipeline by
+/// property name) are collected and confirmed on the pipeline, then the work runs for several
+/// guests at once (-ThrottleLimit) in EndProcessing.
+/// </summary>
+public abstract class GuestLifecycleCmdlet : VServerCmdlet
+{
+    private readonly List<string> _names = new();
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Name")]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(GuestNameCompleter))]
+    public string[] Name { get; set; } = Array.Empty<string>();
+
+    /// <summary>Write the guest after the operation.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    /// <summary>How many guests are worked on at once.</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 4;
+
+    protected abstract string Action { get; }
+
+    protected virtual IEnumerable<string> Names() => ResolveNames(Name);
+
+    protected override void ProcessRecord()
+    {
+        foreach (var n in Names())
+        {
+            if (ShouldProcess(n, Action))
+            {
+                _names.Add(n);
+            }
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        ForEachGuest(_names, ThrottleLimit, (name, sink) =>
+        {
+            Work(name, sink);
+            if (PassThru)
+            {
+                sink.Object(Store.Get(name));
+            }
+        });
+    }
+
+    protected abstract void Work(string name, GuestSink sink);
+}
+
+/// <summary>Start-VServerGuest: starts guests under the OCI runtime and conmon.</summary>
+[Cmdlet(VerbsLifecycle.Start, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
+[OutputType(typeof(Guest))]
+public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
+{
+    /// <summary>Start every guest marked to start at boot.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "OnBoot")]
+    public SwitchParameter OnBoot { get; set; }
+
+    protected override string Action => "Start guest";
+
+    protected override IEnumerable<string> Names()
+    {
+        if (ParameterSetName != "OnBoot")
+        {
+            return base.Names();
+        }
+        var marked = new List<string>();
+        foreach (var n in Store.ListNames())
+        {
+            Try(n, () =>
+            {
+                if (Store.ReadConfig(n).OnBoot && Runtime.Status(n).State != GuestState.Running)
+                {
+                    marked.Add(n);
+                }
+            });
+        }
+        return marked;
+    }
+
+    protected override void Work(string name, GuestSink sink) => Runtime.Start(name, sink, sink.Cancel);
+}
+
+/// <summary>Stop-VServerGuest: stops guests (stop command or signal, timeout, then TERM and KILL).</summary>
+[Cmdlet(VerbsLifecycle.Stop, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
+[OutputType(typeof(Guest))]
+public sealed class StopVServerGuestCommand : GuestLifecycleCmdlet
+{
+    /// <summary>Seconds to wait for the guest to stop before its processes are killed.</summary>
+    [Parameter]
+    [ValidateRange(0, 86400)]
+    public int Timeout { get; set; } = 30;
+
+    protected override string Action => "Stop guest";
+
+    protected override void Work(string name, GuestSink sink) => Runtime.Stop(name, TimeSpan.FromSeconds(Timeout), sink, sink.Cancel);
+}
+
+/// <summary>Restart-VServerGuest: stops (when running) and starts guests.</summary>
+[Cmdlet(VerbsLifecycle.Restart, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
+[OutputType(typeof(Guest))]
+public sealed class RestartVServerGuestCommand : GuestLifecycleCmdlet
+{
+    /// <summary>Seconds to wait for the guest to stop before its processes are killed.</summary>
+    [Parameter]
+    [ValidateRange(0, 86400)]
+    public int Timeout { get; set; } = 30;
+
+    protected override string Action => "Restart guest";
+
+    protected override void Work(string name, GuestSink sink) => Runtime.Restart(name, TimeSpan.FromSeconds(Timeout), sink, sink.Cancel);
+}

@@ -1,0 +1,155 @@
+using System.Collections;
+using System.Diagnostics;
+using System.Management.Automation;
+using VServer.Runtime;
+
+namespace VServer.Commands;
+
+/// <summary>The result of a command run in one guest (<c>Invoke-VServerCommand -AsResult</c>).</summary>
+public sealed class CommandResult
+{
+    internal CommandResult(string guestName, int exitCode, string[] output, string[] error, TimeSpan duration)
+    {
+        GuestName = guestName;
+        ExitCode = exitCode;
+        Output = output;
+        Error = error;
+        Duration = duration;
+    }
+
+    public string GuestName { get; }
+    public int ExitCode { get; }
+    public string[] Output { get; }
+    public string[] Error { get; }
+    public TimeSpan Duration { get; }
+}
+
+/// <summary>
+/// Invoke-VServerCommand: runs a command inside running guests (the runtime's exec: the guest's
+/// namespaces, cgroup and capabilities). Output lines stream as strings with a GuestName note
+/// property; error lines become non-terminating errors; a non-zero exit is an error record.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "VServerCommand")]
+[OutputType(typeof(string), typeof(CommandResult))]
+public sealed class InvokeVServerCommandCommand : VServerCmdlet
+{
+    private readonly List<string> _names = new();
+
+    [Parameter(Position = 0)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(GuestNameCompleter))]
+    public string[] Name { get; set; } = Array.Empty<string>();
+
+    /// <summary>
+    /// The command and its arguments. When guests come from the pipeline, every positional word is
+    /// part of the command: <c>Get-VServerGuest | Invoke-VServerCommand apt-get update</c>.
+    /// </summary>
+    [Parameter(Position = 1, ValueFromRemainingArguments = true)]
+    public string[] Command { get; set; } = Array.Empty<string>();
+
+    /// <summary>Guests (or anything with a Name property, or names) from the pipeline.</summary>
+    [Parameter(ValueFromPipeline = true)]
+    public PSObject? InputObject { get; set; }
+
+    /// <summary>A user name from the guest's /etc/passwd, or uid[:gid].</summary>
+    [Parameter]
+    public string? User { get; set; }
+
+    [Parameter]
+    public string? WorkingDirectory { get; set; }
+
+    [Parameter]
+    public Hashtable? Environment { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 4;
+
+    [Parameter]
+    public SwitchParameter AsResult { get; set; }
+
+    protected override void BeginProcessing()
+    {
+        if (MyInvocation.ExpectingInput && Name.Length > 0)
+        {
+            Command = Name.Concat(Command).ToArray();
+            Name = Array.Empty<string>();
+        }
+        if (Command.Length == 0)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give the command to run in the guest, e.g. Invoke-VServerCommand web1 uptime."),
+                "MissingCommand", ErrorCategory.InvalidArgument, null));
+        }
+    }
+
+    protected override void ProcessRecord()
+    {
+        IEnumerable<string> patterns = Name;
+        if (InputObject is not null)
+        {
+            var name = InputObject.BaseObject is string s ? s : InputObject.Properties["Name"]?.Value?.ToString();
+            if (name is null)
+            {
+                WriteError(new ErrorRecord(new ArgumentException($"The input object '{InputObject}' has no Name."), "InputHasNoName", ErrorCategory.InvalidArgument, InputObject));
+                return;
+            }
+            patterns = new[] { name };
+        }
+        foreach (var n in ResolveNames(patterns))
+        {
+            if (!_names.Contains(n))
+            {
+                _names.Add(n);
+            }
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        var env = Environment?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString() ?? "", e => e.Value?.ToString() ?? "");
+        var request = new ExecRequest(Command) { User = User, WorkingDirectory = WorkingDirectory, Environment = env };
+        ForEachGuest(_names, ThrottleLimit, (name, sink) =>
+        {
+            var output = new List<string>();
+            var error = new List<string>();
+            var sw = Stopwatch.StartNew();
+            var code = Runtime.Exec(name, request,
+                line =>
+                {
+                    if (AsResult) { lock (output) { output.Add(line); } }
+                    else
+                    {
+                        var o = new PSObject(line);
+                        o.Properties.Add(new PSNoteProperty("GuestName", name));
+                        sink.Object(o);
+                    }
+                },
+                line =>
+                {
+                    if (AsResult) { lock (error) { error.Add(line); } }
+                    else { sink.Error(new ErrorRecord(new GuestCommandException($"{name}: {line}"), "GuestStandardError", ErrorCategory.FromStdErr, name)); }
+                },
+                sink.Cancel);
+            if (AsResult)
+            {
+                lock (output) lock (error)
+                {
+                    sink.Object(new CommandResult(name, code, output.ToArray(), error.ToArray(), sw.Elapsed));
+                }
+            }
+            else if (code != 0)
+            {
+                sink.Error(new ErrorRecord(new GuestCommandException($"{name}: '{string.Join(' ', Command)}' exited with {code}.") { ExitCode = code },
+                    "NonZeroExitCode", ErrorCategory.NotSpecified, name));
+            }
+        });
+    }
+}
+
+/// <summary>An error line or a failed command inside a guest.</summary>
+public sealed class GuestCommandException : Exception
+{
+    public GuestCommandException(string message) : base(message) { }
+
+    public int? ExitCode { get; init; }
+}
