@@ -12,6 +12,12 @@ public static class TestEnvironment
 
     public static string? BusyboxPath => new[] { "/bin/busybox", "/usr/bin/busybox" }.FirstOrDefault(File.Exists);
 
+    /// <summary>The staged vserver command that conmon calls back (output/VServer/vserver).</summary>
+    public static string CliPath => Path.Combine(RepoRoot, "output", "VServer", "vserver");
+
+    /// <summary>Points Core at the staged vserver command (conmon's exit hook) for guests started by tests.</summary>
+    public static void UseStagedCli() => Environment.SetEnvironmentVariable("VSERVER_CLI", CliPath);
+
     public static string RepoRoot
     {
         get
@@ -90,6 +96,47 @@ public sealed class TempRoots : IDisposable
             {
                 Directory.Delete(Base, true);
             }
+        }
+    }
+}
+
+/// <summary>
+/// A fact that starts real guests: needs root, an OCI runtime (runc or crun), conmon, busybox-static
+/// and the staged <c>vserver</c> command (conmon's exit hook). Skipped with the reason locally, run
+/// (and failing) in strict mode.
+/// </summary>
+public sealed class GuestFactAttribute : FactAttribute
+{
+    public GuestFactAttribute()
+    {
+        if (TestEnvironment.Strict)
+        {
+            return;
+        }
+        var missing = new List<string>();
+        if (!TestEnvironment.IsRoot)
+        {
+            missing.Add($"root (running as '{Environment.UserName}')");
+        }
+        if (VServer.Runtime.HostProcess.Find("runc") is null && VServer.Runtime.HostProcess.Find("crun") is null)
+        {
+            missing.Add("runc or crun (apt-get install runc)");
+        }
+        if (VServer.Runtime.HostProcess.Find("conmon") is null)
+        {
+            missing.Add("conmon (apt-get install conmon)");
+        }
+        if (TestEnvironment.BusyboxPath is null)
+        {
+            missing.Add("busybox-static");
+        }
+        if (!File.Exists(TestEnvironment.CliPath))
+        {
+            missing.Add($"the staged vserver command ({TestEnvironment.CliPath}; run 'dotnet build VServer.sln')");
+        }
+        if (missing.Count > 0)
+        {
+            Skip = "starts real guests and needs " + string.Join(", ", missing) + ". Set VSERVER_TEST_STRICT=1 to fail instead.";
         }
     }
 }

@@ -227,7 +227,8 @@ public sealed class GuestRuntime
 
     private static string? ReadLine(int fd, TimeSpan timeout, CancellationToken cancel)
     {
-        var reader = Task.Run(() =>
+        string? result = null;
+        var reader = new Thread(() =>
         {
             var buf = new byte[4096];
             var sb = new StringBuilder();
@@ -236,21 +237,29 @@ public sealed class GuestRuntime
                 var n = Sys.Read(fd, buf);
                 if (n <= 0)
                 {
-                    return sb.Length > 0 ? sb.ToString() : null;
+                    result = sb.Length > 0 ? sb.ToString() : null;
+                    return;
                 }
                 sb.Append(Encoding.UTF8.GetString(buf, 0, n));
                 var nl = sb.ToString().IndexOf('\n');
                 if (nl >= 0)
                 {
-                    return sb.ToString()[..nl];
+                    result = sb.ToString()[..nl];
+                    return;
                 }
             }
-        });
-        if (!reader.Wait(timeout, cancel))
+        }) { IsBackground = true, Name = "vserver-conmon-sync" };
+        reader.Start();
+        var sw = Stopwatch.StartNew();
+        while (!reader.Join(50))
         {
-            throw new VServerException("GuestStartFailed", ErrorKind.OperationStopped, "conmon did not report within " + timeout.TotalSeconds + " s.");
+            cancel.ThrowIfCancellationRequested();
+            if (sw.Elapsed > timeout)
+            {
+                throw new VServerException("GuestStartFailed", ErrorKind.OperationStopped, "conmon did not report within " + timeout.TotalSeconds + " s.");
+            }
         }
-        return reader.Result;
+        return result;
     }
 
     /// <summary>The <c>vserver</c> program conmon calls back: VSERVER_CLI, else beside this assembly.</summary>

@@ -68,40 +68,45 @@ public static class HostProcess
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
         using var p = new Process { StartInfo = psi };
-        p.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null) { return; }
-            lock (stdout) { stdout.Append(e.Data).Append('\n'); }
-            onOutput?.Invoke(e.Data);
-        };
-        p.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) { return; }
-            lock (stderr) { stderr.Append(e.Data).Append('\n'); }
-            onError?.Invoke(e.Data);
-        };
         var sw = Stopwatch.StartNew();
         Start(p, file, inheritFd);
         p.StandardInput.Close();
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
+        // Readers on threads of their own: the thread pool may be busy (a test host, many guests at once).
+        var outReader = Reader(p.StandardOutput, stdout, onOutput);
+        var errReader = Reader(p.StandardError, stderr, onError);
         using (cancel.Register(() => Interrupt(p)))
         {
-            while (!p.WaitForExit(60_000)) // a finite wait does not also wait for the end of the output
-            {
-            }
-            if (!leavesChildren)
-            {
-                p.WaitForExit(); // and the end of its output
-            }
-            else
-            {
-                // a child it leaves behind (the runtime's init after create) keeps the pipes open
-                Thread.Sleep(20);
-            }
+            p.WaitForExit();
+            // a child it leaves behind (the runtime's init after create) keeps the pipes open
+            var wait = leavesChildren ? 50 : Timeout.Infinite;
+            outReader.Join(wait);
+            errReader.Join(wait);
         }
         cancel.ThrowIfCancellationRequested();
-        return new ProcessResult(p.ExitCode, stdout.ToString(), stderr.ToString(), sw.Elapsed);
+        string o, e;
+        lock (stdout) { o = stdout.ToString(); }
+        lock (stderr) { e = stderr.ToString(); }
+        return new ProcessResult(p.ExitCode, o, e, sw.Elapsed);
+    }
+
+    private static Thread Reader(StreamReader from, StringBuilder into, Action<string>? onLine)
+    {
+        var t = new Thread(() =>
+        {
+            try
+            {
+                while (from.ReadLine() is { } line)
+                {
+                    lock (into) { into.Append(line).Append('\n'); }
+                    onLine?.Invoke(line);
+                }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+            }
+        }) { IsBackground = true, Name = "vserver-output" };
+        t.Start();
+        return t;
     }
 
     /// <summary>Runs a program on this process's own terminal (an interactive shell in a guest).</summary>

@@ -1,0 +1,347 @@
+using System.Diagnostics;
+using System.Globalization;
+using VServer.Build;
+using VServer.Config;
+using VServer.Runtime;
+using VServer.Storage;
+using VServer.Tests.Shared;
+using Xunit;
+
+namespace VServer.Tests;
+
+/// <summary>A started Busybox guest in throw-away roots; stopped and removed on dispose.</summary>
+internal sealed class LiveGuest : IDisposable
+{
+    public LiveGuest(Action<GuestConfig>? configure = null, bool start = true)
+    {
+        TestEnvironment.UseStagedCli();
+        Roots = new TempRoots();
+        Store = new GuestStore(Roots.Paths);
+        Runtime = new GuestRuntime(Store);
+        Name = "t" + Guid.NewGuid().ToString("N")[..8]; // cgroup paths are host-wide: a name of its own
+        var c = new GuestConfig(Name) { InitStyle = InitStyle.Plain };
+        configure?.Invoke(c);
+        Store.Create(c, RootBuilders.For(BuildMethod.Busybox));
+        if (start)
+        {
+            Runtime.Start(Name);
+        }
+    }
+
+    public TempRoots Roots { get; }
+    public GuestStore Store { get; }
+    public GuestRuntime Runtime { get; }
+    public string Name { get; }
+    public string Root => Store.RootOf(Store.ReadConfig(Name));
+
+    /// <summary>Runs a command in the guest; (exit code, stdout, stderr).</summary>
+    public (int Code, string Out, string Err) Exec(params string[] command)
+    {
+        var o = new List<string>();
+        var e = new List<string>();
+        var code = Runtime.Exec(Name, new ExecRequest(command), l => { lock (o) o.Add(l); }, l => { lock (e) e.Add(l); });
+        return (code, string.Join("\n", o), string.Join("\n", e));
+    }
+
+    public string Sh(string script)
+    {
+        var (code, output, err) = Exec("/bin/sh", "-c", script);
+        Assert.True(code == 0, $"'{script}' exited {code}: {err}");
+        return output;
+    }
+
+    public RunState State => Runtime.Run(Name).ReadState() ?? throw new InvalidOperationException("not running");
+
+    public static bool WaitFor(Func<bool> condition, double seconds)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed.TotalSeconds < seconds)
+        {
+            if (condition())
+            {
+                return true;
+            }
+            Thread.Sleep(50);
+        }
+        return condition();
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (Runtime.Status(Name).State == GuestState.Running)
+            {
+                Runtime.Stop(Name, TimeSpan.FromSeconds(2));
+            }
+            Store.Remove(Name);
+        }
+        finally
+        {
+            Roots.Dispose();
+        }
+    }
+}
+
+/// <summary>What a guest could leave behind on the host.</summary>
+internal sealed record HostFootprint(int Fds, int Mounts, int Conmons, int RuntimeInits, int GuestCgroups)
+{
+    public static HostFootprint Take()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        return Read();
+    }
+
+    private static HostFootprint Read() => new(
+        Directory.GetFiles("/proc/self/fd").Length,
+        File.ReadAllLines("/proc/self/mountinfo").Length,
+        LiveProcesses("conmon"),
+        LiveProcesses("runc:[2:INIT]") + LiveProcesses("runc"),
+        VServer.Runtime.Cgroups.Hierarchies().Values.Distinct().Sum(m => Directory.Exists(m + VServer.Runtime.Cgroups.Parent) ? Directory.GetDirectories(m + VServer.Runtime.Cgroups.Parent).Length : 0));
+
+    private static int LiveProcesses(string comm) => Directory.GetDirectories("/proc")
+        .Where(d => int.TryParse(Path.GetFileName(d), out _))
+        .Count(d =>
+        {
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(d, "stat"));
+                var name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
+                return name == comm && stat[stat.LastIndexOf(')') + 2] != 'Z';
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        });
+}
+
+[Collection("guests")]
+public class LifecycleTests
+{
+    [GuestFact]
+    public void AStartedGuestIsIsolated()
+    {
+        using var g = new LiveGuest(c => c.Hostname = "iso.example");
+        Assert.Equal(GuestState.Running, g.Runtime.Status(g.Name).State);
+        Assert.Equal("iso.example", g.Sh("hostname"));
+
+        // ps: only the guest's processes, its init as pid 1
+        var ps = g.Sh("ps -o pid,comm").Split('\n').Skip(1).Select(l => l.Trim().Split(' ', 2, StringSplitOptions.RemoveEmptyEntries)).ToArray();
+        Assert.Contains(ps, p => p[0] == "1" && p[1] == "init");
+        Assert.DoesNotContain(ps, p => p[1].Contains("dotnet") || p[1].Contains("conmon"));
+        Assert.True(ps.Length <= 4, "unexpected processes: " + string.Join(", ", ps.Select(p => string.Join(' ', p))));
+
+        // the host's mounts and IPC objects are invisible
+        var mounts = g.Sh("cat /proc/mounts");
+        Assert.DoesNotContain(g.Roots.Base, mounts);
+        var key = "0x" + Random.Shared.Next(0x100000, 0x7fffffff).ToString("x", CultureInfo.InvariantCulture);
+        var id = GuestStoreTests.Run("ipcmk", "-M", "4096", "-p", "0600").Trim().Split(' ').Last();
+        try
+        {
+            Assert.Contains(id, File.ReadAllText("/proc/sysvipc/shm"));
+            Assert.DoesNotContain(" " + id + " ", " " + g.Sh("cat /proc/sysvipc/shm").Replace('\n', ' ') + " ");
+        }
+        finally
+        {
+            GuestStoreTests.Run("ipcrm", "-m", id);
+        }
+        _ = key;
+    }
+
+    private static ulong CapMask(IEnumerable<string> caps) =>
+        caps.Aggregate(0UL, (m, c) => m | (1UL << Capabilities.All.ToList().IndexOf(c)));
+
+    [GuestFact]
+    public void CapBndIsTheConfiguredSetAndNetRawChangesIt()
+    {
+        using var g = new LiveGuest();
+        string CapBnd() => g.Sh("grep CapBnd /proc/self/status").Split('\t', ':').Last().Trim();
+        Assert.Equal(CapMask(Capabilities.SecureDefault).ToString("x16", CultureInfo.InvariantCulture), CapBnd());
+
+        g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(10));
+        g.Store.Update(g.Name, new GuestSettings { Capabilities = new[] { "NET_RAW" } });
+        g.Runtime.Start(g.Name);
+        var expected = CapMask(Capabilities.SecureDefault.Append("CAP_NET_RAW"));
+        Assert.Equal(expected.ToString("x16", CultureInfo.InvariantCulture), CapBnd());
+    }
+
+    [GuestFact]
+    public void MemoryAndPidsLimitsHold()
+    {
+        using var g = new LiveGuest(c => { c.MemoryLimit = 32L << 20; c.ProcessLimit = 24; });
+        // 100 MB held in a shell variable: the guest's memory cgroup kills it, the host goes on
+        var (code, _, _) = g.Exec("/bin/sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}");
+        Assert.NotEqual(0, code);
+        Assert.Equal(GuestState.Running, g.Runtime.Status(g.Name).State);
+
+        // a fork bomb of sleeps stops at the pids limit
+        var bomb = g.Exec("/bin/sh", "-c", "for i in $(seq 1 60); do sleep 30 >/dev/null 2>&1 & done");
+        Assert.Contains("fork", bomb.Err, StringComparison.OrdinalIgnoreCase);
+        var inGroup = Cgroups.Processes(g.State.CgroupsPath).Count;
+        Assert.InRange(inGroup, 1, 24);
+        g.Exec("/bin/sh", "-c", "killall sleep");
+    }
+
+    [GuestFact]
+    public void KernelInterfacesAndDisksAreRefused()
+    {
+        using var g = new LiveGuest();
+        Assert.Equal("0", g.Sh("cat /proc/kcore | wc -c").Trim());
+        var sysrq = g.Exec("/bin/sh", "-c", "echo h > /proc/sysrq-trigger");
+        Assert.NotEqual(0, sysrq.Code);
+        if (File.Exists("/proc/sysrq-trigger")) // kernels without CONFIG_MAGIC_SYSRQ have none to protect
+        {
+            Assert.True(sysrq.Err.Contains("Read-only"), "sysrq: " + sysrq.Err);
+        }
+        var mknod = g.Exec("/bin/mknod", "/tmp/sda", "b", "8", "0");
+        Assert.NotEqual(0, mknod.Code);
+        Assert.True(mknod.Err.Contains("not permitted"), "mknod said: " + mknod.Err + mknod.Out);
+        var kexec = g.Exec("/bin/sh", "-c", "cat /proc/self/status | grep Seccomp:");
+        Assert.Contains("2", kexec.Out);
+    }
+
+    [GuestFact]
+    public void RebootInsideRestartsHaltInsideStops()
+    {
+        using var g = new LiveGuest();
+        var first = g.State;
+        g.Exec("/sbin/reboot");
+        var hookLog = g.Runtime.Run(g.Name).HookLog;
+        string Log() => File.Exists(hookLog) ? File.ReadAllText(hookLog) : "(no hook log)";
+        if (!LiveGuest.WaitFor(() => g.Runtime.Run(g.Name).ReadState() is { } s && s.Instance != first.Instance
+            && g.Runtime.Status(g.Name).State == GuestState.Running, 20))
+        {
+            Assert.Fail("the guest did not come back after reboot: " + Log());
+        }
+        Assert.NotEqual(first.InitPid, g.State.InitPid);
+        Assert.Equal("1", g.Sh("pidof init"));
+
+        g.Exec("/sbin/halt");
+        Assert.True(LiveGuest.WaitFor(() => g.Runtime.Status(g.Name).State == GuestState.Stopped && g.Runtime.Run(g.Name).ReadState() is null, 20));
+        Thread.Sleep(1000);
+        Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
+        Assert.True(LiveGuest.WaitFor(() => Log().Contains("stopped (exit status 130)"), 10), Log());
+        Assert.Contains("restarted", Log());
+    }
+
+    [GuestFact]
+    public void StopRemovesEveryProcessCgroupMountAndMonitor()
+    {
+        var before = HostFootprint.Take();
+        using var g = new LiveGuest();
+        var s = g.State;
+        Assert.True(HostFootprint.Take().Conmons > before.Conmons);
+        var sw = Stopwatch.StartNew();
+        g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(30));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(15), $"busybox init should shut down on SIGINT, took {sw.Elapsed}");
+        Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
+        Assert.False(ProcFs.IsAlive(s.InitPid, s.InitStartTicks));
+        Assert.Empty(Cgroups.Existing(s.CgroupsPath));
+        Assert.Null(new OciRuntime(s.Runtime, s.RuntimeRoot).Status(g.Name));
+        Assert.Empty(MountTable.MountPointsUnder(g.Root));
+        Assert.Equal(before with { Fds = 0 }, HostFootprint.Take() with { Fds = 0 });
+        var e = Assert.Throws<VServerException>(() => g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(1)));
+        Assert.Equal("GuestNotRunning", e.ErrorId);
+    }
+
+    [GuestFact]
+    public void StopKillsWhatIgnoresItsSignal()
+    {
+        // sh as pid 1 ignores SIGTERM: the timeout passes, then the kill sequence ends it
+        using var g = new LiveGuest(c => { c.InitStyle = InitStyle.Command; c.StartCommand = new[] { "/bin/sh", "-c", "while :; do sleep 1; done" }; });
+        var sw = Stopwatch.StartNew();
+        g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(1));
+        Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
+        Assert.InRange(sw.Elapsed.TotalSeconds, 1, 1 + GuestRuntime.KillGrace.TotalSeconds + 5);
+    }
+
+    [GuestFact]
+    public void SysvStyleRunsTheRcCommandUnderAMinimalInit()
+    {
+        using var g = new LiveGuest(c =>
+        {
+            c.InitStyle = InitStyle.Sysv;
+            c.StartCommand = new[] { "/etc/init.d/rcS" };
+            c.StopCommand = new[] { "/etc/init.d/rcK" };
+        }, start: false);
+        File.WriteAllText(Path.Combine(g.Root, "etc/init.d/S10mark"), "#!/bin/sh\necho \"$1\" >> /tmp/rc.log\n");
+        File.SetUnixFileMode(Path.Combine(g.Root, "etc/init.d/S10mark"), (UnixFileMode)0x1ED);
+        g.Runtime.Start(g.Name);
+        Assert.True(LiveGuest.WaitFor(() => g.Exec("/bin/cat", "/tmp/rc.log").Out == "start", 10));
+        Assert.Contains(OciBundle.InitHelperTarget, g.Sh("cat /proc/1/cmdline | tr '\\0' ' '"));
+        g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(10));
+        Assert.Equal("start\nstop\n", File.ReadAllText(Path.Combine(g.Root, "tmp/rc.log")));
+    }
+
+    [GuestFact]
+    public void ClearRefusals()
+    {
+        using var g = new LiveGuest(c => c.Flags.Add("private"));
+        Assert.Equal("GuestAlreadyRunning", Assert.Throws<VServerException>(() => g.Runtime.Start(g.Name)).ErrorId);
+        Assert.Equal("GuestPrivate", Assert.Throws<VServerException>(() => g.Exec("/bin/true")).ErrorId);
+        Assert.Equal("GuestRunning", Assert.Throws<VServerException>(() => g.Store.Remove(g.Name)).ErrorId);
+    }
+
+    [GuestFact]
+    public void SeedThreeAttackChangesNothingOnTheHost()
+    {
+        using var g = new LiveGuest(start: false);
+        var hostDir = Path.Combine(g.Roots.Base, "host-lib");
+        var hostFile = Path.Combine(g.Roots.Base, "host-nologin");
+        Directory.CreateDirectory(hostDir);
+        File.WriteAllText(hostFile, "unchanged");
+        var root = g.Root;
+        Directory.CreateDirectory(Path.Combine(root, "var/lock"));
+        File.CreateSymbolicLink(Path.Combine(root, "var/lock/subsys"), hostDir);
+        if (File.Exists(Path.Combine(root, "var/run/utmp")))
+        {
+            File.Delete(Path.Combine(root, "var/run/utmp"));
+        }
+        File.CreateSymbolicLink(Path.Combine(root, "var/run/utmp"), hostFile);
+        // a mount target that is a symlink out of the guest
+        Directory.CreateDirectory(Path.Combine(root, "mnt"));
+        File.CreateSymbolicLink(Path.Combine(root, "mnt/evil"), hostDir);
+        File.AppendAllText(Path.Combine(g.Store.Paths.ConfigDir(g.Name), "fstab"), "none /mnt/evil tmpfs size=1m 0 0\n");
+
+        g.Runtime.Start(g.Name);
+        g.Sh("touch /mnt/evil/x /var/lock/subsys/y 2>/dev/null; echo pwned > /var/run/utmp; true");
+        Assert.Empty(MountTable.MountPointsUnder(hostDir));
+        g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(10));
+        // the guest's own writes through its own symlinks stayed inside its root
+        Assert.Empty(Directory.GetFileSystemEntries(hostDir));
+        Assert.Equal("unchanged", File.ReadAllText(hostFile));
+    }
+
+    private static int Cycles => int.TryParse(Environment.GetEnvironmentVariable("VSERVER_TEST_CYCLES"), out var n) ? n : 100;
+
+    [GuestFact]
+    public void AHundredStartStopCyclesLeakNothing()
+    {
+        using var g = new LiveGuest(c =>
+        {
+            c.InitStyle = InitStyle.Command;
+            c.StartCommand = new[] { "/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done" };
+        }, start: false);
+        g.Runtime.Start(g.Name);
+        g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(5)); // warm: the runtime is probed, the process has its threads
+        var before = HostFootprint.Take();
+        var times = new List<string>();
+        for (var i = 0; i < Cycles; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            g.Runtime.Start(g.Name);
+            var started = sw.Elapsed.TotalMilliseconds;
+            // a SIGTERM before the shell has set its trap would be ignored by pid 1: wait for its loop
+            Assert.True(LiveGuest.WaitFor(() => Cgroups.Processes(g.State.CgroupsPath).Count >= 2, 5));
+            g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(5));
+            times.Add($"{started:F0}/{sw.Elapsed.TotalMilliseconds - started:F0}");
+        }
+        var after = HostFootprint.Take();
+        // descriptors: the runtime's own come and go with the GC; a leak per cycle would show as 100
+        Assert.True(before with { Fds = 0 } == after with { Fds = 0 } && after.Fds <= before.Fds + 10,
+            $"before {before}, after {after}; start/stop ms: {string.Join(' ', times.Take(10))}");
+        Assert.Empty(Cgroups.Existing(Cgroups.PathFor(g.Name)));
+    }
+}

@@ -1,0 +1,264 @@
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+using VServer.Config;
+using VServer.Runtime;
+using Xunit;
+
+namespace VServer.Tests;
+
+public class OciBundleTests
+{
+    private static readonly BundleOptions Options = new()
+    {
+        RootPath = "/vservers/web1",
+        CgroupsPath = "/vserver/web1",
+        InitHelper = "/usr/bin/tini-static",
+        Architecture = Architecture.X64,
+    };
+
+    private static JsonObject Gen(GuestConfig c, BundleOptions? o = null, IOperationReporter? r = null) =>
+        // through text, as the runtime reads it
+        JsonNode.Parse(OciBundle.Serialize(OciBundle.Generate(c, o ?? Options, r)))!.AsObject();
+
+    private static string[] Strings(JsonNode? n) => n!.AsArray().Select(x => (string)x!).ToArray();
+
+    private static GuestConfig Plain(string name = "web1") => new(name) { InitStyle = InitStyle.Plain, Context = 40000 };
+
+    [Fact]
+    public void RootHostnameAndNamespaces()
+    {
+        var j = Gen(new GuestConfig("web1") { InitStyle = InitStyle.Plain, Hostname = "web1.example.org", Domainname = "example.org" });
+        Assert.Equal("1.0.2", (string?)j["ociVersion"]);
+        Assert.Equal("/vservers/web1", (string?)j["root"]!["path"]);
+        Assert.False((bool)j["root"]!["readonly"]!);
+        Assert.Equal("web1.example.org", (string?)j["hostname"]);
+        Assert.Equal("example.org", (string?)j["domainname"]);
+        var ns = j["linux"]!["namespaces"]!.AsArray().Select(n => (string)n!["type"]!).ToArray();
+        Assert.Equal(new[] { "pid", "ipc", "uts", "mount", "network", "cgroup" }, ns);
+        Assert.Equal("/vserver/web1", (string?)j["linux"]!["cgroupsPath"]);
+    }
+
+    [Fact]
+    public void HostnameDefaultsToTheGuestName()
+    {
+        var j = Gen(Plain("db2"));
+        Assert.Equal("db2", (string?)j["hostname"]);
+        Assert.Null(j["domainname"]);
+    }
+
+    [Fact]
+    public void VirtUptimeAddsTheTimeNamespaceOnlyWhereTheRuntimeHasIt()
+    {
+        var c = Plain();
+        c.Flags.Add("virt_uptime");
+        var with = Gen(c, Options with { TimeNamespace = true });
+        Assert.Contains("time", with["linux"]!["namespaces"]!.AsArray().Select(n => (string)n!["type"]!));
+        var warnings = new ListReporter();
+        var without = Gen(c, Options with { TimeNamespace = false }, warnings);
+        Assert.DoesNotContain("time", without["linux"]!["namespaces"]!.AsArray().Select(n => (string)n!["type"]!));
+        Assert.Contains(warnings.Warnings, w => w.Contains("virt_uptime") && w.Contains("time namespace"));
+    }
+
+    [Fact]
+    public void CapabilitiesAreTheSecureDefaultWithSysBoot()
+    {
+        var p = Gen(Plain())["process"]!;
+        var bounding = Strings(p["capabilities"]!["bounding"]);
+        Assert.Equal(Capabilities.SecureDefault.Order(), bounding.Order());
+        Assert.Contains("CAP_SYS_BOOT", bounding);
+        Assert.DoesNotContain("CAP_SYS_ADMIN", bounding);
+        Assert.DoesNotContain("CAP_MKNOD", bounding);
+        Assert.DoesNotContain("CAP_NET_RAW", bounding);
+        Assert.Equal(bounding, Strings(p["capabilities"]!["effective"]));
+        Assert.Equal(bounding, Strings(p["capabilities"]!["permitted"]));
+        Assert.Empty(p["capabilities"]!["inheritable"]!.AsArray());
+        Assert.Empty(p["capabilities"]!["ambient"]!.AsArray());
+    }
+
+    [Fact]
+    public void BcapabilitiesAddAndRemove()
+    {
+        var c = Plain();
+        c.Capabilities.AddRange(new[] { "CAP_NET_RAW", "!CAP_CHOWN" });
+        var bounding = Strings(Gen(c)["process"]!["capabilities"]!["bounding"]);
+        Assert.Contains("CAP_NET_RAW", bounding);
+        Assert.DoesNotContain("CAP_CHOWN", bounding);
+    }
+
+    [Fact]
+    public void SeccompRefusesKexecAndHostEscapes()
+    {
+        var s = Gen(Plain())["linux"]!["seccomp"]!;
+        Assert.Equal("SCMP_ACT_ALLOW", (string?)s["defaultAction"]);
+        Assert.Equal(new[] { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32" }, Strings(s["architectures"]));
+        var refused = s["syscalls"]!.AsArray().Where(r => (string?)r!["action"] == "SCMP_ACT_ERRNO").SelectMany(r => Strings(r!["names"])).ToArray();
+        Assert.Contains("kexec_load", refused);
+        Assert.Contains("kexec_file_load", refused);
+        Assert.Contains("open_by_handle_at", refused);
+        Assert.DoesNotContain("unshare", refused);
+    }
+
+    [Fact]
+    public void LockFlagRefusesNewNamespaces()
+    {
+        var c = Plain();
+        c.Flags.Add("lock");
+        var rules = Gen(c)["linux"]!["seccomp"]!["syscalls"]!.AsArray();
+        var names = rules.SelectMany(r => Strings(r!["names"])).ToArray();
+        Assert.Contains("unshare", names);
+        Assert.Contains("setns", names);
+        var cloneRules = rules.Where(r => Strings(r!["names"]).SequenceEqual(new[] { "clone" })).ToArray();
+        // CLONE_NEWUSER (0x10000000) among the refused flag bits
+        Assert.Contains(cloneRules, r => (ulong)r!["args"]![0]!["value"]! == 0x10000000 && (string?)r["args"]![0]!["op"] == "SCMP_CMP_MASKED_EQ");
+        Assert.Equal(8, cloneRules.Length);
+    }
+
+    [Fact]
+    public void ProcAndSysAreMaskedAndReadOnlyLikeRunc()
+    {
+        var l = Gen(Plain())["linux"]!;
+        var masked = Strings(l["maskedPaths"]);
+        Assert.Contains("/proc/kcore", masked);
+        Assert.Contains("/proc/keys", masked);
+        Assert.Contains("/sys/firmware", masked);
+        var ro = Strings(l["readonlyPaths"]);
+        Assert.Contains("/proc/sysrq-trigger", ro);
+        Assert.Contains("/proc/sys", ro);
+    }
+
+    [Fact]
+    public void DevicesAreDeniedExceptTheAllowlist()
+    {
+        var devices = Gen(Plain())["linux"]!["resources"]!["devices"]!.AsArray();
+        Assert.False((bool)devices[0]!["allow"]!);
+        Assert.Equal("rwm", (string?)devices[0]!["access"]);
+        Assert.Null(devices[0]!["major"]);
+        var allowed = devices.Skip(1).ToArray();
+        Assert.All(allowed, d => Assert.Equal("c", (string?)d!["type"]));
+        Assert.Contains(allowed, d => (int)d!["major"]! == 1 && (int?)d["minor"] == 3); // /dev/null
+        Assert.DoesNotContain(allowed, d => (int)d!["major"]! == 8); // no disks
+    }
+
+    [Fact]
+    public void RlimitsAndCgroupLimits()
+    {
+        var c = Plain();
+        c.ResourceLimits.Add(ResourceLimit.Parse("nofile", "1024:4096"));
+        c.ResourceLimits.Add(new ResourceLimit("core", 0, null));
+        c.MemoryLimit = 256L << 20;
+        c.CpuLimit = 1.5;
+        c.ProcessLimit = 200;
+        var j = Gen(c);
+        var rl = j["process"]!["rlimits"]!.AsArray();
+        Assert.Contains(rl, r => (string?)r!["type"] == "RLIMIT_NOFILE" && (ulong)r["soft"]! == 1024 && (ulong)r["hard"]! == 4096);
+        Assert.Contains(rl, r => (string?)r!["type"] == "RLIMIT_CORE" && (ulong)r["soft"]! == 0 && (ulong)r["hard"]! == 0);
+        var res = j["linux"]!["resources"]!;
+        Assert.Equal(256L << 20, (long)res["memory"]!["limit"]!);
+        Assert.Equal(256L << 20, (long)res["memory"]!["swap"]!);
+        Assert.Equal(150000, (long)res["cpu"]!["quota"]!);
+        Assert.Equal(100000, (long)res["cpu"]!["period"]!);
+        Assert.Equal(200, (long)res["pids"]!["limit"]!);
+        Assert.Null(Gen(c, Options with { SwapLimit = false })["linux"]!["resources"]!["memory"]!["swap"]);
+    }
+
+    [Fact]
+    public void NprocFlagTurnsTheNprocLimitIntoThePidsLimit()
+    {
+        var c = Plain();
+        c.ResourceLimits.Add(ResourceLimit.Parse("nproc", "64"));
+        var without = Gen(c);
+        Assert.Contains(without["process"]!["rlimits"]!.AsArray(), r => (string?)r!["type"] == "RLIMIT_NPROC");
+        Assert.Null(without["linux"]!["resources"]!["pids"]);
+        c.Flags.Add("nproc");
+        var with = Gen(c);
+        Assert.DoesNotContain(with["process"]!["rlimits"]!.AsArray(), r => (string?)r!["type"] == "RLIMIT_NPROC");
+        Assert.Equal(64, (long)with["linux"]!["resources"]!["pids"]!["limit"]!);
+    }
+
+    [Fact]
+    public void InitStyles()
+    {
+        Assert.Equal(new[] { "/sbin/init" }, Strings(Gen(Plain())["process"]!["args"]));
+        var cmd = new GuestConfig("c") { InitStyle = InitStyle.Command, StartCommand = new[] { "/usr/sbin/httpd", "-f" } };
+        Assert.Equal(new[] { "/usr/sbin/httpd", "-f" }, Strings(Gen(cmd)["process"]!["args"]));
+
+        var sysv = Gen(new GuestConfig("s") { InitStyle = InitStyle.Sysv });
+        var args = Strings(sysv["process"]!["args"]);
+        Assert.Equal(OciBundle.InitHelperTarget, args[0]);
+        Assert.Equal(new[] { "/etc/init.d/rc", "3" }, args[^2..]);
+        var helper = sysv["mounts"]!.AsArray().Single(m => (string?)m!["destination"] == OciBundle.InitHelperTarget)!;
+        Assert.Equal("/usr/bin/tini-static", (string?)helper["source"]);
+        Assert.Contains("ro", Strings(helper["options"]));
+        Assert.Equal(new[] { "/etc/init.d/rc", "6" }, OciBundle.StopCommand(new GuestConfig("s")));
+        Assert.Equal(2, OciBundle.StopSignal(new GuestConfig("p") { InitStyle = InitStyle.Plain }));
+
+        var e = Assert.Throws<VServerException>(() => Gen(new GuestConfig("s"), Options with { InitHelper = null }));
+        Assert.Equal("InitHelperNotFound", e.ErrorId);
+    }
+
+    [Fact]
+    public void FstabLinesBecomeMountsAndReplaceDefaults()
+    {
+        var c = Plain();
+        c.Fstab.AddRange(new[]
+        {
+            "# util-vserver's default",
+            "none /tmp tmpfs size=16m,mode=1777 0 0",
+            "/srv/data /data none bind,ro 0 0",
+            "none /dev/shm tmpfs size=8m 0 0",
+        });
+        var mounts = Gen(c)["mounts"]!.AsArray();
+        var tmp = mounts.Single(m => (string?)m!["destination"] == "/tmp")!;
+        Assert.Equal("tmpfs", (string?)tmp["type"]);
+        Assert.Equal(new[] { "size=16m", "mode=1777" }, Strings(tmp["options"]));
+        var data = mounts.Single(m => (string?)m!["destination"] == "/data")!;
+        Assert.Equal("bind", (string?)data["type"]);
+        Assert.Equal("/srv/data", (string?)data["source"]);
+        Assert.Equal(new[] { "bind", "ro" }, Strings(data["options"]));
+        var shm = mounts.Where(m => (string?)m!["destination"] == "/dev/shm").ToArray();
+        Assert.Single(shm);
+        Assert.Equal(new[] { "size=8m" }, Strings(shm[0]!["options"]));
+        Assert.Contains(mounts, m => (string?)m!["destination"] == "/proc" && (string?)m["type"] == "proc");
+    }
+
+    [Theory]
+    [InlineData("none /tmp")]
+    [InlineData("none tmp tmpfs defaults 0 0")]
+    [InlineData("none /x/../../etc tmpfs defaults 0 0")]
+    [InlineData("data /data none bind 0 0")]
+    [InlineData("none /data none defaults 0 0")]
+    public void BadFstabLinesAreRefusedByName(string line)
+    {
+        var c = Plain();
+        c.Fstab.Add(line);
+        var e = Assert.Throws<VServerException>(() => OciBundle.CheckStartable(c));
+        Assert.Equal("InvalidFstab", e.ErrorId);
+        Assert.Contains(line.Trim(), e.Message);
+    }
+
+    [Fact]
+    public void UnknownFlagsReadFromDiskAreRefusedAtStart()
+    {
+        var c = Plain();
+        c.Flags.Add("hide_netif");
+        var e = Assert.Throws<VServerException>(() => Gen(c));
+        Assert.Equal("UnsupportedFlag", e.ErrorId);
+        Assert.Contains("hide_netif", e.Message);
+    }
+
+    [Fact]
+    public void AnnotationsNameTheGuest()
+    {
+        var a = Gen(Plain())["annotations"]!;
+        Assert.Equal("web1", (string?)a["org.vserver.name"]);
+        Assert.Equal("40000", (string?)a["org.vserver.context"]);
+    }
+
+    private sealed class ListReporter : IOperationReporter
+    {
+        public List<string> Warnings { get; } = new();
+        public void Progress(string activity, string status, int percent) { }
+        public void Warning(string message) => Warnings.Add(message);
+        public void Verbose(string message) { }
+    }
+}
