@@ -62,6 +62,14 @@ public sealed class PowerShellSession : IDisposable
 
     public void Dispose()
     {
+        // guests a test started must not outlive it (their cgroups and monitors are host-wide)
+        try
+        {
+            Invoke("Get-VServerGuest | Where-Object State -eq Running | Stop-VServerGuest -Timeout 2");
+        }
+        catch (Exception)
+        {
+        }
         _runspace.Dispose();
         foreach (var v in new[] { "VSERVER_CONFIG_ROOT", "VSERVER_VDIR_ROOT", "VSERVER_RUN_ROOT" })
         {

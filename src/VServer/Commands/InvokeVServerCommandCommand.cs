@@ -5,25 +5,6 @@ using VServer.Runtime;
 
 namespace VServer.Commands;
 
-/// <summary>The result of a command run in one guest (<c>Invoke-VServerCommand -AsResult</c>).</summary>
-public sealed class CommandResult
-{
-    internal CommandResult(string guestName, int exitCode, string[] output, string[] error, TimeSpan duration)
-    {
-        GuestName = guestName;
-        ExitCode = exitCode;
-        Output = output;
-        Error = error;
-        Duration = duration;
-    }
-
-    public string GuestName { get; }
-    public int ExitCode { get; }
-    public string[] Output { get; }
-    public string[] Error { get; }
-    public TimeSpan Duration { get; }
-}
-
 /// <summary>
 /// Invoke-VServerCommand: runs a command inside running guests (the runtime's exec: the guest's
 /// namespaces, cgroup and capabilities). Output lines stream as strings with a GuestName note

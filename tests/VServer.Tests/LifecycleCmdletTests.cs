@@ -1,0 +1,140 @@
+using System.Management.Automation;
+using VServer.Tests.Shared;
+using Xunit;
+
+namespace VServer.Tests;
+
+/// <summary>The lifecycle pipelines a user types, against real guests (root, runc, conmon).</summary>
+public class LifecycleCmdletTests
+{
+    private static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..6];
+
+    private static PowerShellSession WithGuests(params string[] names)
+    {
+        var s = new PowerShellSession();
+        foreach (var n in names)
+        {
+            s.Invoke($"New-VServerGuest {n} -Method Busybox | Out-Null");
+            Assert.Empty(s.Errors);
+        }
+        return s;
+    }
+
+    [GuestFact]
+    public void StartPassThruShowsARunningGuest()
+    {
+        var n = Unique("ps");
+        using var s = WithGuests(n);
+        var g = Assert.Single(s.Invoke($"Start-VServerGuest {n} -PassThru"));
+        Assert.Empty(s.Errors);
+        Assert.Equal("Running", g.Properties["State"].Value.ToString());
+        Assert.True((int)g.Properties["ProcessCount"].Value >= 1);
+        Assert.NotNull(g.Properties["StartTime"].Value);
+        Assert.True(((TimeSpan)g.Properties["Uptime"].Value) >= TimeSpan.Zero);
+        Assert.Contains("Running", s.Render($"Get-VServerGuest {n}"));
+
+        // a running guest cannot be started again, nor removed
+        s.Invoke($"Start-VServerGuest {n}");
+        Assert.Equal("GuestAlreadyRunning", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke($"Remove-VServerGuest {n} -Confirm:$false");
+        Assert.Equal("GuestRunning", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+
+        var stopped = Assert.Single(s.Invoke($"Get-VServerGuest {n} | Stop-VServerGuest -PassThru"));
+        Assert.Equal("Stopped", stopped.Properties["State"].Value.ToString());
+        Assert.Equal(0, (int)stopped.Properties["ProcessCount"].Value);
+        s.Invoke($"Stop-VServerGuest {n}");
+        Assert.Equal("GuestNotRunning", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+    }
+
+    [GuestFact]
+    public void WhatIfStartsNothing()
+    {
+        var n = Unique("wi");
+        using var s = WithGuests(n);
+        s.Invoke($"Start-VServerGuest {n} -WhatIf");
+        Assert.Equal("Stopped", s.Invoke($"(Get-VServerGuest {n}).State.ToString()")[0].BaseObject);
+        Assert.False(Directory.Exists(Path.Combine(s.Roots.Paths.RunRoot, n, "bundle")));
+    }
+
+    [GuestFact]
+    public void InvokeStreamsOutputWithGuestNameAndReportsErrors()
+    {
+        var a = Unique("ia");
+        var b = Unique("ib");
+        using var s = WithGuests(a, b);
+        s.Invoke($"Start-VServerGuest {a},{b} -ThrottleLimit 2");
+        Assert.Empty(s.Errors);
+
+        // the seeds' bulk-maintenance loop
+        var lines = s.Invoke("Get-VServerGuest | Invoke-VServerCommand hostname");
+        Assert.Empty(s.Errors);
+        Assert.Equal(new[] { a, b }.Order(), lines.Select(l => (string)l.BaseObject).Order());
+        Assert.All(lines, l => Assert.Equal(l.BaseObject, l.Properties["GuestName"].Value));
+
+        var output = s.Invoke($"Invoke-VServerCommand {a} -- sh -c 'echo out; echo err >&2; exit 3'");
+        Assert.Equal("out", Assert.Single(output).BaseObject);
+        Assert.Equal(2, s.Errors.Count);
+        Assert.Equal("GuestStandardError", s.Errors[0].FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Contains("err", s.Errors[0].Exception.Message);
+        Assert.Equal("NonZeroExitCode", s.Errors[1].FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Equal(3, s.Errors[1].Exception.GetType().GetProperty("ExitCode")!.GetValue(s.Errors[1].Exception));
+
+        var results = s.Invoke($"Invoke-VServerCommand {a},{b} -AsResult -Environment @{{ GREETING = 'hi' }} -WorkingDirectory /etc -- sh -c 'echo $GREETING; pwd; exit 4'");
+        Assert.Empty(s.Errors);
+        Assert.Equal(2, results.Count);
+        foreach (var r in results)
+        {
+            var cr = Assert.IsType<VServer.CommandResult>(r.BaseObject);
+            Assert.Equal(4, cr.ExitCode);
+            Assert.Equal(new[] { "hi", "/etc" }, cr.Output);
+            Assert.True(cr.Duration > TimeSpan.Zero);
+        }
+
+        var user = s.Invoke($"Invoke-VServerCommand {a} -User nobody -- id -u");
+        Assert.Empty(s.Errors);
+        Assert.Equal("65534", Assert.Single(user).BaseObject);
+    }
+
+    [GuestFact]
+    public void RestartGivesANewInit()
+    {
+        var n = Unique("rs");
+        using var s = WithGuests(n);
+        var before = (int)s.Invoke($"Start-VServerGuest {n} -PassThru")[0].Properties["InitPid"].Value;
+        var after = (int)s.Invoke($"Restart-VServerGuest {n} -Timeout 10 -PassThru")[0].Properties["InitPid"].Value;
+        Assert.Empty(s.Errors);
+        Assert.NotEqual(before, after);
+    }
+
+    [GuestFact]
+    public void StartOnBootStartsOnlyMarkedGuests()
+    {
+        var boot = Unique("ob");
+        var manual = Unique("om");
+        using var s = WithGuests(boot, manual);
+        s.Invoke($"Set-VServerGuest {boot} -OnBoot");
+        s.Invoke("Start-VServerGuest -OnBoot");
+        Assert.Empty(s.Errors);
+        Assert.Equal("Running", s.Invoke($"(Get-VServerGuest {boot}).State.ToString()")[0].BaseObject);
+        Assert.Equal("Stopped", s.Invoke($"(Get-VServerGuest {manual}).State.ToString()")[0].BaseObject);
+    }
+
+    [GuestFact]
+    public void EnterRunsAShellAndRefusesStoppedOrPrivateGuests()
+    {
+        var n = Unique("en");
+        using var s = WithGuests(n);
+        s.Invoke($"Enter-VServerGuest {n}");
+        Assert.Equal("GuestNotRunning", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke($"Start-VServerGuest {n}");
+        // without a terminal the shell reads its (empty) standard input and ends
+        s.Invoke($"Enter-VServerGuest {n} -Shell /bin/true");
+        Assert.Empty(s.Errors);
+        s.Invoke($"Stop-VServerGuest {n}; Set-VServerGuest {n} -Flag private; Start-VServerGuest {n}");
+        Assert.Empty(s.Errors);
+        s.Invoke($"Enter-VServerGuest {n}");
+        Assert.Equal("GuestPrivate", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke($"Invoke-VServerCommand {n} true");
+        Assert.Equal("GuestPrivate", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+    }
+}
