@@ -1,4 +1,5 @@
-# VServer demo: build a Busybox guest named 'demo' and show it.
+# VServer demo: build a Busybox guest named 'demo', start it, run a command in it and show it.
+# Set VSERVER_DEMO_STOP=1 to stop the guest at the end (CI does).
 # Uses $env:VSERVER_CONFIG_ROOT / VSERVER_VDIR_ROOT when set, else /etc/vservers and /vservers.
 param([string]$Name = 'demo')
 $ErrorActionPreference = 'Stop'
@@ -6,6 +7,7 @@ Import-Module ([IO.Path]::Combine($PSScriptRoot, '..', 'VServer.psd1'))
 
 # Start again from scratch when the demo guest exists from an earlier run.
 if (Get-VServerGuest $Name -ErrorAction SilentlyContinue) {
+    Get-VServerGuest $Name | Where-Object State -eq Running | Stop-VServerGuest -Timeout 5
     Remove-VServerGuest $Name -Confirm:$false
 }
 
@@ -23,3 +25,23 @@ $guest = Get-VServerGuest $Name
 "memory       $($guest.MemoryLimit) bytes, processes $($guest.ProcessLimit)"
 "capabilities $($guest.BoundingSet -join ' ')"
 "== the guest's /etc/hostname: $([IO.File]::ReadAllText([IO.Path]::Combine($guest.Root, 'etc', 'hostname')).Trim())"
+
+try {
+    "== Start-VServerGuest $Name"
+    Start-VServerGuest $Name -PassThru
+
+    "== Invoke-VServerCommand $Name -- ps (inside the guest: its own pid 1, nothing of the host)"
+    Invoke-VServerCommand $Name -- ps -o 'pid,user,comm'
+    "== hostname inside: $(Invoke-VServerCommand $Name hostname)"
+    "== capabilities inside: $(Invoke-VServerCommand $Name -- grep CapBnd /proc/self/status)"
+
+    $guest = Get-VServerGuest $Name
+    "== $Name is $($guest.State): init is host pid $($guest.InitPid), $($guest.ProcessCount) process(es), started $($guest.StartTime)"
+
+}
+finally {
+    if ($env:VSERVER_DEMO_STOP -eq '1') {
+        "== Stop-VServerGuest $Name"
+        Stop-VServerGuest $Name -PassThru
+    }
+}

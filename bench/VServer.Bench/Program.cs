@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using VServer;
+using VServer.Build;
+using VServer.Runtime;
+using VServer.Storage;
+
+// Lifecycle benchmark: VServer against the OCI runtime called directly on the same bundle and
+// against raw unshare/nsenter, all measured in this run on this machine. Needs root.
+var iterations = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20;
+var idleGuests = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5;
+var repo = FindRepo();
+Environment.SetEnvironmentVariable("VSERVER_CLI", Path.Combine(repo, "output", "VServer", "vserver"));
+var baseDir = Path.Combine(Path.GetTempPath(), "vserver-bench-" + Guid.NewGuid().ToString("N")[..8]);
+var paths = new VServerPaths(Path.Combine(baseDir, "etc"), Path.Combine(baseDir, "vdir"), Path.Combine(baseDir, "run"));
+var store = new GuestStore(paths);
+var rt = new GuestRuntime(store);
+var names = new List<string>();
+string NewGuest()
+{
+    var n = "bench" + Guid.NewGuid().ToString("N")[..6];
+    store.Create(new GuestConfig(n) { InitStyle = InitStyle.Plain }, RootBuilders.For(BuildMethod.Busybox));
+    names.Add(n);
+    return n;
+}
+
+try
+{
+    var g = NewGuest();
+    rt.Start(g); // warm up: runtime probe, JIT
+    var bundleJson = File.ReadAllText(rt.Run(g).ConfigJson);
+    var runtime = new OciRuntime(rt.Run(g).ReadState()!.Runtime, Path.Combine(baseDir, "bare-state"));
+    var root = store.RootOf(store.ReadConfig(g));
+
+    // exec, while the guest runs
+    var vsExec = Measure(iterations, () => rt.Exec(g, new ExecRequest(new[] { "/bin/true" }), null, null));
+    var bareExec = Measure(iterations, () => Check(runtime.Path, "--root", rt.Run(g).ReadState()!.RuntimeRoot, "exec", g, "/bin/true"));
+    var pid = rt.Status(g).InitPid!.Value.ToString(CultureInfo.InvariantCulture);
+    var nsenterExec = Measure(iterations, () => Check("nsenter", "-t", pid, "-m", "-u", "-i", "-n", "-p", "-r", "-w", "/bin/true"));
+    rt.Stop(g, TimeSpan.FromSeconds(10));
+
+    // start to running: VServer (bundle, conmon, create, start) ...
+    var vsStart = Measure(iterations, () => rt.Start(g), after: () => rt.Stop(g, TimeSpan.FromSeconds(10)));
+    // ... the runtime on the same bundle (create + start, what conmon runs), no monitor ...
+    var bare = Path.Combine(baseDir, "bare");
+    Directory.CreateDirectory(bare);
+    var cfg = JsonNode.Parse(bundleJson)!;
+    cfg["linux"]!["cgroupsPath"] = "/vserver/bench-bare";
+    File.WriteAllText(Path.Combine(bare, "config.json"), cfg.ToJsonString());
+    var bareStart = Measure(iterations,
+        // the container's init keeps the creator's stdio: give create /dev/null, as conmon gives it its own pipes
+        () => { Check("/bin/sh", "-c", "exec \"$0\" \"$@\" </dev/null >/dev/null 2>&1", runtime.Path, "--root", runtime.StateRoot, "create", "--bundle", bare, "bare"); Check(runtime.Path, "--root", runtime.StateRoot, "start", "bare"); },
+        after: () => { runtime.Invoke(new[] { "delete", "--force", "bare" }); });
+    Cgroups.RemoveEmpty("/vserver/bench-bare");
+    // ... and raw unshare: new namespaces, chroot, exec the guest's /bin/true
+    var unshare = Measure(iterations, () => Check("unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--root=" + root, "/bin/true"));
+
+    // host memory per idle guest: the monitor (conmon) besides the guest's own processes
+    var idle = Enumerable.Range(0, idleGuests).Select(_ => NewGuest()).ToList();
+    foreach (var n in idle)
+    {
+        rt.Start(n);
+    }
+    Thread.Sleep(1000);
+    var monitorKb = idle.Select(n => Pss(rt.Run(n).ReadState()!.ConmonPid)).ToList();
+    var initKb = idle.Select(n => Pss(rt.Status(n).InitPid!.Value)).ToList();
+    foreach (var n in idle)
+    {
+        rt.Stop(n, TimeSpan.FromSeconds(10));
+    }
+
+    Console.WriteLine($"# VServer lifecycle benchmark ({iterations} iterations, median ms; {runtime.Name}, conmon)");
+    Console.WriteLine($"start: vserver {vsStart:F1}  {runtime.Name} create+start {bareStart:F1}  unshare {unshare:F1}   ratio vs runtime {vsStart / bareStart:F2} (target <= 1.5), vs unshare {vsStart / unshare:F2}");
+    Console.WriteLine($"exec:  vserver {vsExec:F1}  {runtime.Name} exec {bareExec:F1}  nsenter {nsenterExec:F1}   ratio vs runtime {vsExec / bareExec:F2} (target <= 1.2), vs nsenter {vsExec / nsenterExec:F2}");
+    Console.WriteLine($"memory per idle busybox guest ({idleGuests} guests): monitor (conmon) PSS {monitorKb.Average() / 1024:F2} MB (target <= 3), guest init PSS {initKb.Average() / 1024:F2} MB");
+}
+finally
+{
+    foreach (var n in names)
+    {
+        try
+        {
+            if (rt.Status(n).State == GuestState.Running) { rt.Stop(n, TimeSpan.FromSeconds(5)); }
+            store.Remove(n);
+        }
+        catch (Exception e) { Console.Error.WriteLine($"cleanup {n}: {e.Message}"); }
+    }
+    SafeRemove.RemoveTree(baseDir);
+}
+
+static double Measure(int n, Action work, Action? after = null)
+{
+    var samples = new List<double>();
+    for (var i = 0; i < n; i++)
+    {
+        var sw = Stopwatch.StartNew();
+        work();
+        samples.Add(sw.Elapsed.TotalMilliseconds);
+        after?.Invoke();
+    }
+    samples.Sort();
+    return samples[samples.Count / 2];
+}
+
+static void Check(string file, params string[] args)
+{
+    var r = HostProcess.Run(file, args);
+    if (r.ExitCode != 0) { throw new InvalidOperationException($"{file} {string.Join(' ', args)}: {r.StandardError}"); }
+}
+
+static long Pss(int pid)
+{
+    foreach (var line in File.ReadLines($"/proc/{pid}/smaps_rollup"))
+    {
+        if (line.StartsWith("Pss:", StringComparison.Ordinal))
+        {
+            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+    }
+    return 0;
+}
+
+static string FindRepo()
+{
+    for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+    {
+        if (File.Exists(Path.Combine(d.FullName, "VServer.psd1"))) { return d.FullName; }
+    }
+    throw new InvalidOperationException("repository root not found");
+}
