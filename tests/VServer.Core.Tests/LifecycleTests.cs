@@ -83,38 +83,50 @@ internal sealed class LiveGuest : IDisposable
     }
 }
 
-/// <summary>What a guest could leave behind on the host.</summary>
-internal sealed record HostFootprint(int Fds, int Mounts, int Conmons, int RuntimeInits, int GuestCgroups)
+/// <summary>
+/// What one guest could leave behind on the host: this process's descriptors, mounts mentioning
+/// the test's roots, conmon monitors of this guest, and its cgroups. Scoped to the guest, since
+/// other test processes start guests of their own at the same time.
+/// </summary>
+internal sealed record HostFootprint(int Fds, int Mounts, int Monitors, int GuestCgroups)
 {
-    public static HostFootprint Take()
+    public static HostFootprint Take(LiveGuest g)
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        return Read();
+        return new(
+            Directory.GetFiles("/proc/self/fd").Length,
+            File.ReadAllLines("/proc/self/mountinfo").Count(l => l.Contains(g.Roots.Base, StringComparison.Ordinal)),
+            CountMonitors(g.Name, g.Roots.Paths.RunRoot),
+            Cgroups.Existing(Cgroups.PathFor(g.Name)).Count);
     }
 
-    private static HostFootprint Read() => new(
-        Directory.GetFiles("/proc/self/fd").Length,
-        File.ReadAllLines("/proc/self/mountinfo").Length,
-        LiveProcesses("conmon"),
-        LiveProcesses("runc:[2:INIT]") + LiveProcesses("runc"),
-        VServer.Runtime.Cgroups.Hierarchies().Values.Distinct().Sum(m => Directory.Exists(m + VServer.Runtime.Cgroups.Parent) ? Directory.GetDirectories(m + VServer.Runtime.Cgroups.Parent).Length : 0));
-
-    private static int LiveProcesses(string comm) => Directory.GetDirectories("/proc")
+    /// <summary>Live (not zombie) conmon processes monitoring this guest.</summary>
+    private static int CountMonitors(string name, string runRoot) => Directory.GetDirectories("/proc")
         .Where(d => int.TryParse(Path.GetFileName(d), out _))
         .Count(d =>
         {
             try
             {
                 var stat = File.ReadAllText(Path.Combine(d, "stat"));
-                var name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
-                return name == comm && stat[stat.LastIndexOf(')') + 2] != 'Z';
+                if (!stat.Contains("(conmon)", StringComparison.Ordinal) || stat[stat.LastIndexOf(')') + 2] == 'Z')
+                {
+                    return false;
+                }
+                var args = File.ReadAllText(Path.Combine(d, "cmdline")).Split('\0');
+                return args.Contains(name) && args.Any(a => a.StartsWith(runRoot, StringComparison.Ordinal));
             }
             catch (IOException)
             {
                 return false;
             }
         });
+}
+
+/// <summary>Guest tests run alone: they count this process's descriptors.</summary>
+[CollectionDefinition("guests", DisableParallelization = true)]
+public sealed class GuestCollection
+{
 }
 
 [Collection("guests")]
@@ -229,10 +241,12 @@ public class LifecycleTests
     [GuestFact]
     public void StopRemovesEveryProcessCgroupMountAndMonitor()
     {
-        var before = HostFootprint.Take();
-        using var g = new LiveGuest();
+        using var g = new LiveGuest(start: false);
+        var before = HostFootprint.Take(g);
+        g.Runtime.Start(g.Name);
         var s = g.State;
-        Assert.True(HostFootprint.Take().Conmons > before.Conmons);
+        Assert.Equal(1, HostFootprint.Take(g).Monitors);
+        Assert.NotEmpty(Cgroups.Existing(s.CgroupsPath));
         var sw = Stopwatch.StartNew();
         g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(30));
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(15), $"busybox init should shut down on SIGINT, took {sw.Elapsed}");
@@ -241,7 +255,8 @@ public class LifecycleTests
         Assert.Empty(Cgroups.Existing(s.CgroupsPath));
         Assert.Null(new OciRuntime(s.Runtime, s.RuntimeRoot).Status(g.Name));
         Assert.Empty(MountTable.MountPointsUnder(g.Root));
-        Assert.Equal(before with { Fds = 0 }, HostFootprint.Take() with { Fds = 0 });
+        var after = HostFootprint.Take(g);
+        Assert.True(before with { Fds = 0 } == after with { Fds = 0 } && after.Fds <= before.Fds + 10, $"before {before}, after {after}");
         var e = Assert.Throws<VServerException>(() => g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(1)));
         Assert.Equal("GuestNotRunning", e.ErrorId);
     }
@@ -326,7 +341,7 @@ public class LifecycleTests
         }, start: false);
         g.Runtime.Start(g.Name);
         g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(5)); // warm: the runtime is probed, the process has its threads
-        var before = HostFootprint.Take();
+        var before = HostFootprint.Take(g);
         var times = new List<string>();
         for (var i = 0; i < Cycles; i++)
         {
@@ -338,7 +353,7 @@ public class LifecycleTests
             g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(5));
             times.Add($"{started:F0}/{sw.Elapsed.TotalMilliseconds - started:F0}");
         }
-        var after = HostFootprint.Take();
+        var after = HostFootprint.Take(g);
         // descriptors: the runtime's own come and go with the GC; a leak per cycle would show as 100
         Assert.True(before with { Fds = 0 } == after with { Fds = 0 } && after.Fds <= before.Fds + 10,
             $"before {before}, after {after}; start/stop ms: {string.Join(' ', times.Take(10))}");

@@ -122,6 +122,9 @@ public sealed class RunDirectory
         {
             Directory.Delete(Dir, recursive: true);
         }
-        File.Delete(LockFile);
+        if (File.Exists(LockFile))
+        {
+            File.Delete(LockFile);
+        }
     }
 }

@@ -89,16 +89,20 @@ public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
     protected override void Work(string name, GuestSink sink) => Runtime.Start(name, sink, sink.Cancel);
 }
 
-/// <summary>Stop-VServerGuest: stops guests (stop command or signal, timeout, then TERM and KILL).</summary>
-[Cmdlet(VerbsLifecycle.Stop, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
-[OutputType(typeof(Guest))]
-public sealed class StopVServerGuestCommand : GuestLifecycleCmdlet
+/// <summary>The cmdlets that stop a guest and so wait for it.</summary>
+public abstract class StoppingCmdlet : GuestLifecycleCmdlet
 {
     /// <summary>Seconds to wait for the guest to stop before its processes are killed.</summary>
     [Parameter]
     [ValidateRange(0, 86400)]
     public int Timeout { get; set; } = 30;
+}
 
+/// <summary>Stop-VServerGuest: stops guests (stop command or signal, timeout, then TERM and KILL).</summary>
+[Cmdlet(VerbsLifecycle.Stop, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
+[OutputType(typeof(Guest))]
+public sealed class StopVServerGuestCommand : StoppingCmdlet
+{
     protected override string Action => "Stop guest";
 
     protected override void Work(string name, GuestSink sink) => Runtime.Stop(name, TimeSpan.FromSeconds(Timeout), sink, sink.Cancel);
@@ -107,13 +111,8 @@ public sealed class StopVServerGuestCommand : GuestLifecycleCmdlet
 /// <summary>Restart-VServerGuest: stops (when running) and starts guests.</summary>
 [Cmdlet(VerbsLifecycle.Restart, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
 [OutputType(typeof(Guest))]
-public sealed class RestartVServerGuestCommand : GuestLifecycleCmdlet
+public sealed class RestartVServerGuestCommand : StoppingCmdlet
 {
-    /// <summary>Seconds to wait for the guest to stop before its processes are killed.</summary>
-    [Parameter]
-    [ValidateRange(0, 86400)]
-    public int Timeout { get; set; } = 30;
-
     protected override string Action => "Restart guest";
 
     protected override void Work(string name, GuestSink sink) => Runtime.Restart(name, TimeSpan.FromSeconds(Timeout), sink, sink.Cancel);
