@@ -40,7 +40,8 @@ public static class Cgroups
             {
                 foreach (var opt in post[2].Split(','))
                 {
-                    if (opt is not ("rw" or "ro") && !opt.Contains('='))
+                    // controllers ("pids", "memory") and named hierarchies ("name=systemd")
+                    if (opt is not ("rw" or "ro") && (!opt.Contains('=') || opt.StartsWith("name=", StringComparison.Ordinal)))
                     {
                         result.TryAdd(opt, mountPoint);
                     }
