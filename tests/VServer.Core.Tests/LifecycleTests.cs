@@ -106,13 +106,12 @@ internal sealed record HostFootprint(int Fds, int Mounts, int Monitors, int Gues
         .Where(d => int.TryParse(Path.GetFileName(d), out _))
         .Count(d =>
         {
+            if (ProcFs.Stat(int.Parse(Path.GetFileName(d), CultureInfo.InvariantCulture)) is not { Comm: "conmon", IsZombie: false })
+            {
+                return false;
+            }
             try
             {
-                var stat = File.ReadAllText(Path.Combine(d, "stat"));
-                if (!stat.Contains("(conmon)", StringComparison.Ordinal) || stat[stat.LastIndexOf(')') + 2] == 'Z')
-                {
-                    return false;
-                }
                 var args = File.ReadAllText(Path.Combine(d, "cmdline")).Split('\0');
                 return args.Contains(name) && args.Any(a => a.StartsWith(runRoot, StringComparison.Ordinal));
             }

@@ -116,8 +116,8 @@ public static class Cgroups
 /// <summary>Reads of <c>/proc/PID</c> that tolerate the process vanishing.</summary>
 public static class ProcFs
 {
-    /// <summary>Field 22 of <c>/proc/PID/stat</c> (start time in clock ticks since boot); null when the process is gone.</summary>
-    public static ulong? StartTicks(int pid)
+    /// <summary>The fields of <c>/proc/PID/stat</c> VServer reads; null when the process is gone.</summary>
+    public static ProcStat? Stat(int pid)
     {
         string stat;
         try
@@ -128,32 +128,30 @@ public static class ProcFs
         {
             return null;
         }
+        var open = stat.IndexOf('(');
         var close = stat.LastIndexOf(')'); // the command name may contain spaces and parentheses
-        if (close < 0)
+        if (open < 0 || close < open)
         {
             return null;
         }
         var fields = stat[(close + 2)..].Split(' ');
         // fields[0] is field 3 (state); start time is field 22
-        return fields.Length > 19 && ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var t) ? t : null;
+        return fields.Length > 19 && fields[0].Length == 1 && ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var t)
+            ? new ProcStat(stat[(open + 1)..close], fields[0][0], t)
+            : null;
     }
 
-    /// <summary>Whether the process with this pid is the one that started at <paramref name="startTicks"/> (not a reused pid).</summary>
-    public static bool IsAlive(int pid, ulong startTicks)
-    {
-        if (pid <= 0 || StartTicks(pid) != startTicks)
-        {
-            return false;
-        }
-        // a zombie has not been reaped yet but is gone for every purpose here
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
+    /// <summary>Start time in clock ticks since boot (field 22); null when the process is gone.</summary>
+    public static ulong? StartTicks(int pid) => Stat(pid)?.StartTicks;
+
+    /// <summary>Whether the process with this pid is the one that started at <paramref name="startTicks"/> (not a reused pid) and not a zombie.</summary>
+    public static bool IsAlive(int pid, ulong startTicks) =>
+        pid > 0 && Stat(pid) is { } s && s.StartTicks == startTicks && !s.IsZombie;
+}
+
+/// <summary>A process's command name, state letter and start time, from one read of <c>/proc/PID/stat</c>.</summary>
+public sealed record ProcStat(string Comm, char State, ulong StartTicks)
+{
+    /// <summary>A zombie has not been reaped yet but is gone for every purpose here.</summary>
+    public bool IsZombie => State == 'Z';
 }

@@ -360,11 +360,14 @@ public sealed class GuestRuntime
         }
     }
 
-    private static bool WaitForExit(RunState s, TimeSpan timeout, CancellationToken cancel)
+    private static bool WaitForExit(RunState s, TimeSpan timeout, CancellationToken cancel) =>
+        WaitForExit(s.InitPid, s.InitStartTicks, timeout, cancel);
+
+    private static bool WaitForExit(int pid, ulong startTicks, TimeSpan timeout, CancellationToken cancel)
     {
         var sw = Stopwatch.StartNew();
         var delay = 5;
-        while (ProcFs.IsAlive(s.InitPid, s.InitStartTicks))
+        while (ProcFs.IsAlive(pid, startTicks))
         {
             if (sw.Elapsed >= timeout)
             {
@@ -390,29 +393,14 @@ public sealed class GuestRuntime
         }
     }
 
-    private static bool IsConmon(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
-            return stat.Contains("(conmon)", StringComparison.Ordinal) && stat[(stat.LastIndexOf(')') + 2)] != 'Z';
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
+    private static bool IsConmon(int pid) => ProcFs.Stat(pid) is { Comm: "conmon", IsZombie: false };
 
     private static void KillAndWait(RunDirectory run, OciRuntime runtime, int initPid)
     {
         runtime.Invoke(new[] { "kill", "--all", run.Name, "KILL" });
         if (ProcFs.StartTicks(initPid) is ulong t)
         {
-            WaitForExit(new RunState
-            {
-                Instance = "", InitPid = initPid, InitStartTicks = t, StartTime = default, Runtime = runtime.Path,
-                RuntimeRoot = runtime.StateRoot, CgroupsPath = "",
-            }, TimeSpan.FromSeconds(10), CancellationToken.None);
+            WaitForExit(initPid, t, TimeSpan.FromSeconds(10), CancellationToken.None);
         }
     }
 
