@@ -51,11 +51,12 @@ public sealed class GuestRuntime
         OciBundle.CheckStartable(config);
         var run = Run(name);
         using var guestLock = run.Lock();
-        if (run.Status().State == GuestState.Running)
+        var prior = run.ReadState();
+        if (prior is { InitAlive: true })
         {
             throw new VServerException("GuestAlreadyRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is already running.", name);
         }
-        CleanupLocked(run, run.ReadState(), reporter);
+        CleanupLocked(run, prior, reporter);
         return StartLocked(config, run, reporter, cancel);
     }
 
@@ -117,7 +118,7 @@ public sealed class GuestRuntime
                 Instance = instance,
                 InitPid = initPid,
                 InitStartTicks = ticks,
-                ConmonPid = ReadPid(run.ConmonPidFile) ?? 0,
+                ConmonPid = run.ReadConmonPid() ?? 0,
                 StartTime = started,
                 Runtime = runtime.Path,
                 RuntimeRoot = runtime.StateRoot,
@@ -305,7 +306,7 @@ public sealed class GuestRuntime
         using (run.Lock())
         {
             var s = run.ReadState();
-            if (s is null || !ProcFs.IsAlive(s.InitPid, s.InitStartTicks))
+            if (s is not { InitAlive: true })
             {
                 CleanupLocked(run, s, reporter);
                 throw new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name);
@@ -333,7 +334,7 @@ public sealed class GuestRuntime
             {
             }
         }
-        if (ProcFs.IsAlive(state.InitPid, state.InitStartTicks))
+        if (state.InitAlive)
         {
             Sys.Signal(state.InitPid, OciBundle.StopSignal(config));
         }
@@ -513,7 +514,7 @@ public sealed class GuestRuntime
         }
         var run = Run(name);
         var state = run.ReadState();
-        if (state is null || !ProcFs.IsAlive(state.InitPid, state.InitStartTicks))
+        if (state is not { InitAlive: true })
         {
             throw new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name);
         }
@@ -583,18 +584,6 @@ public sealed class GuestRuntime
     }
 
     // ---------------------------------------------------------------- helpers
-
-    private static int? ReadPid(string file)
-    {
-        try
-        {
-            return int.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : null;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-    }
 
     private static string Tail(string log)
     {

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using VServer.Storage;
 
 namespace VServer.Runtime;
@@ -15,6 +17,10 @@ public sealed record RunState
     public required string Runtime { get; init; }
     public required string RuntimeRoot { get; init; }
     public required string CgroupsPath { get; init; }
+
+    /// <summary>Whether the init this start made still runs (same pid and start time, not a zombie).</summary>
+    [JsonIgnore]
+    public bool InitAlive => ProcFs.IsAlive(InitPid, InitStartTicks);
 }
 
 /// <summary>A guest's run-time state as Get-VServerGuest reports it.</summary>
@@ -69,13 +75,18 @@ public sealed class RunDirectory
     public void WriteState(RunState s) => AtomicFile.WriteAllText(StateFile, JsonSerializer.Serialize(s));
 
     /// <summary>The exit status conmon recorded (128+N when init died of signal N); null when there is none.</summary>
-    public int? ReadExitCode()
+    public int? ReadExitCode() => ReadNumber(ExitFile);
+
+    /// <summary>The pid conmon wrote for itself; null when there is none.</summary>
+    public int? ReadConmonPid() => ReadNumber(ConmonPidFile);
+
+    private static int? ReadNumber(string file)
     {
         try
         {
-            return int.TryParse(File.ReadAllText(ExitFile).Trim(), out var code) ? code : null;
+            return int.TryParse(File.ReadAllText(file).Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) ? n : null;
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (IOException)
         {
             return null;
         }
@@ -84,7 +95,7 @@ public sealed class RunDirectory
     public GuestStatus Status()
     {
         var s = ReadState();
-        if (s is null || !ProcFs.IsAlive(s.InitPid, s.InitStartTicks))
+        if (s is not { InitAlive: true })
         {
             return GuestStatus.Stopped;
         }
