@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace VServer.Build;
 
 /// <summary>The host's statically linked busybox (Debian's <c>busybox-static</c>), the source of Busybox guests.</summary>
@@ -62,14 +60,13 @@ public sealed class HostBusybox
     /// <summary>The applets with their install paths (<c>busybox --list-full</c>: <c>bin/sh</c>, <c>usr/bin/awk</c>…).</summary>
     public IReadOnlyList<string> Applets()
     {
-        var psi = new ProcessStartInfo(Path, "--list-full") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var p = Process.Start(psi) ?? throw new VServerException("BusyboxFailed", ErrorKind.NotSpecified, $"Could not run {Path}.", Path);
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
+        // through HostProcess, like every host program: its spawn lock keeps conmon's sync pipe out of this child
+        var r = Runtime.HostProcess.Run(Path, new[] { "--list-full" });
+        if (r.ExitCode != 0)
         {
-            throw new VServerException("BusyboxFailed", ErrorKind.NotSpecified, $"'{Path} --list-full' exited with {p.ExitCode}.", Path);
+            throw new VServerException("BusyboxFailed", ErrorKind.NotSpecified, $"'{Path} --list-full' exited with {r.ExitCode}.", Path);
         }
+        var output = r.StandardOutput;
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(a => a.Length > 0 && !a.StartsWith('/') && !a.Split('/').Contains("..") && a != "bin/busybox")
             .ToArray();
