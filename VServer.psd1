@@ -22,6 +22,9 @@
         'Restart-VServerGuest'
         'Invoke-VServerCommand'
         'Enter-VServerGuest'
+        'Get-VServerContext'
+        'Get-VServerProcess'
+        'Stop-VServerProcess'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -8,17 +8,26 @@ namespace VServer.Cli;
 /// <c>vserver NAME start|stop|restart|status|running|exec CMD…|enter</c> with util-vserver's
 /// syntax and exit codes (<c>status</c>/<c>running</c>: 0 running, 3 stopped), for scripts and
 /// for conmon, which calls <c>vserver NAME exited INSTANCE</c> when a guest's init ends.
+/// Host-wide: <c>vserver vserver-stat</c>, <c>vserver vps [GUEST…]</c> and
+/// <c>vserver vkill -c GUEST [-s SIGNAL] PID…</c>, printing util-vserver's layouts.
 /// </summary>
 public static class Program
 {
     private const string Usage =
         "Usage: vserver NAME start|stop|restart|status|running|enter\n" +
         "       vserver NAME exec COMMAND [ARG...]\n" +
-        "       vserver NAME exited INSTANCE   (conmon's exit hook)\n";
+        "       vserver NAME exited INSTANCE   (conmon's exit hook)\n" +
+        "       vserver vserver-stat           (every context: CTX PROC VSZ RSS userTIME sysTIME UPTIME NAME)\n" +
+        "       vserver vps [GUEST|CONTEXT...] (processes tagged with their context)\n" +
+        "       vserver vkill -c GUEST [-s SIGNAL] PID...   (PIDs as the guest sees them)\n";
 
     public static int Main(string[] args)
     {
         VServer.Native.Sys.UnblockAllSignals();
+        if (args.Length >= 1 && args[0] is "vserver-stat" or "vps" or "vkill")
+        {
+            return HostCommands.Run(args[0], args[1..], VServerPaths.FromEnvironment());
+        }
         if (args.Length < 2 || args[0] is "-h" or "--help")
         {
             Console.Error.Write(Usage);

@@ -16,6 +16,21 @@ public static class TestEnvironment
     public static string CliPath => Path.Combine(RepoRoot, "output", "VServer", "vserver");
 
     /// <summary>Points Core at the staged vserver command (conmon's exit hook) for guests started by tests.</summary>
+    /// <summary>Polls <paramref name="condition"/> every 50 ms for up to <paramref name="seconds"/>.</summary>
+    public static bool WaitFor(Func<bool> condition, double seconds)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (sw.Elapsed.TotalSeconds < seconds)
+        {
+            if (condition())
+            {
+                return true;
+            }
+            Thread.Sleep(50);
+        }
+        return condition();
+    }
+
     public static void UseStagedCli() => Environment.SetEnvironmentVariable("VSERVER_CLI", CliPath);
 
     public static string RepoRoot

@@ -12,10 +12,14 @@ namespace VServer.Tests;
 /// <summary>A started Busybox guest in throw-away roots; stopped and removed on dispose.</summary>
 internal sealed class LiveGuest : IDisposable
 {
-    public LiveGuest(Action<GuestConfig>? configure = null, bool start = true)
+    private readonly bool _ownsRoots;
+
+    /// <param name="sharing">Another live guest whose roots this one joins (one host view of both); it owns them.</param>
+    public LiveGuest(Action<GuestConfig>? configure = null, bool start = true, LiveGuest? sharing = null)
     {
         TestEnvironment.UseStagedCli();
-        Roots = new TempRoots();
+        _ownsRoots = sharing is null;
+        Roots = sharing?.Roots ?? new TempRoots();
         Store = new GuestStore(Roots.Paths);
         Runtime = new GuestRuntime(Store);
         Name = "t" + Guid.NewGuid().ToString("N")[..8]; // cgroup paths are host-wide: a name of its own
@@ -52,19 +56,7 @@ internal sealed class LiveGuest : IDisposable
 
     public RunState State => Runtime.Run(Name).ReadState() ?? throw new InvalidOperationException("not running");
 
-    public static bool WaitFor(Func<bool> condition, double seconds)
-    {
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed.TotalSeconds < seconds)
-        {
-            if (condition())
-            {
-                return true;
-            }
-            Thread.Sleep(50);
-        }
-        return condition();
-    }
+    public static bool WaitFor(Func<bool> condition, double seconds) => TestEnvironment.WaitFor(condition, seconds);
 
     public void Dispose()
     {
@@ -78,7 +70,10 @@ internal sealed class LiveGuest : IDisposable
         }
         finally
         {
-            Roots.Dispose();
+            if (_ownsRoots)
+            {
+                Roots.Dispose();
+            }
         }
     }
 }

@@ -275,6 +275,95 @@ internal static unsafe class Sys
         }
     }
 
+    /// <summary>
+    /// Reads a whole small file (a /proc entry) into <paramref name="buffer"/>, growing it when
+    /// full. Returns the length, or -1 when the file is gone or unreadable (ENOENT, ESRCH, EACCES…):
+    /// a process that exits while it is read is not an error.
+    /// </summary>
+    public static int TryReadSmallFile(string path, ref byte[] buffer, int limit = 1 << 20)
+    {
+        var p = Z(path);
+        int fd;
+        fixed (byte* pp = p)
+        {
+            do { fd = open(pp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); } while (fd < 0 && errno == EINTR);
+        }
+        if (fd < 0)
+        {
+            return -1;
+        }
+        try
+        {
+            var total = 0;
+            while (true)
+            {
+                if (total == buffer.Length)
+                {
+                    if (buffer.Length >= limit)
+                    {
+                        return total; // a truncated read of an oversized file
+                    }
+                    Array.Resize(ref buffer, Math.Min(limit, buffer.Length * 2));
+                }
+                long n;
+                fixed (byte* b = &buffer[total])
+                {
+                    do { n = (long)read(fd, b, (size_t)(buffer.Length - total)); } while (n < 0 && errno == EINTR);
+                }
+                if (n < 0)
+                {
+                    return -1; // ESRCH: the process went away between open and read
+                }
+                if (n == 0)
+                {
+                    return total;
+                }
+                total += (int)n;
+            }
+        }
+        finally
+        {
+            close(fd);
+        }
+    }
+
+    /// <summary>sysconf(_SC_CLK_TCK): the unit of the times in /proc/PID/stat.</summary>
+    public static long ClockTicksPerSecond()
+    {
+        var t = (long)sysconf(2 /* _SC_CLK_TCK in glibc; Tmds.LibC does not name it */);
+        return t > 0 ? t : 100;
+    }
+
+    [DllImport("libc", EntryPoint = "pidfd_open", SetLastError = true)]
+    private static extern int sys_pidfd_open(int pid, uint flags);
+
+    [DllImport("libc", EntryPoint = "pidfd_send_signal", SetLastError = true)]
+    private static extern int sys_pidfd_send_signal(int pidfd, int sig, IntPtr info, uint flags);
+
+    /// <summary>pidfd_open(2): a descriptor that names this one process for as long as it is held; -1 when the pid does not exist.</summary>
+    public static int PidfdOpen(int pid)
+    {
+        var fd = sys_pidfd_open(pid, 0);
+        if (fd >= 0)
+        {
+            Check(fcntl(fd, F_SETFD, FD_CLOEXEC), "fcntl(F_SETFD)", null);
+            return fd;
+        }
+        var e = Marshal.GetLastPInvokeError();
+        return e == ESRCH ? -1 : throw new SyscallException("pidfd_open", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), e);
+    }
+
+    /// <summary>pidfd_send_signal(2); false when the process has exited (signal 0 only tests that).</summary>
+    public static bool PidfdSignal(int pidfd, int sig, string display)
+    {
+        if (sys_pidfd_send_signal(pidfd, sig, IntPtr.Zero, 0) == 0)
+        {
+            return true;
+        }
+        var e = Marshal.GetLastPInvokeError();
+        return e == ESRCH ? false : throw new SyscallException("pidfd_send_signal", display, e);
+    }
+
     /// <summary>makedev(3) as glibc encodes it.</summary>
     public static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) |

@@ -51,31 +51,95 @@ public static class Cgroups
         return result;
     }
 
+    /// <summary>
+    /// The hierarchy that says which guest a process belongs to: v1 "pids" where it is mounted,
+    /// else the v2 tree (""). Every guest has a cgroup of its own there.
+    /// </summary>
+    public static string MembershipController(IReadOnlyDictionary<string, string>? hierarchies = null) =>
+        (hierarchies ?? Hierarchies()).ContainsKey("pids") ? "pids" : "";
+
     /// <summary>The directory of the hierarchy that counts processes (v1 pids, else v2) for a cgroup path.</summary>
     public static string? ProcessDirectory(string cgroupPath)
     {
         var h = Hierarchies();
-        var mount = h.TryGetValue("pids", out var p) ? p : h.TryGetValue("", out var u) ? u : null;
-        return mount is null ? null : mount + cgroupPath;
+        return h.TryGetValue(MembershipController(h), out var mount) ? mount + cgroupPath : null;
     }
 
-    /// <summary>Host pids in a cgroup (empty when it does not exist).</summary>
+    /// <summary>Host pids in a cgroup and the cgroups below it (empty when it does not exist).</summary>
     public static IReadOnlyList<int> Processes(string cgroupPath)
     {
         var dir = ProcessDirectory(cgroupPath);
-        if (dir is null)
+        var result = new List<int>();
+        if (dir is not null)
         {
-            return Array.Empty<int>();
+            Collect(dir, result, 0);
         }
+        return result;
+    }
+
+    private static void Collect(string dir, List<int> into, int depth)
+    {
         try
         {
-            return File.ReadAllLines(Path.Combine(dir, "cgroup.procs"))
-                .Select(l => int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)
-                .Where(p => p > 0).ToArray();
+            foreach (var l in File.ReadLines(Path.Combine(dir, "cgroup.procs")))
+            {
+                if (int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 0)
+                {
+                    into.Add(pid);
+                }
+            }
+            if (depth < 32)
+            {
+                foreach (var sub in Directory.EnumerateDirectories(dir))
+                {
+                    Collect(sub, into, depth + 1); // a cgroup file system has no symlinks
+                }
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Array.Empty<int>();
+            // the cgroup went away while it was read
+        }
+    }
+
+    /// <summary>
+    /// The kernel's CPU accounting for a cgroup, processes that have ended included: v1
+    /// <c>cpuacct.stat</c>, else v2 <c>cpu.stat</c>. Null when neither can be read.
+    /// </summary>
+    public static (TimeSpan User, TimeSpan System)? CpuTimes(string cgroupPath, IReadOnlyDictionary<string, string>? hierarchies = null)
+    {
+        var h = hierarchies ?? Hierarchies();
+        if (h.TryGetValue("cpuacct", out var v1) && ReadKeyed(Path.Combine(v1 + cgroupPath, "cpuacct.stat")) is { } a &&
+            a.TryGetValue("user", out var u1) && a.TryGetValue("system", out var s1))
+        {
+            return (ProcFs.Ticks((ulong)u1), ProcFs.Ticks((ulong)s1));
+        }
+        if (h.TryGetValue("", out var v2) && ReadKeyed(Path.Combine(v2 + cgroupPath, "cpu.stat")) is { } b &&
+            b.TryGetValue("user_usec", out var u2) && b.TryGetValue("system_usec", out var s2))
+        {
+            return (TimeSpan.FromTicks(u2 * 10), TimeSpan.FromTicks(s2 * 10));
+        }
+        return null;
+    }
+
+    private static Dictionary<string, long>? ReadKeyed(string file)
+    {
+        try
+        {
+            var d = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var line in File.ReadLines(file))
+            {
+                var parts = line.Split(' ');
+                if (parts.Length == 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var v))
+                {
+                    d[parts[0]] = v;
+                }
+            }
+            return d;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 
@@ -111,47 +175,4 @@ public static class Cgroups
         }
         return h.ContainsKey("");
     }
-}
-
-/// <summary>Reads of <c>/proc/PID</c> that tolerate the process vanishing.</summary>
-public static class ProcFs
-{
-    /// <summary>The fields of <c>/proc/PID/stat</c> VServer reads; null when the process is gone.</summary>
-    public static ProcStat? Stat(int pid)
-    {
-        string stat;
-        try
-        {
-            stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-        var open = stat.IndexOf('(');
-        var close = stat.LastIndexOf(')'); // the command name may contain spaces and parentheses
-        if (open < 0 || close < open)
-        {
-            return null;
-        }
-        var fields = stat[(close + 2)..].Split(' ');
-        // fields[0] is field 3 (state); start time is field 22
-        return fields.Length > 19 && fields[0].Length == 1 && ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var t)
-            ? new ProcStat(stat[(open + 1)..close], fields[0][0], t)
-            : null;
-    }
-
-    /// <summary>Start time in clock ticks since boot (field 22); null when the process is gone.</summary>
-    public static ulong? StartTicks(int pid) => Stat(pid)?.StartTicks;
-
-    /// <summary>Whether the process with this pid is the one that started at <paramref name="startTicks"/> (not a reused pid) and not a zombie.</summary>
-    public static bool IsAlive(int pid, ulong startTicks) =>
-        pid > 0 && Stat(pid) is { } s && s.StartTicks == startTicks && !s.IsZombie;
-}
-
-/// <summary>A process's command name, state letter and start time, from one read of <c>/proc/PID/stat</c>.</summary>
-public sealed record ProcStat(string Comm, char State, ulong StartTicks)
-{
-    /// <summary>A zombie has not been reaped yet but is gone for every purpose here.</summary>
-    public bool IsZombie => State == 'Z';
 }

@@ -123,6 +123,7 @@ public sealed class GuestRuntime
                 Runtime = runtime.Path,
                 RuntimeRoot = runtime.StateRoot,
                 CgroupsPath = cgroups,
+                Context = config.Context,
             });
             runtime.Check(name, "start", name);
         }
@@ -557,28 +558,18 @@ public sealed class GuestRuntime
         {
             return user;
         }
-        string passwd;
+        Passwd passwd;
         try
         {
-            var root = GuestRootFs.Open(_store.RootOf(config));
-            using (root)
-            {
-                passwd = Encoding.UTF8.GetString(root.ReadFile("etc/passwd", 1 << 20));
-            }
+            passwd = Passwd.OfGuest(_store.RootOf(config));
         }
         catch (VServerException e)
         {
             throw new VServerException("UserNotFound", ErrorKind.ObjectNotFound, $"Guest '{config.Name}': cannot read /etc/passwd to find user '{user}': {e.Message}", user, e);
         }
-        foreach (var line in passwd.Split('\n'))
+        if (passwd.Find(user) is var (uid, gid))
         {
-            var f = line.Split(':');
-            if (f.Length >= 4 && f[0] == user &&
-                uint.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var uid) &&
-                uint.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var gid))
-            {
-                return $"{uid}:{gid}";
-            }
+            return $"{uid}:{gid}";
         }
         throw new VServerException("UserNotFound", ErrorKind.ObjectNotFound, $"Guest '{config.Name}' has no user '{user}' in its /etc/passwd.", user);
     }

@@ -18,6 +18,9 @@ public sealed record RunState
     public required string RuntimeRoot { get; init; }
     public required string CgroupsPath { get; init; }
 
+    /// <summary>The guest's context number when it was started (a later Set-VServerGuest -Context applies at the next start).</summary>
+    public int? Context { get; init; }
+
     /// <summary>Whether the init this start made still runs (same pid and start time, not a zombie).</summary>
     [JsonIgnore]
     public bool InitAlive => ProcFs.IsAlive(InitPid, InitStartTicks);
@@ -57,6 +60,33 @@ public sealed class RunDirectory
     public string StateFile => Path.Combine(Dir, "state.json");
     public string StoppingFile => Path.Combine(Dir, "stopping");
     public string HookLog => Path.Combine(Dir, "hook.log");
+
+    /// <summary>
+    /// The guests whose init is alive now, from the run directories alone (no config is read):
+    /// what the process views need on a host with a hundred guests.
+    /// </summary>
+    public static IReadOnlyList<(string Name, RunState State)> Running(VServerPaths paths)
+    {
+        var result = new List<(string, RunState)>();
+        if (!Directory.Exists(paths.RunRoot))
+        {
+            return result;
+        }
+        foreach (var dir in Directory.EnumerateDirectories(paths.RunRoot))
+        {
+            var name = Path.GetFileName(dir);
+            if (!Config.Validate.IsValidGuestName(name) || name.StartsWith('.'))
+            {
+                continue;
+            }
+            if (new RunDirectory(paths, name).ReadState() is { InitAlive: true } state)
+            {
+                result.Add((name, state));
+            }
+        }
+        result.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
+        return result;
+    }
 
     public HostLock Lock() => HostLock.Acquire(LockFile);
 

@@ -16,6 +16,13 @@ public abstract class GuestLifecycleCmdlet : VServerCmdlet
     [ArgumentCompleter(typeof(GuestNameCompleter))]
     public string[] Name { get; set; } = Array.Empty<string>();
 
+    /// <summary>
+    /// Contexts from Get-VServerContext (<c>Get-VServerContext | Where-Object … | Restart-VServerGuest</c>):
+    /// each guest's context is worked on; context 0, the host itself, is left alone with a warning.
+    /// </summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "Context")]
+    public ContextInfo? InputObject { get; set; }
+
     /// <summary>Write the guest after the operation.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
@@ -27,7 +34,19 @@ public abstract class GuestLifecycleCmdlet : VServerCmdlet
 
     protected abstract string Action { get; }
 
-    protected virtual IEnumerable<string> Names() => ResolveNames(Name);
+    protected virtual IEnumerable<string> Names()
+    {
+        if (ParameterSetName != "Context")
+        {
+            return ResolveNames(Name);
+        }
+        if (InputObject!.GuestName is not string guest)
+        {
+            WriteWarning($"Context {InputObject.Context} is the host ({InputObject.Name}), not a guest; it is left alone.");
+            return Array.Empty<string>();
+        }
+        return ResolveNames(new[] { guest });
+    }
 
     protected override void ProcessRecord()
     {
@@ -56,7 +75,7 @@ public abstract class GuestLifecycleCmdlet : VServerCmdlet
 }
 
 /// <summary>Start-VServerGuest: starts guests under the OCI runtime and conmon.</summary>
-[Cmdlet(VerbsLifecycle.Start, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
+[Cmdlet(VerbsLifecycle.Start, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Context")]
 [OutputType(typeof(Guest))]
 public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
 {
@@ -99,7 +118,7 @@ public abstract class StoppingCmdlet : GuestLifecycleCmdlet
 }
 
 /// <summary>Stop-VServerGuest: stops guests (stop command or signal, timeout, then TERM and KILL).</summary>
-[Cmdlet(VerbsLifecycle.Stop, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
+[Cmdlet(VerbsLifecycle.Stop, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Context")]
 [OutputType(typeof(Guest))]
 public sealed class StopVServerGuestCommand : StoppingCmdlet
 {
@@ -109,7 +128,7 @@ public sealed class StopVServerGuestCommand : StoppingCmdlet
 }
 
 /// <summary>Restart-VServerGuest: stops (when running) and starts guests.</summary>
-[Cmdlet(VerbsLifecycle.Restart, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
+[Cmdlet(VerbsLifecycle.Restart, "VServerGuest", SupportsShouldProcess = true, DefaultParameterSetName = "Context")]
 [OutputType(typeof(Guest))]
 public sealed class RestartVServerGuestCommand : StoppingCmdlet
 {

@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Management.Automation;
+using VServer.Processes;
+
+namespace VServer.Commands;
+
+/// <summary>
+/// Stop-VServerProcess (vkill): signals processes of one guest, by the pid the guest sees
+/// (-Id), the host pid (-HostId) or piped VServer.Process objects. A process that is not in
+/// that guest is refused; the target is pinned with a pidfd, so a reused pid is never hit.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Stop, "VServerProcess", SupportsShouldProcess = true, DefaultParameterSetName = GuestPids)]
+[OutputType("VServer.Process")]
+public sealed class StopVServerProcessCommand : VServerCmdlet
+{
+    private const string GuestPids = "Id", HostPids = "HostId", Piped = "InputObject";
+    private int _signal;
+    private ProcessTable? _table;
+
+    /// <summary>The guest whose processes are signalled.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = GuestPids)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = HostPids)]
+    [ArgumentCompleter(typeof(GuestNameCompleter))]
+    public string Name { get; set; } = "";
+
+    /// <summary>Pids as the guest sees them (ps inside the guest, GuestId).</summary>
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = GuestPids)]
+    public int[] Id { get; set; } = Array.Empty<int>();
+
+    /// <summary>Host pids (Id of VServer.Process).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = HostPids)]
+    public int[] HostId { get; set; } = Array.Empty<int>();
+
+    /// <summary>Processes from Get-VServerProcess; each is signalled only if that very process (same start time) still runs in its guest.</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = Piped)]
+    public ProcessInfo[] InputObject { get; set; } = Array.Empty<ProcessInfo>();
+
+    /// <summary>A signal name (TERM, SIGKILL, HUP, RTMIN+1) or number; TERM by default.</summary>
+    [Parameter]
+    public string Signal { get; set; } = "TERM";
+
+    /// <summary>Write each process that was signalled.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void BeginProcessing()
+    {
+        try
+        {
+            _signal = Signals.Parse(Signal);
+        }
+        catch (VServerException e)
+        {
+            ThrowTerminatingError(ErrorMapping.ToRecord(e, Signal));
+        }
+        _table = new ProcessTable(Store.Paths);
+    }
+
+    protected override void ProcessRecord()
+    {
+        var table = _table!;
+        if (ParameterSetName == Piped)
+        {
+            foreach (var p in InputObject)
+            {
+                Try(p.Id, () =>
+                {
+                    if (p.GuestName is null)
+                    {
+                        throw new VServerException("ProcessNotInGuest", ErrorKind.PermissionDenied,
+                            $"Refusing to signal host pid {p.Id} ({p.Name}): it is a host process (context 0), not in a guest.", p.Id);
+                    }
+                    var g = Running(table, p.GuestName);
+                    Send(table, g, p.Id, p.StartTicks, $"process {Describe(p)}", p);
+                });
+            }
+            return;
+        }
+        RunningGuest? guest = null;
+        Try(Name, () => guest = Running(table, Name));
+        if (guest is null)
+        {
+            return;
+        }
+        if (ParameterSetName == GuestPids)
+        {
+            foreach (var id in Id)
+            {
+                Try(id, () =>
+                {
+                    var found = table.FindGuestPid(guest, id) ?? throw new VServerException("ProcessNotFound", ErrorKind.ObjectNotFound,
+                        $"Guest '{guest.Name}' has no process {id}.", id);
+                    Send(table, guest, found.Pid, found.Stat.StartTicks, $"process {id} (host pid {found.Pid}, {found.Stat.Comm})", null);
+                });
+            }
+            return;
+        }
+        foreach (var hostPid in HostId)
+        {
+            Try(hostPid, () => Send(table, guest, hostPid, null, $"host pid {hostPid}", null));
+        }
+    }
+
+    private void Send(ProcessTable table, RunningGuest guest, int hostPid, ulong? startTicks, string display, ProcessInfo? known)
+    {
+        if (!ShouldProcess($"{display} in guest '{guest.Name}'", $"Send {Signals.Name(_signal)}"))
+        {
+            // -WhatIf still refuses what would be refused: every check runs, and signal 0 sends nothing
+            table.Signal(guest, hostPid, 0, startTicks, display);
+            return;
+        }
+        var before = PassThru ? known ?? table.Read(hostPid) : null;
+        table.Signal(guest, hostPid, _signal, startTicks, display);
+        WriteVerbose($"Sent {Signals.Name(_signal)} to {display} in guest '{guest.Name}'.");
+        if (before is not null)
+        {
+            var ps = new PSObject(before);
+            ps.TypeNames.Insert(0, "VServer.Process");
+            WriteObject(ps);
+        }
+    }
+
+    private RunningGuest Running(ProcessTable table, string name)
+    {
+        Config.Validate.GuestName(name);
+        return table.Guests.FirstOrDefault(g => g.Name == name) ?? throw (Store.Exists(name)
+            ? new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name)
+            : new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{name}' exists.", name));
+    }
+
+    private static string Describe(ProcessInfo p) => p.GuestId is int g
+        ? string.Create(CultureInfo.InvariantCulture, $"{g} (host pid {p.Id}, {p.Name})")
+        : string.Create(CultureInfo.InvariantCulture, $"host pid {p.Id} ({p.Name})");
+}
