@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the benchmarks (as root, after scripts/setup.sh). Results go in docs/benchmarks.md.
+# Runs a benchmark (as root): bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations]].
+# Results go in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -1,4 +1,5 @@
-# VServer demo: build a Busybox guest named 'demo', start it, run a command in it and show it.
+# VServer demo: build a Busybox guest named 'demo', start it, run a command in it and show it
+# and its context (vserver-stat, vps).
 # Set VSERVER_DEMO_STOP=1 to stop the guest at the end (CI does).
 # Uses $env:VSERVER_CONFIG_ROOT / VSERVER_VDIR_ROOT when set, else /etc/vservers and /vservers.
 param([string]$Name = 'demo')
@@ -37,6 +38,11 @@ try {
 
     $guest = Get-VServerGuest $Name
     "== $Name is $($guest.State): init is host pid $($guest.InitPid), $($guest.ProcessCount) process(es), started $($guest.StartTime)"
+
+    "== Get-VServerContext (vserver-stat; context 0 is the host, 'root server')"
+    Get-VServerContext | Out-Default
+    "== Get-VServerProcess $Name (vps: host pid, context, the pid inside the guest)"
+    Get-VServerProcess $Name | Out-Default
 
 }
 finally {

@@ -1,15 +1,20 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
 using System.Text.Json.Nodes;
 using VServer;
 using VServer.Build;
+using VServer.Processes;
 using VServer.Runtime;
 using VServer.Storage;
 
-// Lifecycle benchmark: VServer against the OCI runtime called directly on the same bundle and
-// against raw unshare/nsenter, all measured in this run on this machine. Needs root.
-var iterations = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20;
-var idleGuests = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5;
+// Benchmarks, each against baselines measured in this run on this machine. Needs root.
+//   lifecycle [iterations] [idle-guests]: start/exec against the OCI runtime called directly and raw unshare/nsenter
+//   contexts [guests] [processes-per-guest] [iterations]: Get-VServerContext against ps -e -o pid,vsz,rss,times
+var mode = args.Length > 0 && !char.IsDigit(args[0][0]) ? args[0] : "lifecycle";
+var rest = mode == "lifecycle" && (args.Length == 0 || char.IsDigit(args[0][0])) ? args : args[1..];
+int Arg(int i, int fallback) => rest.Length > i ? int.Parse(rest[i], CultureInfo.InvariantCulture) : fallback;
 var repo = FindRepo();
 Environment.SetEnvironmentVariable("VSERVER_CLI", Path.Combine(repo, "output", "VServer", "vserver"));
 var baseDir = Path.Combine(Path.GetTempPath(), "vserver-bench-" + Guid.NewGuid().ToString("N")[..8]);
@@ -26,6 +31,37 @@ string NewGuest()
 }
 
 try
+{
+    switch (mode)
+    {
+        case "lifecycle":
+            Lifecycle(Arg(0, 20), Arg(1, 5));
+            break;
+        case "contexts":
+            Contexts(Arg(0, 100), Arg(1, 20), Arg(2, 20));
+            break;
+        default:
+            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations]]");
+            return 2;
+    }
+    return 0;
+}
+finally
+{
+    // busybox init takes a second to stop: many guests are stopped side by side
+    Parallel.ForEach(names, new ParallelOptions { MaxDegreeOfParallelism = 16 }, n =>
+    {
+        try
+        {
+            if (rt.Status(n).State == GuestState.Running) { rt.Stop(n, TimeSpan.FromSeconds(5)); }
+            store.Remove(n);
+        }
+        catch (Exception e) { Console.Error.WriteLine($"cleanup {n}: {e.Message}"); }
+    });
+    SafeRemove.RemoveTree(baseDir);
+}
+
+void Lifecycle(int iterations, int idleGuests)
 {
     var g = NewGuest();
     rt.Start(g); // warm up: runtime probe, JIT
@@ -75,22 +111,62 @@ try
     Console.WriteLine($"exec:  vserver {vsExec:F1}  {runtime.Name} exec {bareExec:F1}  nsenter {nsenterExec:F1}   ratio vs runtime {vsExec / bareExec:F2} (target <= 1.2), vs nsenter {vsExec / nsenterExec:F2}");
     Console.WriteLine($"memory per idle busybox guest ({idleGuests} guests): monitor (conmon) PSS {monitorKb.Average() / 1024:F2} MB (target <= 3), guest init PSS {initKb.Average() / 1024:F2} MB");
 }
-finally
+
+// vserver-stat on a host with many guests: the cmdlet (in a warm runspace) and the Core call it
+// makes, against ps reading the same /proc fields for every process.
+void Contexts(int guests, int perGuest, int iterations)
 {
-    foreach (var n in names)
+    Console.Error.WriteLine($"starting {guests} guests with {perGuest} processes each…");
+    for (var i = 0; i < guests; i++)
     {
-        try
-        {
-            if (rt.Status(n).State == GuestState.Running) { rt.Stop(n, TimeSpan.FromSeconds(5)); }
-            store.Remove(n);
-        }
-        catch (Exception e) { Console.Error.WriteLine($"cleanup {n}: {e.Message}"); }
+        var g = NewGuest();
+        rt.Start(g);
+        // init + (perGuest - 1) idle sleeps, detached from the exec's output
+        rt.Exec(g, new ExecRequest(new[] { "/bin/sh", "-c", $"i=1; while [ $i -lt {perGuest} ]; do sleep 3600 >/dev/null 2>&1 </dev/null & i=$((i+1)); done" }), null, null);
     }
-    SafeRemove.RemoveTree(baseDir);
+    var table = new ProcessTable(paths);
+    var total = table.Contexts(true, table.Guests);
+    var guestProcesses = total.Skip(1).Sum(c => c.ProcessCount);
+    var hostProcesses = total[0].ProcessCount;
+
+    var iss = InitialSessionState.CreateDefault2();
+    Environment.SetEnvironmentVariable("VSERVER_CONFIG_ROOT", paths.ConfigRoot);
+    Environment.SetEnvironmentVariable("VSERVER_VDIR_ROOT", paths.VdirRoot);
+    Environment.SetEnvironmentVariable("VSERVER_RUN_ROOT", paths.RunRoot);
+    using var runspace = RunspaceFactory.CreateRunspace(iss);
+    runspace.Open();
+    using (var import = PowerShell.Create(runspace))
+    {
+        import.AddCommand("Import-Module").AddParameter("Name", Path.Combine(repo, "output", "VServer", "VServer.psd1")).Invoke();
+    }
+    int count = 0;
+    var cmdlet = Measure(iterations, () =>
+    {
+        using var ps = PowerShell.Create(runspace);
+        count = ps.AddCommand("Get-VServerContext").Invoke().Count;
+    }, warmup: 3);
+    var core = Measure(iterations, () => new ProcessTable(paths).Contexts(true, table.Guests), warmup: 3);
+    var ps = Measure(iterations, () => Check("ps", "-e", "-o", "pid,vsz,rss,times"), warmup: 3);
+    var cli = Measure(Math.Min(iterations, 10), () => Check(Path.Combine(repo, "output", "VServer", "vserver"), "vserver-stat"), warmup: 1);
+    var processes = Measure(Math.Min(iterations, 10), () =>
+    {
+        using var p = PowerShell.Create(runspace);
+        p.AddCommand("Get-VServerProcess").Invoke();
+    }, warmup: 1);
+
+    Console.WriteLine($"# VServer contexts benchmark ({iterations} iterations, median ms)");
+    Console.WriteLine($"host: {guests} running guests, {guestProcesses} guest processes + {hostProcesses} host processes; Get-VServerContext wrote {count} contexts");
+    Console.WriteLine($"Get-VServerContext (cmdlet) {cmdlet:F1}  ProcessTable.Contexts (Core) {core:F1}  ps -e -o pid,vsz,rss,times {ps:F1}   ratio cmdlet / ps {cmdlet / ps:F2} (target <= 2)");
+    Console.WriteLine($"vserver vserver-stat (CLI, a new process) {cli:F1}  Get-VServerProcess (every process, full detail) {processes:F1}");
 }
 
-static double Measure(int n, Action work, Action? after = null)
+static double Measure(int n, Action work, Action? after = null, int warmup = 0)
 {
+    for (var i = 0; i < warmup; i++)
+    {
+        work();
+        after?.Invoke();
+    }
     var samples = new List<double>();
     for (var i = 0; i < n; i++)
     {

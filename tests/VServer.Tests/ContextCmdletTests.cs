@@ -9,20 +9,9 @@ namespace VServer.Tests;
 /// <summary>Get-VServerContext, Get-VServerProcess and Stop-VServerProcess as a user types them, against real guests.</summary>
 public class ContextCmdletTests
 {
-    private static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..6];
+    private static string Unique(string prefix) => PowerShellSession.Unique(prefix);
 
-    private static PowerShellSession Running(params string[] names)
-    {
-        var s = new PowerShellSession();
-        foreach (var n in names)
-        {
-            s.Invoke($"New-VServerGuest {n} -Method Busybox | Out-Null");
-            Assert.Empty(s.Errors);
-        }
-        s.Invoke($"Start-VServerGuest {string.Join(',', names)} -ThrottleLimit 4");
-        Assert.Empty(s.Errors);
-        return s;
-    }
+    private static PowerShellSession Running(params string[] names) => PowerShellSession.WithGuests(names, start: true);
 
     /// <summary>Starts an idle sleep in the guest and returns its guest pid.</summary>
     private static int Sleep(PowerShellSession s, string guest, int seconds)

@@ -7,18 +7,9 @@ namespace VServer.Tests;
 /// <summary>The lifecycle pipelines a user types, against real guests (root, runc, conmon).</summary>
 public class LifecycleCmdletTests
 {
-    private static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..6];
+    private static string Unique(string prefix) => PowerShellSession.Unique(prefix);
 
-    private static PowerShellSession WithGuests(params string[] names)
-    {
-        var s = new PowerShellSession();
-        foreach (var n in names)
-        {
-            s.Invoke($"New-VServerGuest {n} -Method Busybox | Out-Null");
-            Assert.Empty(s.Errors);
-        }
-        return s;
-    }
+    private static PowerShellSession WithGuests(params string[] names) => PowerShellSession.WithGuests(names);
 
     [GuestFact]
     public void StartPassThruShowsARunningGuest()

@@ -28,6 +28,26 @@ public sealed class PowerShellSession : IDisposable
         Invoke($"Import-Module '{ModuleManifest}' -ErrorAction Stop");
     }
 
+    /// <summary>A guest name of its own: cgroup paths are host-wide, and other test processes make guests too.</summary>
+    public static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..6];
+
+    /// <summary>A session in which these Busybox guests exist (and, when asked, run).</summary>
+    public static PowerShellSession WithGuests(string[] names, bool start = false)
+    {
+        var s = new PowerShellSession();
+        foreach (var n in names)
+        {
+            s.Invoke($"New-VServerGuest {n} -Method Busybox | Out-Null");
+            Assert.Empty(s.Errors);
+        }
+        if (start)
+        {
+            s.Invoke($"Start-VServerGuest {string.Join(',', names)} -ThrottleLimit 4");
+            Assert.Empty(s.Errors);
+        }
+        return s;
+    }
+
     public static string ModuleManifest => Path.Combine(TestEnvironment.RepoRoot, "output", "VServer", "VServer.psd1");
 
     public TempRoots Roots { get; }

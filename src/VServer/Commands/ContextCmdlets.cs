@@ -69,12 +69,26 @@ public abstract class ContextSelectionCmdlet : VServerCmdlet
         return (host, table.Guests.Where(chosen.Contains).ToArray());
     }
 
-    /// <summary>Writes an object under its VServer type name (the views and Get-Member show that name).</summary>
-    protected void WriteTyped(object o, string typeName)
+    /// <summary>The VServer type name the objects are written under (the views and Get-Member show it).</summary>
+    protected abstract string TypeName { get; }
+
+    /// <summary>The objects for the selected contexts.</summary>
+    protected abstract IEnumerable<object> Read(ProcessTable table, bool host, IReadOnlyCollection<RunningGuest> guests);
+
+    protected override void ProcessRecord()
     {
-        var ps = new PSObject(o);
-        ps.TypeNames.Insert(0, typeName);
-        WriteObject(ps);
+        var table = new ProcessTable(Store.Paths);
+        var (host, guests) = Select(table);
+        if (!host && guests.Count == 0)
+        {
+            return;
+        }
+        foreach (var o in Read(table, host, guests))
+        {
+            var ps = new PSObject(o);
+            ps.TypeNames.Insert(0, TypeName);
+            WriteObject(ps);
+        }
     }
 }
 
@@ -83,19 +97,10 @@ public abstract class ContextSelectionCmdlet : VServerCmdlet
 [OutputType("VServer.Context")]
 public sealed class GetVServerContextCommand : ContextSelectionCmdlet
 {
-    protected override void ProcessRecord()
-    {
-        var table = new ProcessTable(Store.Paths);
-        var (host, guests) = Select(table);
-        if (!host && guests.Count == 0)
-        {
-            return;
-        }
-        foreach (var c in table.Contexts(host, guests))
-        {
-            WriteTyped(c, "VServer.Context");
-        }
-    }
+    protected override string TypeName => "VServer.Context";
+
+    protected override IEnumerable<object> Read(ProcessTable table, bool host, IReadOnlyCollection<RunningGuest> guests) =>
+        table.Contexts(host, guests);
 }
 
 /// <summary>Get-VServerProcess: vps, every process tagged with its context.</summary>
@@ -103,17 +108,8 @@ public sealed class GetVServerContextCommand : ContextSelectionCmdlet
 [OutputType("VServer.Process")]
 public sealed class GetVServerProcessCommand : ContextSelectionCmdlet
 {
-    protected override void ProcessRecord()
-    {
-        var table = new ProcessTable(Store.Paths);
-        var (host, guests) = Select(table);
-        if (!host && guests.Count == 0)
-        {
-            return;
-        }
-        foreach (var p in table.Processes(host, guests))
-        {
-            WriteTyped(p, "VServer.Process");
-        }
-    }
+    protected override string TypeName => "VServer.Process";
+
+    protected override IEnumerable<object> Read(ProcessTable table, bool host, IReadOnlyCollection<RunningGuest> guests) =>
+        table.Processes(host, guests);
 }
