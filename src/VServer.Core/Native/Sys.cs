@@ -9,7 +9,7 @@ namespace VServer.Native;
 /// The only place Tmds.LibC is called. Every wrapper retries on EINTR and throws a
 /// <see cref="SyscallException"/> naming the call, the path and the errno.
 /// </summary>
-internal static unsafe class Sys
+internal static unsafe partial class Sys
 {
     public const int AT_FDCWD = -100;
     public const int AT_REMOVEDIR = 0x200;
@@ -382,6 +382,7 @@ internal static unsafe class Sys
     public static ulong RESOLVE_NO_SYMLINKS_ => (ulong)RESOLVE_NO_SYMLINKS;
     public static ulong RESOLVE_NO_MAGICLINKS_ => (ulong)RESOLVE_NO_MAGICLINKS;
     public static ulong RESOLVE_NO_XDEV_ => (ulong)RESOLVE_NO_XDEV;
+    public static ulong RESOLVE_BENEATH_ => (ulong)RESOLVE_BENEATH;
 
     public static bool IsDir(in stat st) => ((uint)st.st_mode & 0xF000) == 0x4000;
     public static bool IsLink(in stat st) => ((uint)st.st_mode & 0xF000) == 0xA000;

@@ -208,6 +208,32 @@ public sealed class GuestRootFs : IDisposable
         }
     }
 
+    /// <summary>
+    /// Opens a regular file for reading with no symlink anywhere on its path (RESOLVE_NO_SYMLINKS,
+    /// no mount crossing): the file a host-side scan listed, or nothing. Returns -1 when the path
+    /// no longer leads to a regular file that way (removed, swapped for a symlink, …).
+    /// </summary>
+    public int OpenRegularNoFollow(string rel)
+    {
+        Components(rel);
+        int fd;
+        try
+        {
+            fd = Sys.OpenAt2(_rootFd, rel.TrimStart('/'), Sys.O_RDONLY_ | Sys.O_NOFOLLOW_,
+                Sys.RESOLVE_NO_SYMLINKS_ | Sys.RESOLVE_NO_MAGICLINKS_ | Sys.RESOLVE_NO_XDEV_ | Sys.RESOLVE_BENEATH_, 0, Display(rel));
+        }
+        catch (SyscallException e) when (e.ErrnoValue is Errno.ENOENT or Errno.ELOOP or Errno.ENOTDIR or Errno.EXDEV or Errno.EACCES)
+        {
+            return -1;
+        }
+        if (((uint)Sys.FStat(fd, Display(rel)).st_mode & 0xF000) != 0x8000)
+        {
+            Sys.Close(fd);
+            return -1;
+        }
+        return fd;
+    }
+
     /// <summary>lstat of a guest path, resolved inside the root; null when absent.</summary>
     public Tmds.Linux.stat? LStat(string rel)
     {

@@ -66,7 +66,7 @@ public static class SafeRemove
                     $"'{display}' is a mount point; unmount it before removing the tree.", display);
             }
             // The fd pins the directory; listing it through /proc/self/fd cannot be redirected.
-            foreach (var entry in ListNames(fd))
+            foreach (var entry in TreeWalk.ListNames(fd))
             {
                 var child = display + "/" + entry;
                 Tmds.Linux.stat cst;
@@ -99,22 +99,5 @@ public static class SafeRemove
             Sys.Close(fd);
         }
         Sys.UnlinkAt(parentFd, name, Sys.AT_REMOVEDIR, display);
-    }
-
-    private static List<string> ListNames(int dirFd)
-    {
-        var names = new List<string>();
-        var procPath = "/proc/self/fd/" + dirFd.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        foreach (var e in new DirectoryInfo(procPath).EnumerateFileSystemInfos("*", new EnumerationOptions
-                 {
-                     RecurseSubdirectories = false,
-                     AttributesToSkip = 0,
-                     IgnoreInaccessible = false,
-                     ReturnSpecialDirectories = false,
-                 }))
-        {
-            names.Add(e.Name);
-        }
-        return names;
     }
 }

@@ -1,0 +1,166 @@
+using System.Runtime.InteropServices;
+using static Tmds.Linux.LibC;
+
+namespace VServer.Native;
+
+/// <summary>Shared extents (FICLONE, FIDEDUPERANGE, FIEMAP), statfs and mount(2).</summary>
+internal static unsafe partial class Sys
+{
+    // <linux/fs.h>: _IOW(0x94, 9, int), _IOWR(0x94, 54, struct file_dedupe_range), _IOWR('f', 11, struct fiemap)
+    private const uint FICLONE = 0x40049409, FIDEDUPERANGE = 0xC0189436, FS_IOC_FIEMAP = 0xC020660B;
+
+    public const int DedupeSame = 0, DedupeDiffers = 1;
+    public const uint FiemapExtentLast = 0x1, FiemapExtentShared = 0x2000, FiemapExtentInline = 0x200, FiemapExtentUnknown = 0x2;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct DedupeRange
+    {
+        public ulong SrcOffset;
+        public ulong SrcLength;
+        public ushort DestCount;
+        public ushort Reserved1;
+        public uint Reserved2;
+        // one file_dedupe_range_info follows
+        public long DestFd;
+        public ulong DestOffset;
+        public ulong BytesDeduped;
+        public int Status;
+        public uint Reserved;
+    }
+
+    /// <summary>FICLONE: makes <paramref name="destFd"/> share all of <paramref name="srcFd"/>'s extents. Returns the errno (0 on success).</summary>
+    public static int Clone(int destFd, int srcFd)
+    {
+        int rc;
+        do { rc = ioctl(destFd, unchecked((int)FICLONE), srcFd); } while (rc < 0 && errno == EINTR);
+        return rc < 0 ? errno : 0;
+    }
+
+    /// <summary>
+    /// FIDEDUPERANGE for one destination: the kernel compares the two ranges and, when they are
+    /// the same, makes the destination share the source's extents, atomically. Returns
+    /// (status, bytes deduplicated): status 0 same (shared now), 1 the bytes differ, else -errno.
+    /// </summary>
+    public static (int Status, long Bytes) Dedupe(int srcFd, long srcOffset, long length, int destFd, long destOffset)
+    {
+        var r = new DedupeRange
+        {
+            SrcOffset = (ulong)srcOffset,
+            SrcLength = (ulong)length,
+            DestCount = 1,
+            DestFd = destFd,
+            DestOffset = (ulong)destOffset,
+        };
+        int rc;
+        do { rc = ioctl(srcFd, unchecked((int)FIDEDUPERANGE), &r); } while (rc < 0 && errno == EINTR);
+        if (rc < 0)
+        {
+            return (-errno, 0);
+        }
+        return (r.Status, (long)r.BytesDeduped);
+    }
+
+    /// <summary>One extent as FIEMAP reports it.</summary>
+    public readonly record struct Extent(long Logical, long Physical, long Length, uint Flags)
+    {
+        public bool Shared => (Flags & FiemapExtentShared) != 0;
+    }
+
+    /// <summary>FS_IOC_FIEMAP over the whole file; null when the filesystem cannot map extents.</summary>
+    public static List<Extent>? Fiemap(int fd)
+    {
+        const int batch = 128;
+        const int header = 32, extentSize = 56;
+        var buffer = stackalloc byte[header + batch * extentSize];
+        var result = new List<Extent>();
+        ulong start = 0;
+        while (true)
+        {
+            new Span<byte>(buffer, header + batch * extentSize).Clear();
+            *(ulong*)buffer = start;                 // fm_start
+            *(ulong*)(buffer + 8) = ulong.MaxValue;  // fm_length: to the end
+            *(uint*)(buffer + 16) = 1;               // fm_flags: FIEMAP_FLAG_SYNC
+            *(uint*)(buffer + 24) = batch;           // fm_extent_count
+            int rc;
+            do { rc = ioctl(fd, unchecked((int)FS_IOC_FIEMAP), buffer); } while (rc < 0 && errno == EINTR);
+            if (rc < 0)
+            {
+                var e = errno;
+                return e == EOPNOTSUPP || e == ENOTTY || e == EINVAL ? null : throw new SyscallException("ioctl(FS_IOC_FIEMAP)", null, e);
+            }
+            var mapped = *(uint*)(buffer + 20);
+            if (mapped == 0)
+            {
+                return result;
+            }
+            var last = false;
+            for (var i = 0; i < mapped; i++)
+            {
+                var e = buffer + header + i * extentSize;
+                var x = new Extent(*(long*)e, *(long*)(e + 8), *(long*)(e + 16), *(uint*)(e + 40));
+                result.Add(x);
+                last |= (x.Flags & FiemapExtentLast) != 0;
+                start = (ulong)(x.Logical + x.Length);
+            }
+            if (last || mapped < batch)
+            {
+                return result;
+            }
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
+    private static extern int sys_fstatfs(int fd, long* buf);
+
+    /// <summary>fstatfs(2): the filesystem's magic number and its block counts.</summary>
+    public static (long Type, long BlockSize, long Blocks, long FreeBlocks) FStatFs(int fd, string? display = null)
+    {
+        var buf = stackalloc long[16]; // struct statfs on 64-bit Linux: 120 bytes
+        if (sys_fstatfs(fd, buf) < 0)
+        {
+            throw new SyscallException("fstatfs", display, Marshal.GetLastPInvokeError());
+        }
+        return (buf[0], buf[1], buf[2], buf[3]);
+    }
+
+    /// <summary>A filesystem magic number's name (statfs(2)).</summary>
+    public static string FileSystemName(long magic) => magic switch
+    {
+        0x58465342 => "xfs",
+        0x9123683E => "btrfs",
+        0xEF53 => "ext4",
+        0x01021994 => "tmpfs",
+        0x794C7630 => "overlay",
+        0x6969 => "nfs",
+        0x2FC12FC1 => "zfs",
+        0xCA451A4E => "bcachefs",
+        0x65735546 => "fuse",
+        0x7461636F => "ocfs2",
+        _ => "0x" + magic.ToString("x", System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    [DllImport("libc", EntryPoint = "mount", SetLastError = true)]
+    private static extern int sys_mount(string source, string target, string fstype, ulong flags, string? data);
+
+    [DllImport("libc", EntryPoint = "umount2", SetLastError = true)]
+    private static extern int sys_umount2(string target, int flags);
+
+    public static void Mount(string source, string target, string fsType, string? data)
+    {
+        if (sys_mount(source, target, fsType, 0, data) < 0)
+        {
+            throw new SyscallException("mount", target, Marshal.GetLastPInvokeError());
+        }
+    }
+
+    /// <summary>umount2 with MNT_DETACH; false when nothing was mounted there.</summary>
+    public static bool Unmount(string target)
+    {
+        if (sys_umount2(target, 2 /* MNT_DETACH */) == 0)
+        {
+            return true;
+        }
+        var e = Marshal.GetLastPInvokeError();
+        return e == EINVAL || e == ENOENT ? false : throw new SyscallException("umount2", target, e);
+    }
+}
