@@ -25,6 +25,8 @@
         'Get-VServerContext'
         'Get-VServerProcess'
         'Stop-VServerProcess'
+        'Invoke-VServerUnify'
+        'Get-VServerDiskUsage'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

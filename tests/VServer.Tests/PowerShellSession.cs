@@ -16,12 +16,14 @@ public sealed class PowerShellSession : IDisposable
     private readonly StringWriter _err = new();
     private readonly Runspace _runspace;
 
-    public PowerShellSession()
+    /// <param name="paths">Roots to use instead of this session's own temporary ones (a loop filesystem, say).</param>
+    public PowerShellSession(VServerPaths? paths = null)
     {
         Roots = new TempRoots();
-        Environment.SetEnvironmentVariable("VSERVER_CONFIG_ROOT", Roots.Paths.ConfigRoot);
-        Environment.SetEnvironmentVariable("VSERVER_VDIR_ROOT", Roots.Paths.VdirRoot);
-        Environment.SetEnvironmentVariable("VSERVER_RUN_ROOT", Roots.Paths.RunRoot);
+        Paths = paths ?? Roots.Paths;
+        Environment.SetEnvironmentVariable("VSERVER_CONFIG_ROOT", Paths.ConfigRoot);
+        Environment.SetEnvironmentVariable("VSERVER_VDIR_ROOT", Paths.VdirRoot);
+        Environment.SetEnvironmentVariable("VSERVER_RUN_ROOT", Paths.RunRoot);
         _runspace = RunspaceFactory.CreateRunspace(new TextHost(_out, _err), InitialSessionState.CreateDefault2());
         _runspace.Open();
         Invoke("$PSStyle.OutputRendering = 'PlainText'");
@@ -51,6 +53,9 @@ public sealed class PowerShellSession : IDisposable
     public static string ModuleManifest => Path.Combine(TestEnvironment.RepoRoot, "output", "VServer", "VServer.psd1");
 
     public TempRoots Roots { get; }
+
+    /// <summary>The roots the module uses in this session.</summary>
+    public VServerPaths Paths { get; }
 
     public Collection<ErrorRecord> Errors { get; } = new();
 

@@ -13,10 +13,16 @@ public interface IRootBuilder
 
 public static class RootBuilders
 {
-    public static IRootBuilder For(BuildMethod method, string? busyboxPath = null) => method switch
+    /// <param name="source">Clone: the directory to copy; Template: the template directory.</param>
+    public static IRootBuilder For(BuildMethod method, string? busyboxPath = null, string? source = null) => method switch
     {
         BuildMethod.Skeleton => new SkeletonBuilder(),
         BuildMethod.Busybox => new BusyboxBuilder(HostBusybox.Locate(busyboxPath)),
+        BuildMethod.Clone => new CloneBuilder(source ?? throw NeedsSource(method)),
+        BuildMethod.Template => new TemplateBuilder(source ?? throw NeedsSource(method)),
         _ => throw new VServerException("InvalidBuildMethod", ErrorKind.InvalidArgument, $"'{method}' is not a build method.", method),
     };
+
+    private static VServerException NeedsSource(BuildMethod method) => new("SourceRequired", ErrorKind.InvalidArgument,
+        $"The {method} method needs -Source: " + (method == BuildMethod.Clone ? "a guest name or a directory to copy." : "the template directory."), method);
 }

@@ -17,6 +17,12 @@ public enum BuildMethod
 {
     Skeleton,
     Busybox,
+
+    /// <summary>A copy of another guest's root or a directory: reflinked where the filesystem can, else a full copy.</summary>
+    Clone,
+
+    /// <summary>An overlayfs root whose read-only lower layer is a shared template directory.</summary>
+    Template,
 }
 
 public enum GuestState
@@ -55,6 +61,9 @@ public sealed class GuestConfig
 
     /// <summary>The <c>fstab</c> lines, kept as written.</summary>
     public List<string> Fstab { get; set; } = new();
+
+    /// <summary>For a Template guest: the shared lower layer of its overlayfs root (the <c>template</c> file).</summary>
+    public string? Template { get; set; }
 
     public GuestConfig Clone()
     {

@@ -98,4 +98,23 @@ public static partial class Validate
     }
 
     internal static string Shorten(string s) => s.Length <= 40 ? s : s[..37] + "...";
+
+    /// <summary>
+    /// A template directory for an overlayfs root: an absolute path of an existing directory,
+    /// without the characters overlayfs options cannot carry (',', ':', '\\') or control characters.
+    /// </summary>
+    public static string TemplateDirectory(string path)
+    {
+        if (!Path.IsPathRooted(path) || path.IndexOfAny(new[] { ',', ':', '\\' }) >= 0 || path.Any(char.IsControl))
+        {
+            throw new VServerException("InvalidTemplate", ErrorKind.InvalidArgument,
+                $"Template '{path}' must be an absolute directory path without ',', ':' or '\\' (overlayfs options cannot carry them).", path);
+        }
+        var full = Path.GetFullPath(path).TrimEnd('/');
+        if (full.Length == 0 || !Directory.Exists(full))
+        {
+            throw new VServerException("TemplateNotFound", ErrorKind.ObjectNotFound, $"Template directory '{path}' does not exist.", path);
+        }
+        return full;
+    }
 }

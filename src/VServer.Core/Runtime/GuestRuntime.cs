@@ -62,9 +62,28 @@ public sealed class GuestRuntime
 
     private GuestStatus StartLocked(GuestConfig config, RunDirectory run, IOperationReporter reporter, CancellationToken cancel)
     {
-        var name = config.Name;
         var root = _store.RootOf(config);
-        CheckRoot(name, root);
+        CheckRoot(config.Name, root);
+        if (config.Template is not string template)
+        {
+            return StartMounted(config, run, root, null, reporter, cancel);
+        }
+        // a Template guest's root is an overlay on its template, there only while it runs
+        TemplateLayers.Mount(config.Name, template, root);
+        try
+        {
+            return StartMounted(config, run, root, root, reporter, cancel);
+        }
+        catch
+        {
+            TemplateLayers.Unmount(root);
+            throw;
+        }
+    }
+
+    private GuestStatus StartMounted(GuestConfig config, RunDirectory run, string root, string? rootMount, IOperationReporter reporter, CancellationToken cancel)
+    {
+        var name = config.Name;
         var runtime = OciRuntime.Resolve(Paths);
         var conmon = HostProcess.Find("conmon") ?? throw new VServerException("ConmonNotFound", ErrorKind.NotInstalled,
             "conmon is not installed (Debian package 'conmon'); VServer runs every guest under it.", "conmon");
@@ -124,6 +143,7 @@ public sealed class GuestRuntime
                 RuntimeRoot = runtime.StateRoot,
                 CgroupsPath = cgroups,
                 Context = config.Context,
+                RootMount = rootMount,
             });
             runtime.Check(name, "start", name);
         }
@@ -418,6 +438,10 @@ public sealed class GuestRuntime
                 reporter.Warning($"Guest '{run.Name}': '{runtime.Name} delete' failed: {OciRuntime.FirstLine(r.StandardError, "no message")}");
             }
             Cgroups.RemoveEmpty(state.CgroupsPath);
+            if (state.RootMount is string mount)
+            {
+                TemplateLayers.Unmount(mount);
+            }
         }
         else if (Directory.Exists(run.Dir))
         {

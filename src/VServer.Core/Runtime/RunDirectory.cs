@@ -21,6 +21,9 @@ public sealed record RunState
     /// <summary>The guest's context number when it was started (a later Set-VServerGuest -Context applies at the next start).</summary>
     public int? Context { get; init; }
 
+    /// <summary>The overlay VServer mounted on a Template guest's root for this start; unmounted when it ends.</summary>
+    public string? RootMount { get; init; }
+
     /// <summary>Whether the init this start made still runs (same pid and start time, not a zombie).</summary>
     [JsonIgnore]
     public bool InitAlive => ProcFs.IsAlive(InitPid, InitStartTicks);

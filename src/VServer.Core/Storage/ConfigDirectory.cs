@@ -20,7 +20,7 @@ public static class ConfigDirectory
     {
         "context", "name", "uts/nodename", "uts/domainname", "cflags", "flags", "bcapabilities", "nice", "fstab",
         "apps/init/style", "apps/init/cmd.start", "apps/init/cmd.stop",
-        "cgroup/memory.max", "cgroup/cpu.max", "cgroup/pids.max",
+        "cgroup/memory.max", "cgroup/cpu.max", "cgroup/pids.max", "template",
     };
 
     public static GuestConfig Read(string dir, string name, VServerPaths paths)
@@ -99,6 +99,7 @@ public static class ConfigDirectory
         {
             c.ProcessLimit = long.TryParse(pids, NumberStyles.None, Inv, out var pl) ? pl : throw Bad("cgroup/pids.max", pids, "is not a number");
         }
+        c.Template = NullIfEmpty(Text("template"));
         var vdir = Path.Combine(dir, "vdir");
         var link = new FileInfo(vdir).LinkTarget;
         if (link is not null)
@@ -287,6 +288,10 @@ public static class ConfigDirectory
         if (c.ProcessLimit is long pids)
         {
             f["cgroup/pids.max"] = pids.ToString(Inv) + "\n";
+        }
+        if (c.Template is not null)
+        {
+            f["template"] = c.Template + "\n";
         }
         return f;
     }

@@ -46,6 +46,24 @@ public sealed class GuestStore
 
     public string RootOf(GuestConfig c) => c.Root ?? Paths.DefaultRootDir(c.Name);
 
+    /// <summary>
+    /// What a Clone copies: the root of the guest named <paramref name="source"/>, else the
+    /// absolute directory it names. SourceNotFound names the value otherwise.
+    /// </summary>
+    public string ResolveCloneSource(string source)
+    {
+        if (Validate.IsValidGuestName(source) && Exists(source))
+        {
+            return RootOf(ReadConfig(source));
+        }
+        if (Path.IsPathRooted(source) && Directory.Exists(source))
+        {
+            return Path.GetFullPath(source).TrimEnd('/');
+        }
+        throw new VServerException("SourceNotFound", ErrorKind.ObjectNotFound,
+            $"Clone source '{source}' is neither a guest nor an existing absolute directory.", source);
+    }
+
     public Guest Get(string name)
     {
         var c = ReadConfig(name);
@@ -136,8 +154,16 @@ public sealed class GuestStore
                 builder.Build(fs, config, reporter, cancel);
             }
             cancel.ThrowIfCancellationRequested();
+            if (config.Template is not null)
+            {
+                TemplateLayers.Create(stagingRoot);
+            }
             ConfigDirectory.Write(stagingConfig, config, rootDir);
             Directory.Move(stagingRoot, rootDir);
+            if (config.Template is not null)
+            {
+                Directory.Move(TemplateLayers.LayersOf(stagingRoot), TemplateLayers.LayersOf(rootDir));
+            }
             rootMoved = true;
             Directory.Move(stagingConfig, configDir);
         }
@@ -146,8 +172,13 @@ public sealed class GuestStore
             if (rootMoved)
             {
                 Directory.Move(rootDir, stagingRoot);
+                if (Directory.Exists(TemplateLayers.LayersOf(rootDir)))
+                {
+                    Directory.Move(TemplateLayers.LayersOf(rootDir), TemplateLayers.LayersOf(stagingRoot));
+                }
             }
             SafeRemove.RemoveTree(stagingRoot);
+            SafeRemove.RemoveTree(TemplateLayers.LayersOf(stagingRoot));
             SafeRemove.RemoveTree(stagingConfig);
             throw;
         }
@@ -203,6 +234,7 @@ public sealed class GuestStore
         {
             reporter.Verbose($"Removing root {root} of guest '{name}'.");
             SafeRemove.RemoveTree(root, cancel);
+            SafeRemove.RemoveTree(TemplateLayers.LayersOf(root), cancel); // a Template guest's own files
         }
         catch
         {

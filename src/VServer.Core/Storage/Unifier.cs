@@ -98,10 +98,15 @@ public sealed class Unifier
         {
             // everything is checked before anything is read or changed
             var excludes = options.Exclude.Select(NormalizeExclude).ToList();
+            var configs = names.Select(n => _store.ReadConfig(n)).ToList();
+            foreach (var c in configs.Where(c => c.Template is not null))
+            {
+                reporter.Warning($"Guest '{c.Name}' is built on template {c.Template}: its files are shared by construction; it is left out.");
+            }
+            names = configs.Where(c => c.Template is null).Select(c => c.Name).ToList();
             var plan = names.Select(n =>
             {
-                var config = _store.ReadConfig(n);
-                var root = _store.RootOf(config);
+                var root = _store.RootOf(configs.First(c => c.Name == n));
                 CheckReflink(n, root);
                 return (Name: n, Root: root, Excludes: DefaultExcludes.Concat(excludes).Concat(GuestExcludes(n)).ToList());
             }).ToList();

@@ -15,6 +15,12 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
     [Parameter]
     public BuildMethod Method { get; set; } = BuildMethod.Busybox;
 
+    /// <summary>Clone: a guest's name or a directory to copy; Template: the template directory (the shared lower layer).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(GuestNameCompleter))]
+    public string? Source { get; set; }
+
     /// <summary>The guest's root directory; default <c>$VSERVER_VDIR_ROOT/NAME</c>.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -28,11 +34,12 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
             {
                 InitStyle = Method == BuildMethod.Busybox ? InitStyle.Plain : InitStyle.Sysv,
             };
+            var source = ResolveSource(config);
             var settings = GivenSettings();
             settings.Root = Root is null ? null : GetUnresolvedProviderPathFromPSPath(Root);
             settings.ApplyTo(config);
-            var builder = RootBuilders.For(Method);
-            var what = $"Create guest with the {Method} method" + (config.Context is int x ? $", context {x}" : "") +
+            var builder = RootBuilders.For(Method, source: source);
+            var what = $"Create guest with the {Method} method" + (source is null ? "" : $" from {source}") + (config.Context is int x ? $", context {x}" : "") +
                        $", root {Store.RootOf(config)}";
             if (!ShouldProcess(Name, what))
             {
@@ -40,5 +47,30 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
             }
             WriteObject(Store.Create(config, builder, Reporter, Cancel));
         });
+    }
+
+    /// <summary>The directory a Clone copies or a Template layers on; a cloned guest keeps its source's init style.</summary>
+    private string? ResolveSource(GuestConfig config)
+    {
+        if (Method is not (BuildMethod.Clone or BuildMethod.Template))
+        {
+            return Source is null ? null : throw new VServerException("SourceNotUsed", ErrorKind.InvalidArgument,
+                $"-Source '{Source}' is only for the Clone and Template methods, not {Method}.", Source);
+        }
+        if (Source is null)
+        {
+            throw new VServerException("SourceRequired", ErrorKind.InvalidArgument,
+                $"The {Method} method needs -Source: " + (Method == BuildMethod.Clone ? "a guest name or a directory to copy." : "the template directory."), Method);
+        }
+        if (Method == BuildMethod.Clone && Config.Validate.IsValidGuestName(Source) && Store.Exists(Source))
+        {
+            var from = Store.ReadConfig(Source);
+            config.InitStyle = from.InitStyle;
+            config.StartCommand = from.StartCommand;
+            config.StopCommand = from.StopCommand;
+            return Store.ResolveCloneSource(Source);
+        }
+        var path = GetUnresolvedProviderPathFromPSPath(Source);
+        return Method == BuildMethod.Clone ? Store.ResolveCloneSource(path) : Config.Validate.TemplateDirectory(path);
     }
 }

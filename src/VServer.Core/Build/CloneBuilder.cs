@@ -1,0 +1,74 @@
+using VServer.Runtime;
+using VServer.Storage;
+
+namespace VServer.Build;
+
+/// <summary>
+/// The Clone method: a copy of another guest's root or of a directory, made by the host's
+/// <c>cp -a --reflink=auto</c>. Where the filesystem can (XFS with reflink, btrfs) every file
+/// shares the source's extents from birth; elsewhere it is a full copy. Owners, modes, times,
+/// hard links, xattrs, device nodes and symlinks are kept; no symlink is followed.
+/// </summary>
+public sealed class CloneBuilder : IRootBuilder
+{
+    public CloneBuilder(string source) => Source = source;
+
+    /// <summary>The directory copied (a guest's root or a directory given by the administrator).</summary>
+    public string Source { get; }
+
+    public BuildMethod Method => BuildMethod.Clone;
+
+    public void Preflight()
+    {
+        if (!Directory.Exists(Source) || new DirectoryInfo(Source).LinkTarget is not null)
+        {
+            throw new VServerException("SourceNotFound", ErrorKind.ObjectNotFound, $"Clone source '{Source}' is not a directory.", Source);
+        }
+        if (HostProcess.Find("cp") is null)
+        {
+            throw new VServerException("CopyToolNotFound", ErrorKind.NotInstalled, "cp (coreutils) is needed to clone a guest.", "cp");
+        }
+    }
+
+    public void Build(GuestRootFs root, GuestConfig config, IOperationReporter reporter, CancellationToken cancel)
+    {
+        reporter.Progress("Building guest " + config.Name, $"Copying {Source}", 10);
+        // SOURCE/. copies the directory's contents into the (empty) staging root
+        var r = HostProcess.Run(HostProcess.Find("cp")!, new[] { "-a", "--reflink=auto", "--", Source.TrimEnd('/') + "/.", root.HostPath }, cancel);
+        if (r.ExitCode != 0)
+        {
+            throw new VServerException("CloneFailed", ErrorKind.WriteError,
+                $"Copying {Source} for guest '{config.Name}' failed: {OciRuntime.FirstLine(r.StandardError, "cp exited " + r.ExitCode)}", config.Name);
+        }
+        reporter.Progress("Building guest " + config.Name, "Copied", 100);
+    }
+}
+
+/// <summary>
+/// The Template method: the guest's root is an overlayfs mount whose lower layer is a shared
+/// template directory, so every guest made from it shares the template's files on any
+/// filesystem. The root directory itself stays empty (the mount point); the layers are made by the store.
+/// </summary>
+public sealed class TemplateBuilder : IRootBuilder
+{
+    public TemplateBuilder(string template) => Template = Config.Validate.TemplateDirectory(template);
+
+    public string Template { get; }
+
+    public BuildMethod Method => BuildMethod.Template;
+
+    public void Preflight()
+    {
+        Config.Validate.TemplateDirectory(Template);
+        if (!File.ReadAllText("/proc/filesystems").Contains("\toverlay\n", StringComparison.Ordinal))
+        {
+            throw new VServerException("OverlayNotSupported", ErrorKind.NotInstalled, "This kernel has no overlayfs (modprobe overlay).", "overlay");
+        }
+    }
+
+    public void Build(GuestRootFs root, GuestConfig config, IOperationReporter reporter, CancellationToken cancel)
+    {
+        config.Template = Template;
+        reporter.Verbose($"Guest '{config.Name}' uses template {Template} as the lower layer of its root.");
+    }
+}
