@@ -32,6 +32,7 @@ public sealed class Guest
         Nice = c.Nice;
         ResourceLimits = c.ResourceLimits.ToArray();
         Fstab = c.Fstab.ToArray();
+        Template = c.Template;
     }
 
     public string Name { get; }
@@ -79,6 +80,9 @@ public sealed class Guest
     public int? Nice { get; }
     public ResourceLimit[] ResourceLimits { get; }
     public string[] Fstab { get; }
+
+    /// <summary>For a guest built with -Method Template: the shared template its overlay root is layered on.</summary>
+    public string? Template { get; }
 
     public override string ToString() => Name;
 }

@@ -1,0 +1,88 @@
+using VServer.Tests.Shared;
+using Xunit;
+
+namespace VServer.Tests;
+
+/// <summary>Invoke-VServerUnify, Get-VServerDiskUsage and the Clone method as a user types them, on loop filesystems (root).</summary>
+public class StorageCmdletTests
+{
+    private static long Shared(PowerShellSession s, string guest) => (long)s.Invoke($"(Get-VServerDiskUsage {guest}).SharedBytes")[0].BaseObject;
+
+    [LoopFsFact]
+    public void UnifyWhatIfThenForRealShowsInDiskUsage()
+    {
+        using var fs = LoopFileSystem.Xfs();
+        using var s = new PowerShellSession(fs.Paths);
+        s.Invoke("New-VServerGuest web1 -Method Busybox | Out-Null; New-VServerGuest web2 -Method Busybox | Out-Null");
+        Assert.Empty(s.Errors);
+        Assert.Equal((0L, 0L), (Shared(s, "web1"), Shared(s, "web2")));
+
+        var text = s.Render("Get-VServerGuest | Invoke-VServerUnify -WhatIf");
+        Assert.Contains("What if: Performing the operation \"Share identical files' extents\" on target \"web1, web2\".", text);
+        Assert.Equal((0L, 0L), (Shared(s, "web1"), Shared(s, "web2")));
+
+        var result = (UnifyResult)Assert.Single(s.Invoke("Invoke-VServerUnify web* -Detailed")).BaseObject;
+        Assert.Empty(s.Errors);
+        Assert.Equal(new[] { "web1", "web2" }, result.Guests);
+        Assert.True(result.BytesDeduplicated > 0 && result.FilesDeduplicated > 0);
+        Assert.Equal(2, result.Details!.Length);
+        Assert.True(Shared(s, "web2") >= result.BytesDeduplicated - 4096);
+        Assert.Null(((UnifyResult)s.Invoke("Invoke-VServerUnify")[0].BaseObject).Details);
+
+        var table = s.Render("Get-VServerDiskUsage");
+        Assert.Matches(@"Name +Files +Total +Shared +Exclusive", table);
+        Assert.Matches(@"web2 +\d+ +[\d.]+[KMG] +[\d.]+[KMG] +[\d.]+[KMG]?", table);
+
+        var warning = s.Invoke("Invoke-VServerUnify web1 -WarningVariable w -WarningAction SilentlyContinue; $w.Message");
+        Assert.Equal("Only one guest ('web1'): there is nothing to share its files with.", Assert.Single(warning).BaseObject);
+        s.Invoke("Invoke-VServerUnify web* -Exclude ''");
+        Assert.Contains(s.Errors, e => e.FullyQualifiedErrorId.StartsWith("ParameterArgumentValidation", StringComparison.Ordinal) || e.FullyQualifiedErrorId.StartsWith("InvalidExclude", StringComparison.Ordinal));
+        s.Invoke("Invoke-VServerUnify web* -Reference nosuch");
+        Assert.Equal("GuestNotFound", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+    }
+
+    [LoopFsFact]
+    public void UnifyOnExt4IsRefusedByName()
+    {
+        using var fs = LoopFileSystem.Ext4();
+        using var s = new PowerShellSession(fs.Paths);
+        s.Invoke("New-VServerGuest a -Method Busybox | Out-Null; New-VServerGuest b -Method Busybox | Out-Null");
+        Assert.Empty(s.Invoke("Invoke-VServerUnify"));
+        var e = Assert.Single(s.Errors);
+        Assert.Equal("ReflinkNotSupported", e.FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Equal(System.Management.Automation.ErrorCategory.InvalidOperation, e.CategoryInfo.Category);
+        Assert.Contains("ext4", e.Exception.Message);
+        Assert.Equal("a", e.TargetObject);
+    }
+
+    [LoopFsFact]
+    public void CloneAGuestByNameAndRefuseBadSources()
+    {
+        using var fs = LoopFileSystem.Xfs();
+        using var s = new PowerShellSession(fs.Paths);
+        s.Invoke("New-VServerGuest base -Method Busybox | Out-Null");
+        var clone = Assert.Single(s.Invoke("New-VServerGuest copy -Method Clone -Source base -Hostname copy.example"));
+        Assert.Empty(s.Errors);
+        Assert.Equal("Plain", clone.Properties["InitStyle"].Value.ToString()); // the source guest's init style
+        Assert.Equal("copy.example", clone.Properties["Hostname"].Value);
+        Assert.True(Shared(s, "copy") > 0);
+
+        s.Invoke("New-VServerGuest x -Method Clone");
+        Assert.Equal("SourceRequired", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke("New-VServerGuest x -Method Clone -Source nosuch");
+        Assert.Equal("SourceNotFound", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke("New-VServerGuest x -Method Busybox -Source base");
+        Assert.Equal("SourceNotUsed", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke("New-VServerGuest x -Method Template -Source /no/such/dir");
+        Assert.Equal("TemplateNotFound", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Equal(2, s.Invoke("Get-VServerGuest").Count);
+        Assert.False(Directory.Exists(Path.Combine(fs.Paths.VdirRoot, "x")));
+
+        var t = Assert.Single(s.Invoke($"New-VServerGuest tpl -Method Template -Source '{Path.Combine(fs.Paths.VdirRoot, "base")}' -InitStyle Plain"));
+        Assert.Empty(s.Errors);
+        Assert.True(Directory.Exists(Path.Combine(fs.Paths.VdirRoot, "tpl.layers", "upper")));
+        s.Invoke("Remove-VServerGuest tpl -Confirm:$false");
+        Assert.Empty(s.Errors);
+        Assert.False(Directory.Exists(Path.Combine(fs.Paths.VdirRoot, "tpl.layers")));
+    }
+}
