@@ -8,10 +8,12 @@ using VServer.Build;
 using VServer.Processes;
 using VServer.Runtime;
 using VServer.Storage;
+using VServer.Config;
 
 // Benchmarks, each against baselines measured in this run on this machine. Needs root.
 //   lifecycle [iterations] [idle-guests]: start/exec against the OCI runtime called directly and raw unshare/nsenter
 //   contexts [guests] [processes-per-guest] [iterations]: Get-VServerContext against ps -e -o pid,vsz,rss,times
+//   unify [guests] [tree]: Invoke-VServerUnify's Unifier against duperemove -dr on identical copies, on a loop XFS
 var mode = args.Length > 0 && !char.IsDigit(args[0][0]) ? args[0] : "lifecycle";
 var rest = mode == "lifecycle" && (args.Length == 0 || char.IsDigit(args[0][0])) ? args : args[1..];
 int Arg(int i, int fallback) => rest.Length > i ? int.Parse(rest[i], CultureInfo.InvariantCulture) : fallback;
@@ -40,8 +42,11 @@ try
         case "contexts":
             Contexts(Arg(0, 100), Arg(1, 20), Arg(2, 20));
             break;
+        case "unify":
+            Unify(Arg(0, 20), rest.Length > 1 ? rest[1] : "/usr/bin");
+            break;
         default:
-            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations]]");
+            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree]]");
             return 2;
     }
     return 0;
@@ -160,6 +165,78 @@ void Contexts(int guests, int perGuest, int iterations)
     Console.WriteLine($"vserver vserver-stat (CLI, a new process) {cli:F1}  Get-VServerProcess (every process, full detail) {processes:F1}");
 }
 
+// Unification: N Busybox guests each holding a full (unshared) copy of one "distribution" tree,
+// and identical copies of those guest roots for duperemove, on one loop-mounted XFS with reflink.
+void Unify(int guests, string tree)
+{
+    var xfs = Path.Combine(baseDir, "xfs");
+    Directory.CreateDirectory(xfs);
+    var image = Path.Combine(baseDir, "xfs.img");
+    var treeBytes = Directory.EnumerateFiles(tree, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint })
+        .Sum(f => new FileInfo(f).Length);
+    using (var f = File.Create(image))
+    {
+        f.SetLength(Math.Max(2L << 30, treeBytes * guests * 5 / 2 + (1L << 30)));
+    }
+    Check("mkfs.xfs", "-q", "-m", "reflink=1", image);
+    Check("mount", "-o", "loop", image, xfs);
+    try
+    {
+        var vsPaths = new VServerPaths(Path.Combine(xfs, "etc"), Path.Combine(xfs, "vservers"), Path.Combine(baseDir, "xrun"));
+        var vsStore = new GuestStore(vsPaths);
+        var copies = Path.Combine(xfs, "duperemove");
+        Directory.CreateDirectory(copies);
+        Console.Error.WriteLine($"building {guests} guests with a full copy of {tree} ({treeBytes / 1048576.0:F0} MB) each, and copies for duperemove…");
+        var roots = new List<string>();
+        for (var i = 0; i < guests; i++)
+        {
+            var n = $"u{i:00}";
+            vsStore.Create(new GuestConfig(n) { InitStyle = InitStyle.Plain }, RootBuilders.For(BuildMethod.Busybox));
+            var root = vsStore.RootOf(vsStore.ReadConfig(n));
+            Directory.CreateDirectory(Path.Combine(root, "opt", "dist"));
+            Check("cp", "-a", "--reflink=never", "--", tree.TrimEnd('/') + "/.", Path.Combine(root, "opt", "dist"));
+            Check("cp", "-a", "--reflink=never", "--", root, Path.Combine(copies, n));
+            roots.Add(root);
+        }
+        long Used()
+        {
+            Check("sync", "-f", xfs);
+            var d = new DriveInfo(xfs);
+            return d.TotalSize - d.AvailableFreeSpace;
+        }
+        var onlyOne = DiskUsageMeter.Measure("u00", roots[0]).TotalBytes;
+
+        // both start from a cold page cache, as after a reboot
+        void DropCaches() => File.WriteAllText("/proc/sys/vm/drop_caches", "3");
+        var before = Used();
+        DropCaches();
+        var sw = Stopwatch.StartNew();
+        var result = new Unifier(vsStore).Run(Enumerable.Range(0, guests).Select(i => $"u{i:00}").ToList(), new UnifyOptions(), new StderrReporter());
+        var vsTime = sw.Elapsed.TotalSeconds;
+        var afterVs = Used();
+        var vsSaved = before - afterVs;
+        var guestsTotal = roots.Sum(r => DiskUsageMeter.Measure("g", r).TotalBytes);
+        var guestsExclusive = roots.Sum(r => DiskUsageMeter.Measure("g", r).ExclusiveBytes);
+
+        DropCaches();
+        sw.Restart();
+        Check("duperemove", "-dr", "-q", copies);
+        var drTime = sw.Elapsed.TotalSeconds;
+        var drSaved = afterVs - Used();
+
+        Console.WriteLine($"# VServer unification benchmark ({guests} Busybox guests, each with a full copy of {tree}: {treeBytes / 1048576.0:F0} MB)");
+        Console.WriteLine($"Invoke-VServerUnify (Unifier): {vsTime:F1} s, saved {vsSaved / 1048576.0:F0} MB ({result.FilesDeduplicated} files, {result.BytesDeduplicated / 1048576.0:F0} MB deduplicated, {result.FilesScanned} scanned)");
+        Console.WriteLine($"duperemove -dr on identical copies: {drTime:F1} s, saved {drSaved / 1048576.0:F0} MB");
+        Console.WriteLine($"ratio: bytes saved {(double)vsSaved / Math.Max(1, drSaved):F2} (target >= 1), time {vsTime / drTime:F2} (target <= 1)");
+        Console.WriteLine($"space: one guest {onlyOne / 1048576.0:F0} MB; {guests} guests' files {guestsTotal / 1048576.0:F0} MB, of which {guestsExclusive / 1048576.0:F0} MB not shared: the {guests} take {(double)(guestsTotal - (guestsTotal - guestsExclusive) * (guests - 1) / guests) / onlyOne:F2} guests' space");
+    }
+    finally
+    {
+        HostProcess.Run("umount", new[] { xfs });
+        File.Delete(image);
+    }
+}
+
 static double Measure(int n, Action work, Action? after = null, int warmup = 0)
 {
     for (var i = 0; i < warmup; i++)
@@ -204,4 +281,11 @@ static string FindRepo()
         if (File.Exists(Path.Combine(d.FullName, "VServer.psd1"))) { return d.FullName; }
     }
     throw new InvalidOperationException("repository root not found");
+}
+
+sealed class StderrReporter : IOperationReporter
+{
+    public void Progress(string activity, string status, int percent) { }
+    public void Warning(string message) => Console.Error.WriteLine("warning: " + message);
+    public void Verbose(string message) => Console.Error.WriteLine("  " + message);
 }

@@ -140,7 +140,7 @@ public class UnifyTests
             },
         };
         var result = unifier.Run(new[] { "a", "b" }, new UnifyOptions { Exclude = new[] { "*.dat" } });
-        Assert.True(result.FilesSkipped >= 2, $"skipped {result.FilesSkipped}");
+        Assert.True(result.FilesSkipped >= 1, $"skipped {result.FilesSkipped}"); // the swapped symlink; the edited file is simply different now
 
         foreach (var rel in new[] { "opt/near.bin", "etc/same.conf", "srv/cache.dat", "srv/own/x.bin", "srv/edit.bin" })
         {

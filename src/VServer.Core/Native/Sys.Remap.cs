@@ -10,7 +10,7 @@ internal static unsafe partial class Sys
     private const uint FICLONE = 0x40049409, FIDEDUPERANGE = 0xC0189436, FS_IOC_FIEMAP = 0xC020660B;
 
     public const int DedupeSame = 0, DedupeDiffers = 1;
-    public const uint FiemapExtentLast = 0x1, FiemapExtentShared = 0x2000, FiemapExtentInline = 0x200, FiemapExtentUnknown = 0x2;
+    public const uint FiemapExtentLast = 0x1, FiemapExtentDelalloc = 0x4, FiemapExtentShared = 0x2000, FiemapExtentInline = 0x200, FiemapExtentUnknown = 0x2;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct DedupeRange
@@ -64,10 +64,16 @@ internal static unsafe partial class Sys
     public readonly record struct Extent(long Logical, long Physical, long Length, uint Flags)
     {
         public bool Shared => (Flags & FiemapExtentShared) != 0;
+
+        /// <summary>Placed on disk (not delayed allocation or otherwise unknown), so its physical address means something.</summary>
+        public bool Allocated => (Flags & (FiemapExtentUnknown | FiemapExtentDelalloc)) == 0 && Physical != 0;
     }
 
-    /// <summary>FS_IOC_FIEMAP over the whole file; null when the filesystem cannot map extents.</summary>
-    public static List<Extent>? Fiemap(int fd)
+    /// <summary>
+    /// FS_IOC_FIEMAP over the whole file; null when the filesystem cannot map extents. With
+    /// <paramref name="sync"/> dirty data is written out first, so delayed allocations show as real extents.
+    /// </summary>
+    public static List<Extent>? Fiemap(int fd, bool sync = true)
     {
         const int batch = 128;
         const int header = 32, extentSize = 56;
@@ -79,7 +85,7 @@ internal static unsafe partial class Sys
             new Span<byte>(buffer, header + batch * extentSize).Clear();
             *(ulong*)buffer = start;                 // fm_start
             *(ulong*)(buffer + 8) = ulong.MaxValue;  // fm_length: to the end
-            *(uint*)(buffer + 16) = 1;               // fm_flags: FIEMAP_FLAG_SYNC
+            *(uint*)(buffer + 16) = sync ? 1u : 0u;  // fm_flags: FIEMAP_FLAG_SYNC
             *(uint*)(buffer + 24) = batch;           // fm_extent_count
             int rc;
             do { rc = ioctl(fd, unchecked((int)FS_IOC_FIEMAP), buffer); } while (rc < 0 && errno == EINTR);

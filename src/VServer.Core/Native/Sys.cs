@@ -205,6 +205,9 @@ internal static unsafe partial class Sys
         }
     }
 
+    /// <summary>posix_fadvise(POSIX_FADV_WILLNEED) on the whole file: the kernel starts reading it ahead (advice only; errors are ignored).</summary>
+    public static void WillNeed(int fd) => posix_fadvise(fd, 0, 0, 3 /* POSIX_FADV_WILLNEED */);
+
     /// <summary>Blocking exclusive open-file-description lock (F_OFD_SETLKW) on the whole file.</summary>
     public static void LockExclusive(int fd, string? display = null)
     {
@@ -378,6 +381,7 @@ internal static unsafe partial class Sys
     public static int O_NOFOLLOW_ => O_NOFOLLOW;
     public static int O_DIRECTORY_ => O_DIRECTORY;
     public static int O_PATH_ => O_PATH;
+    public static int O_NOATIME_ => 0x40000; // <asm-generic/fcntl.h>; x86, arm and arm64 alike
     public static ulong RESOLVE_IN_ROOT_ => (ulong)RESOLVE_IN_ROOT;
     public static ulong RESOLVE_NO_SYMLINKS_ => (ulong)RESOLVE_NO_SYMLINKS;
     public static ulong RESOLVE_NO_MAGICLINKS_ => (ulong)RESOLVE_NO_MAGICLINKS;

@@ -219,7 +219,8 @@ public sealed class GuestRootFs : IDisposable
         int fd;
         try
         {
-            fd = Sys.OpenAt2(_rootFd, rel.TrimStart('/'), Sys.O_RDONLY_ | Sys.O_NOFOLLOW_,
+            // O_NOATIME: reading a guest's files for unification or vdu must not rewrite their inodes
+            fd = Sys.OpenAt2(_rootFd, rel.TrimStart('/'), Sys.O_RDONLY_ | Sys.O_NOFOLLOW_ | Sys.O_NOATIME_,
                 Sys.RESOLVE_NO_SYMLINKS_ | Sys.RESOLVE_NO_MAGICLINKS_ | Sys.RESOLVE_NO_XDEV_ | Sys.RESOLVE_BENEATH_, 0, Display(rel));
         }
         catch (SyscallException e) when (e.ErrnoValue is Errno.ENOENT or Errno.ELOOP or Errno.ENOTDIR or Errno.EXDEV or Errno.EACCES)

@@ -1,5 +1,6 @@
 using System.IO.Enumeration;
-using System.Security.Cryptography;
+using System.Collections.Concurrent;
+using System.IO.Hashing;
 using VServer.Native;
 
 namespace VServer.Storage;
@@ -19,7 +20,8 @@ public sealed class UnifyOptions
 
 /// <summary>
 /// Unification (util-vserver's vunify) with shared extents instead of immutable hard links:
-/// identical files of several guests are found (same size, then same SHA-256), and the kernel
+/// identical files of several guests are found (same size, then the same 128-bit XxHash of the
+/// content, read on every core), and the kernel
 /// is asked with FIDEDUPERANGE to make one share the other's extents. The kernel compares the
 /// bytes itself and shares atomically; a later write to either copies (copy on write), so a
 /// change in one guest never shows in another. Every file keeps its inode, owner, mode and times.
@@ -35,6 +37,8 @@ public sealed class Unifier
     private static readonly HashSet<long> ReflinkFileSystems = new() { 0x58465342 /*xfs*/, 0x9123683E /*btrfs*/, 0xCA451A4E /*bcachefs*/, 0x7461636F /*ocfs2*/ };
 
     private const long Chunk = 16L << 20; // bytes per FIDEDUPERANGE call (btrfs refuses more)
+
+    private static readonly ThreadLocal<byte[]> Buffer = new(() => new byte[1 << 20]);
 
     private readonly GuestStore _store;
 
@@ -122,7 +126,9 @@ public sealed class Unifier
             }
 
             var result = new UnifyResult { Guests = names.ToArray() };
+            var phase = System.Diagnostics.Stopwatch.StartNew();
             var candidates = Scan(trees, options.MinimumSize, result, reporter, cancel);
+            reporter.Verbose($"Scanned {result.FilesScanned} files ({result.BytesScanned} bytes) of {trees.Count} guests in {phase.Elapsed.TotalSeconds:F2} s.");
             Deduplicate(trees, candidates, options.Reference is not null, result, reporter, cancel);
             result.Duration = DateTimeOffset.UtcNow - started;
             result.Details = trees.Select(t => t.Result).ToArray();
@@ -137,27 +143,31 @@ public sealed class Unifier
         }
     }
 
+    /// <summary>Walks every guest (several at once: a cold cache waits on metadata); the files come back in guest order, each guest in walk order.</summary>
     private List<Candidate> Scan(List<GuestTree> trees, long minimum, UnifyResult result, IOperationReporter reporter, CancellationToken cancel)
     {
-        var files = new List<Candidate>();
-        for (var i = 0; i < trees.Count; i++)
+        var perGuest = new List<Candidate>[trees.Count];
+        var walked = 0;
+        InParallel(Enumerable.Range(0, trees.Count).ToList(), i =>
         {
             var t = trees[i];
-            reporter.Progress("Unifying guests", $"Scanning {t.Name}", i * 50 / trees.Count);
+            var found = new List<Candidate>();
             foreach (var e in TreeWalk.Walk(t.Root.HostPath, dir => !t.Excluded(dir), cancel))
             {
                 if (!e.IsRegularFile || e.Size < minimum || t.Excluded(e.Path))
                 {
                     continue;
                 }
-                files.Add(new Candidate(i, e.Path, e.Size, e.Device, e.Inode));
+                found.Add(new Candidate(i, e.Path, e.Size, e.Device, e.Inode));
                 t.Result.FilesScanned++;
                 t.Result.BytesScanned += e.Size;
             }
-            result.FilesScanned += t.Result.FilesScanned;
-            result.BytesScanned += t.Result.BytesScanned;
-        }
-        return files;
+            perGuest[i] = found;
+            Interlocked.Increment(ref walked);
+        }, () => Volatile.Read(ref walked) * 50 / trees.Count, "Scanning guests", reporter, cancel);
+        result.FilesScanned = trees.Sum(t => t.Result.FilesScanned);
+        result.BytesScanned = trees.Sum(t => t.Result.BytesScanned);
+        return perGuest.SelectMany(l => l).ToList();
     }
 
     private void Deduplicate(List<GuestTree> trees, List<Candidate> files, bool byReference, UnifyResult result, IOperationReporter reporter, CancellationToken cancel)
@@ -168,35 +178,113 @@ public sealed class Unifier
             .Select(g => g.GroupBy(f => f.Inode).Select(x => x.First()).ToList())
             .Where(g => g.Count > 1 && (!byReference || (g.Any(f => trees[f.Guest].IsReference) && g.Any(f => !trees[f.Guest].IsReference))))
             .ToList();
-        var total = Math.Max(1, groups.Sum(g => g.Sum(f => f.Size)));
-        long done = 0;
-        foreach (var group in groups)
+        var groupOf = new Dictionary<Candidate, List<Candidate>>();
+        var pending = new Dictionary<List<Candidate>, int>();
+        foreach (var g in groups)
         {
-            cancel.ThrowIfCancellationRequested();
-            reporter.Progress("Unifying guests", $"{group[0].Size} bytes × {group.Count}: {group[0].Path}", 50 + (int)(done * 50 / total));
-            done += group.Sum(f => f.Size);
-            foreach (var same in group.GroupBy(f => Hash(trees[f.Guest], f)).Where(h => h.Key is not null).Select(h => h.ToList()))
+            pending[g] = g.Count;
+            foreach (var f in g)
             {
-                if (same.Count < 2)
-                {
-                    continue;
-                }
-                var source = byReference ? same.FirstOrDefault(f => trees[f.Guest].IsReference) : same[0];
-                if (source is null)
-                {
-                    continue;
-                }
-                var targets = same.Where(f => f != source && (!byReference || !trees[f.Guest].IsReference)).ToList();
-                if (targets.Count > 0)
-                {
-                    ShareWith(trees, source, targets, result, reporter, cancel);
-                }
+                groupOf[f] = g;
             }
         }
+        // read the guests side by side (the n-th candidate of each guest, then the next), each in
+        // walk order, so sets of identical files are complete early and shared while reading goes on
+        var byGuest = files.Where(groupOf.ContainsKey).GroupBy(f => f.Guest).Select(g => g.ToList()).ToList();
+        var ordered = Enumerable.Range(0, byGuest.Count == 0 ? 0 : byGuest.Max(l => l.Count))
+            .SelectMany(k => byGuest.Where(l => k < l.Count).Select(l => l[k])).ToList();
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var hashes = new ConcurrentDictionary<Candidate, string>();
+        var ready = new System.Collections.Concurrent.BlockingCollection<(Candidate Source, List<Candidate> Targets)>();
+        var warnings = new ConcurrentQueue<string>();
+        var sets = 0;
+        // sharing: the kernel compares and shares each complete set while the readers go on
+        var sharing = Task.WhenAll(Enumerable.Range(0, Environment.ProcessorCount).Select(_ => Task.Run(() =>
+        {
+            foreach (var w in ready.GetConsumingEnumerable(cancel))
+            {
+                ShareWith(trees, w.Source, w.Targets, result, warnings, cancel);
+            }
+        })));
+        var total = Math.Max(1, ordered.Sum(f => f.Size));
+        var hashed = 0L;
+        try
+        {
+            InParallel(ordered, f =>
+            {
+                if (Hash(trees[f.Guest], f) is string h)
+                {
+                    hashes[f] = h;
+                }
+                Interlocked.Add(ref hashed, f.Size);
+                var group = groupOf[f];
+                bool complete;
+                lock (pending)
+                {
+                    complete = --pending[group] == 0;
+                }
+                if (!complete)
+                {
+                    return;
+                }
+                // one source per set of identical files (the reference guest's when there is one)
+                foreach (var same in group.Where(hashes.ContainsKey).GroupBy(x => hashes[x]).Select(x => x.ToList()).Where(l => l.Count > 1))
+                {
+                    var source = byReference ? same.FirstOrDefault(x => trees[x.Guest].IsReference) : same[0];
+                    var targets = same.Where(x => x != source && (!byReference || !trees[x.Guest].IsReference)).ToList();
+                    if (source is not null && targets.Count > 0)
+                    {
+                        Interlocked.Increment(ref sets);
+                        ready.Add((source, targets));
+                    }
+                }
+            }, () => 50 + (int)(Interlocked.Read(ref hashed) * 40 / total), "Reading candidates and sharing extents", reporter, cancel);
+        }
+        finally
+        {
+            ready.CompleteAdding();
+            Wait(sharing, () => 90, "Sharing extents", reporter);
+            ready.Dispose();
+        }
+        result.FilesSkipped += ordered.Count - hashes.Count;
+        foreach (var w in warnings)
+        {
+            reporter.Warning(w);
+        }
+        reporter.Verbose($"Read {ordered.Count} candidates of equal sizes ({total} bytes) and shared {sets} sets of identical files in {clock.Elapsed.TotalSeconds:F2} s.");
         reporter.Progress("Unifying guests", "Done", 100);
     }
 
-    /// <summary>SHA-256 of a scanned file, read through a path with no symlink; null when it is no longer that file.</summary>
+    /// <summary>Runs work items on several threads; the calling thread (the only one that may report) shows progress meanwhile.</summary>
+    private static void InParallel<T>(IList<T> items, Action<T> body, Func<int> percent, string status, IOperationReporter reporter, CancellationToken cancel)
+    {
+        // load balancing hands out the items in their order, so the readers move through the disk together
+        var task = Task.Run(() => Parallel.ForEach(Partitioner.Create(items, loadBalance: true),
+            new ParallelOptions { MaxDegreeOfParallelism = Math.Max(4, 2 * Environment.ProcessorCount), CancellationToken = cancel }, body));
+        Wait(task, percent, status, reporter);
+    }
+
+    /// <summary>Waits for background work, reporting progress; rethrows its first real failure (ReflinkNotSupported, say), else the cancellation.</summary>
+    private static void Wait(Task task, Func<int> percent, string status, IOperationReporter reporter)
+    {
+        while (!task.Wait(250))
+        {
+            reporter.Progress("Unifying guests", status, percent());
+        }
+        try
+        {
+            task.GetAwaiter().GetResult();
+        }
+        catch (AggregateException e)
+        {
+            var inner = e.Flatten().InnerExceptions;
+            var first = inner.FirstOrDefault(x => x is not OperationCanceledException) ?? inner.First();
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+        }
+    }
+
+    /// <summary>XxHash128 of a scanned file's content, read through a path with no symlink; null when it is no longer that file.</summary>
     private static string? Hash(GuestTree tree, Candidate f)
     {
         var fd = tree.Root.OpenRegularNoFollow(f.Path);
@@ -210,16 +298,16 @@ public sealed class Unifier
             {
                 return null;
             }
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var buf = new byte[1 << 17];
+            var hash = new XxHash128();
+            var buf = Buffer.Value!;
             long read = 0;
             int n;
             while ((n = Sys.Read(fd, buf)) > 0)
             {
-                sha.AppendData(buf, 0, n);
+                hash.Append(buf.AsSpan(0, n));
                 read += n;
             }
-            return read == f.Size ? Convert.ToHexString(sha.GetHashAndReset()) : null;
+            return read == f.Size ? Convert.ToHexString(hash.GetCurrentHash()) : null;
         }
         finally
         {
@@ -233,22 +321,24 @@ public sealed class Unifier
         return (ulong)st.st_ino == f.Inode && (ulong)st.st_dev == f.Device && (long)st.st_size == f.Size;
     }
 
-    private void ShareWith(List<GuestTree> trees, Candidate source, List<Candidate> targets, UnifyResult result, IOperationReporter reporter, CancellationToken cancel)
+    /// <summary>Shares each target with the source; a target the kernel finds different has changed since it was read, and is skipped.</summary>
+    private void ShareWith(List<GuestTree> trees, Candidate source, List<Candidate> targets, UnifyResult result, ConcurrentQueue<string> warnings, CancellationToken cancel)
     {
         var src = trees[source.Guest].Root.OpenRegularNoFollow(source.Path);
         if (src < 0)
         {
-            result.FilesSkipped += targets.Count;
+            Count(result, r => r.FilesSkipped += targets.Count);
             return;
         }
         try
         {
             if (!IsSame(src, source))
             {
-                result.FilesSkipped += targets.Count;
+                Count(result, r => r.FilesSkipped += targets.Count);
                 return;
             }
-            var srcExtents = Sys.Fiemap(src);
+            var srcExtents = Sys.Fiemap(src, sync: false);
+            Sys.WillNeed(src); // the kernel's compare reads page by page: start reading ahead
             foreach (var t in targets)
             {
                 cancel.ThrowIfCancellationRequested();
@@ -257,31 +347,40 @@ public sealed class Unifier
                 var dst = tree.Root.OpenRegularNoFollow(t.Path);
                 if (dst < 0)
                 {
-                    result.FilesSkipped++;
+                    Count(result, r => r.FilesSkipped++);
                     continue;
                 }
                 try
                 {
                     if (!IsSame(dst, t))
                     {
-                        result.FilesSkipped++;
+                        Count(result, r => r.FilesSkipped++);
                         continue;
                     }
-                    if (srcExtents is not null && Sys.Fiemap(dst) is { } dstExtents && SameExtents(srcExtents, dstExtents))
+                    if (srcExtents is not null && Sys.Fiemap(dst, sync: false) is { } dstExtents && SameExtents(srcExtents, dstExtents))
                     {
-                        result.FilesAlreadyShared++;
+                        Count(result, r => r.FilesAlreadyShared++);
                         continue;
                     }
-                    var bytes = DedupeFile(src, dst, t.Size, tree, t, reporter);
-                    if (bytes < 0)
+                    Sys.WillNeed(dst);
+                    var (bytes, same) = DedupeFile(src, dst, t.Size, tree, t, warnings);
+                    Count(result, r =>
                     {
-                        result.FilesSkipped++;
-                        continue;
-                    }
-                    result.FilesDeduplicated++;
-                    result.BytesDeduplicated += bytes;
-                    tree.Result.FilesDeduplicated++;
-                    tree.Result.BytesDeduplicated += bytes;
+                        if (bytes > 0)
+                        {
+                            r.BytesDeduplicated += bytes; // a file that differs further on may still share its equal start
+                            tree.Result.BytesDeduplicated += bytes;
+                        }
+                        if (same)
+                        {
+                            r.FilesDeduplicated++;
+                            tree.Result.FilesDeduplicated++;
+                        }
+                        else
+                        {
+                            r.FilesSkipped++;
+                        }
+                    });
                 }
                 finally
                 {
@@ -295,8 +394,19 @@ public sealed class Unifier
         }
     }
 
-    /// <summary>Dedupes a whole file in chunks; the bytes shared, or -1 when the kernel found them different (the file changed).</summary>
-    private static long DedupeFile(int src, int dst, long size, GuestTree tree, Candidate t, IOperationReporter reporter)
+    private static void Count(UnifyResult result, Action<UnifyResult> update)
+    {
+        lock (result)
+        {
+            update(result);
+        }
+    }
+
+    /// <summary>
+    /// Dedupes a whole file in chunks: (bytes shared, whether every chunk was the same). Bytes is
+    /// -1 when the kernel refused for another reason (a warning says which).
+    /// </summary>
+    private static (long Bytes, bool Same) DedupeFile(int src, int dst, long size, GuestTree tree, Candidate t, ConcurrentQueue<string> warnings)
     {
         long shared = 0;
         for (long offset = 0; offset < size; offset += Chunk)
@@ -305,7 +415,7 @@ public sealed class Unifier
             var (status, bytes) = Sys.Dedupe(src, offset, length, dst, offset);
             if (status == Sys.DedupeDiffers)
             {
-                return -1;
+                return (shared, false);
             }
             if (status < 0)
             {
@@ -313,16 +423,18 @@ public sealed class Unifier
                 {
                     throw NotSupported(tree.Name, tree.Root.HostPath, "a filesystem that refuses FIDEDUPERANGE (" + Errno.Name(-status) + ")");
                 }
-                reporter.Warning($"Guest '{tree.Name}': {t.Path} was left alone: FIDEDUPERANGE failed with {Errno.Name(-status)}.");
-                return -1;
+                warnings.Enqueue($"Guest '{tree.Name}': {t.Path} was left alone: FIDEDUPERANGE failed with {Errno.Name(-status)}.");
+                return (-1, false);
             }
             shared += bytes;
         }
-        return shared;
+        return (shared, true);
     }
 
+    /// <summary>Whether two files are mapped to the very same extents. Extents not yet allocated (delayed allocation) are never the same.</summary>
     private static bool SameExtents(List<Sys.Extent> a, List<Sys.Extent> b) =>
-        a.Count > 0 && a.Count == b.Count && a.Zip(b).All(p => p.First.Physical == p.Second.Physical && p.First.Length == p.Second.Length && p.First.Logical == p.Second.Logical);
+        a.Count > 0 && a.Count == b.Count && a.Zip(b).All(p => p.First.Allocated && p.First.Physical == p.Second.Physical &&
+            p.First.Length == p.Second.Length && p.First.Logical == p.Second.Logical);
 
     /// <summary>A guest's own excludes: <c>apps/vunify/exclude</c> in its config directory, one path or glob a line.</summary>
     private IEnumerable<string> GuestExcludes(string name)
