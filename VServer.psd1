@@ -27,6 +27,7 @@
         'Stop-VServerProcess'
         'Invoke-VServerUnify'
         'Get-VServerDiskUsage'
+        'Test-VServerHost'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -38,6 +38,18 @@ internal static class HostCommands
         }
     }
 
+    /// <summary>testme: one line per check; exit status 1 when any check fails.</summary>
+    public static int TestMe(VServerPaths paths)
+    {
+        var failed = false;
+        foreach (var c in Runtime.HostChecks.Run(paths))
+        {
+            failed |= c.Status == CheckStatus.Fail;
+            Console.Out.WriteLine($"{c.Check,-18} {c.Status.ToString().ToUpperInvariant(),-4}  {c.Detail}");
+        }
+        return failed ? 1 : 0;
+    }
+
     /// <summary>Guests by name or context number; "0" (or none given) includes the host.</summary>
     private static (bool Host, IReadOnlyCollection<RunningGuest> Guests) Select(ProcessTable table, string[] args)
     {

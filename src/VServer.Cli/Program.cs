@@ -19,11 +19,16 @@ public static class Program
         "       vserver NAME exited INSTANCE   (conmon's exit hook)\n" +
         "       vserver vserver-stat           (every context: CTX PROC VSZ RSS userTIME sysTIME UPTIME NAME)\n" +
         "       vserver vps [GUEST|CONTEXT...] (processes tagged with their context)\n" +
-        "       vserver vkill -c GUEST [-s SIGNAL] PID...   (PIDs as the guest sees them)\n";
+        "       vserver vkill -c GUEST [-s SIGNAL] PID...   (PIDs as the guest sees them)\n" +
+        "       vserver testme                 (is this host ready? exit 1 when a check fails)\n";
 
     public static int Main(string[] args)
     {
         VServer.Native.Sys.UnblockAllSignals();
+        if (args.Length == 1 && args[0] is "testme")
+        {
+            return HostCommands.TestMe(VServerPaths.FromEnvironment());
+        }
         if (args.Length >= 1 && args[0] is "vserver-stat" or "vps" or "vkill")
         {
             return HostCommands.Run(args[0], args[1..], VServerPaths.FromEnvironment());

@@ -132,4 +132,19 @@ public class ContextCmdletTests
         Assert.True(TestEnvironment.WaitFor(() => !Alive(a, keep), 5), "process {keep} still runs");
         Assert.True(Alive(b, other));
     }
+
+    [GuestFact]
+    public void TestVServerHostReportsEachCheck()
+    {
+        using var s = new PowerShellSession();
+        var checks = s.Invoke("Test-VServerHost").Select(o => (HostCheck)o.BaseObject).ToList();
+        Assert.Empty(s.Errors);
+        Assert.Equal(20, checks.Count);
+        Assert.Equal(8, s.Invoke("Test-VServerHost namespace*").Count);
+        var quiet = Assert.Single(s.Invoke("Test-VServerHost -Quiet"));
+        Assert.Equal(checks.All(c => c.Status != CheckStatus.Fail), quiet.BaseObject);
+        var table = s.Render("Test-VServerHost root, conmon");
+        Assert.Matches(@"Check +Status +Detail", table);
+        Assert.Matches(@"root +Pass +running as root", table);
+    }
 }
