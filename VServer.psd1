@@ -28,6 +28,7 @@
         'Invoke-VServerUnify'
         'Get-VServerDiskUsage'
         'Test-VServerHost'
+        'Get-VServerNetwork'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

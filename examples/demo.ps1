@@ -34,6 +34,7 @@ try {
     "== Invoke-VServerCommand $Name -- ps (inside the guest: its own pid 1, nothing of the host)"
     Invoke-VServerCommand $Name -- ps -o 'pid,user,comm'
     "== hostname inside: $(Invoke-VServerCommand $Name hostname)"
+    "== eth0 inside (a veth on the host bridge $($guest.Bridge)): $(Invoke-VServerCommand $Name -- ip -o -4 addr show eth0)"
     "== capabilities inside: $(Invoke-VServerCommand $Name -- grep CapBnd /proc/self/status)"
 
     $guest = Get-VServerGuest $Name
@@ -43,6 +44,8 @@ try {
     Get-VServerContext | Out-Default
     "== Get-VServerProcess $Name (vps: host pid, context, the pid inside the guest)"
     Get-VServerProcess $Name | Out-Default
+    "== Get-VServerNetwork $Name (its namespace is vs-${Name}; try: ip netns exec vs-$Name ip addr)"
+    Get-VServerNetwork $Name -ExcludeLoopback | Out-Default
 
 }
 finally {

@@ -33,6 +33,8 @@ public sealed class Guest
         ResourceLimits = c.ResourceLimits.ToArray();
         Fstab = c.Fstab.ToArray();
         Template = c.Template;
+        NetworkMode = c.EffectiveNetworkMode;
+        Bridge = NetworkMode == global::VServer.NetworkMode.Bridge ? c.Bridge ?? GuestConfig.DefaultBridge : null;
     }
 
     public string Name { get; }
@@ -83,6 +85,12 @@ public sealed class Guest
 
     /// <summary>For a guest built with -Method Template: the shared template its overlay root is layered on.</summary>
     public string? Template { get; }
+
+    /// <summary>The network mode the guest runs with (configured, or Bridge with interfaces, else None).</summary>
+    public NetworkMode NetworkMode { get; }
+
+    /// <summary>The host bridge its interfaces join (Bridge mode only).</summary>
+    public string? Bridge { get; }
 
     public override string ToString() => Name;
 }

@@ -15,7 +15,8 @@ internal sealed class LiveGuest : IDisposable
     private readonly bool _ownsRoots;
 
     /// <param name="sharing">Another live guest whose roots this one joins (one host view of both); it owns them.</param>
-    public LiveGuest(Action<GuestConfig>? configure = null, bool start = true, LiveGuest? sharing = null)
+    /// <param name="configureAfter">Changes made after the guest was created (settings Create would refuse together).</param>
+    public LiveGuest(Action<GuestConfig>? configure = null, bool start = true, LiveGuest? sharing = null, Action<GuestConfig>? configureAfter = null)
     {
         TestEnvironment.UseStagedCli();
         _ownsRoots = sharing is null;
@@ -26,6 +27,12 @@ internal sealed class LiveGuest : IDisposable
         var c = new GuestConfig(Name) { InitStyle = InitStyle.Plain };
         configure?.Invoke(c);
         Store.Create(c, RootBuilders.For(BuildMethod.Busybox));
+        if (configureAfter is not null)
+        {
+            var after = Store.ReadConfig(Name);
+            configureAfter(after);
+            ConfigDirectory.Write(Roots.Paths.ConfigDir(Name), after, Store.RootOf(after));
+        }
         if (start)
         {
             Runtime.Start(Name);

@@ -147,4 +147,39 @@ public class ContextCmdletTests
         Assert.Matches(@"Check +Status +Detail", table);
         Assert.Matches(@"root +Pass +running as root", table);
     }
+
+    [GuestFact]
+    public void NetworkModesAndGetVServerNetwork()
+    {
+        var n = Unique("nw");
+        var quiet = Unique("nq");
+        var bridge = "vst" + Guid.NewGuid().ToString("N")[..6];
+        var net = $"10.214.{Random.Shared.Next(1, 250)}";
+        using var s = new PowerShellSession();
+        try
+        {
+            var g = Assert.Single(s.Invoke($"New-VServerGuest {n} -Method Busybox -Interface eth0:{net}.2/24 -Bridge {bridge}"));
+            Assert.Equal(("Bridge", bridge), (g.Properties["NetworkMode"].Value.ToString(), (string)g.Properties["Bridge"].Value));
+            var q = Assert.Single(s.Invoke($"New-VServerGuest {quiet} -Method Busybox"));
+            Assert.Equal("None", q.Properties["NetworkMode"].Value.ToString());
+            s.Invoke($"Set-VServerGuest {n} -Bridge 'not a bridge'");
+            Assert.Equal("InvalidBridge", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+            s.Invoke($"Get-VServerNetwork {n}");
+            Assert.Equal("GuestNotRunning", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+
+            s.Invoke($"Start-VServerGuest {n},{quiet}");
+            Assert.Empty(s.Errors);
+            var eth0 = (GuestInterface)Assert.Single(s.Invoke($"Get-VServerNetwork {n} -ExcludeLoopback")).BaseObject;
+            Assert.Equal(("eth0", NetworkMode.Bridge, "vs-" + n), (eth0.Name, eth0.Mode, eth0.Namespace));
+            Assert.Contains($"{net}.2/24", eth0.Addresses);
+            Assert.Equal("lo", ((GuestInterface)Assert.Single(s.Invoke($"Get-VServerNetwork {quiet}")).BaseObject).Name);
+            Assert.Matches($@"{n} +eth0 +vs\d+\.0 +Bridge +UP", s.Render($"Get-VServerNetwork {n} -ExcludeLoopback"));
+            s.Invoke($"Stop-VServerGuest {n},{quiet} -Timeout 2");
+            Assert.False(File.Exists("/run/netns/vs-" + n));
+        }
+        finally
+        {
+            VServer.Runtime.Ip.TryRun("link", "delete", bridge);
+        }
+    }
 }

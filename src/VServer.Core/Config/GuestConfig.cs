@@ -25,6 +25,22 @@ public enum BuildMethod
     Template,
 }
 
+/// <summary>How a guest is networked (<c>netmode</c> in its config directory).</summary>
+public enum NetworkMode
+{
+    /// <summary>A veth pair per interface; the host end joins a host bridge (default vsbr0).</summary>
+    Bridge,
+
+    /// <summary>An ipvlan (L2) interface on the host device named in the interface spec.</summary>
+    IPvlan,
+
+    /// <summary>The host's own network stack (util-vserver's classic behaviour).</summary>
+    Host,
+
+    /// <summary>Loopback only.</summary>
+    None,
+}
+
 public enum GuestState
 {
     Stopped,
@@ -61,6 +77,17 @@ public sealed class GuestConfig
 
     /// <summary>The <c>fstab</c> lines, kept as written.</summary>
     public List<string> Fstab { get; set; } = new();
+
+    /// <summary>The network mode as configured; null: Bridge when the guest has interfaces, else None.</summary>
+    public NetworkMode? NetworkMode { get; set; }
+
+    /// <summary>The host bridge of Bridge mode (<c>netbridge</c>); null: <see cref="DefaultBridge"/>.</summary>
+    public string? Bridge { get; set; }
+
+    public const string DefaultBridge = "vsbr0";
+
+    /// <summary>The mode the guest runs with.</summary>
+    public NetworkMode EffectiveNetworkMode => NetworkMode ?? (Interfaces.Count > 0 ? global::VServer.NetworkMode.Bridge : global::VServer.NetworkMode.None);
 
     /// <summary>For a Template guest: the shared lower layer of its overlayfs root (the <c>template</c> file).</summary>
     public string? Template { get; set; }

@@ -26,6 +26,8 @@ public sealed class GuestSettings
     public IDictionary? ResourceLimits { get; set; }
     public bool? OnBoot { get; set; }
     public string? Root { get; set; }
+    public NetworkMode? NetworkMode { get; set; }
+    public string? Bridge { get; set; }
 
     /// <summary>Settings to remove (reset to their default): property names such as MemoryLimit.</summary>
     public string[]? Clear { get; set; }
@@ -33,7 +35,7 @@ public sealed class GuestSettings
     public static readonly IReadOnlyList<string> ClearableNames = new[]
     {
         "Hostname", "Domainname", "Interface", "Flag", "Capability", "StartCommand", "StopCommand",
-        "MemoryLimit", "CpuLimit", "ProcessLimit", "Nice", "ResourceLimit", "OnBoot",
+        "MemoryLimit", "CpuLimit", "ProcessLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge",
     };
 
     public void ApplyTo(GuestConfig c)
@@ -52,6 +54,8 @@ public sealed class GuestSettings
         var pids = ProcessLimit is long pl ? Validate.Positive(pl, "InvalidProcessLimit", "process limit") : (long?)null;
         var nice = Nice is int n ? Validate.Nice(n) : (int?)null;
         var rlimits = ResourceLimits is null ? null : ParseResourceLimits(ResourceLimits);
+        var bridge = Bridge is null ? null : InterfaceSpec.IsValidDeviceName(Bridge) ? Bridge
+            : throw new VServerException("InvalidBridge", ErrorKind.InvalidArgument, $"'{Bridge}' is not a valid bridge name: 1 to 15 letters, digits, '_', '.' or '-'.", Bridge);
         var clear = (Clear ?? Array.Empty<string>()).Select(NormalizeClear).ToHashSet(StringComparer.Ordinal);
         string? root = null;
         if (Root is not null)
@@ -82,6 +86,8 @@ public sealed class GuestSettings
                 case "Nice": t.Nice = null; break;
                 case "ResourceLimit": t.ResourceLimits.Clear(); break;
                 case "OnBoot": t.OnBoot = false; break;
+                case "NetworkMode": t.NetworkMode = null; break;
+                case "Bridge": t.Bridge = null; break;
             }
         }
         if (ctx is not null) t.Context = ctx;
@@ -108,12 +114,15 @@ public sealed class GuestSettings
         }
         if (OnBoot is bool ob) t.OnBoot = ob;
         if (root is not null) t.Root = root;
+        if (NetworkMode is global::VServer.NetworkMode mode) t.NetworkMode = mode;
+        if (bridge is not null) t.Bridge = bridge;
         t.CheckConsistency();
 
         c.Context = t.Context; c.Hostname = t.Hostname; c.Domainname = t.Domainname; c.Interfaces = t.Interfaces;
         c.Flags = t.Flags; c.Capabilities = t.Capabilities; c.InitStyle = t.InitStyle; c.StartCommand = t.StartCommand;
         c.StopCommand = t.StopCommand; c.MemoryLimit = t.MemoryLimit; c.CpuLimit = t.CpuLimit; c.ProcessLimit = t.ProcessLimit;
         c.Nice = t.Nice; c.ResourceLimits = t.ResourceLimits; c.OnBoot = t.OnBoot; c.Root = t.Root;
+        c.NetworkMode = t.NetworkMode; c.Bridge = t.Bridge;
     }
 
     private static string NormalizeClear(string name)

@@ -64,24 +64,34 @@ public sealed class GuestRuntime
     {
         var root = _store.RootOf(config);
         CheckRoot(config.Name, root);
-        if (config.Template is not string template)
-        {
-            return StartMounted(config, run, root, null, reporter, cancel);
-        }
-        // a Template guest's root is an overlay on its template, there only while it runs
-        TemplateLayers.Mount(config.Name, template, root);
+        // the guest's network namespace, made and filled before its init runs (null: Host mode)
+        var netns = GuestNetwork.Setup(config, _store, reporter);
         try
         {
-            return StartMounted(config, run, root, root, reporter, cancel);
+            if (config.Template is not string template)
+            {
+                return StartMounted(config, run, root, null, netns, reporter, cancel);
+            }
+            // a Template guest's root is an overlay on its template, there only while it runs
+            TemplateLayers.Mount(config.Name, template, root);
+            try
+            {
+                return StartMounted(config, run, root, root, netns, reporter, cancel);
+            }
+            catch
+            {
+                TemplateLayers.Unmount(root);
+                throw;
+            }
         }
         catch
         {
-            TemplateLayers.Unmount(root);
+            GuestNetwork.Teardown(config.Name);
             throw;
         }
     }
 
-    private GuestStatus StartMounted(GuestConfig config, RunDirectory run, string root, string? rootMount, IOperationReporter reporter, CancellationToken cancel)
+    private GuestStatus StartMounted(GuestConfig config, RunDirectory run, string root, string? rootMount, string? netns, IOperationReporter reporter, CancellationToken cancel)
     {
         var name = config.Name;
         var runtime = OciRuntime.Resolve(Paths);
@@ -101,6 +111,8 @@ public sealed class GuestRuntime
             InitHelper = initHelper,
             TimeNamespace = config.Flags.Contains("virt_uptime") && runtime.TimeNamespace,
             SwapLimit = Cgroups.SwapLimitSupported(),
+            NetworkNamespace = netns,
+            HostNetwork = config.EffectiveNetworkMode == NetworkMode.Host,
         }, reporter);
 
         Directory.CreateDirectory(Paths.RunRoot);
@@ -144,6 +156,7 @@ public sealed class GuestRuntime
                 CgroupsPath = cgroups,
                 Context = config.Context,
                 RootMount = rootMount,
+                NetworkNamespace = netns is null ? null : GuestNetwork.NamespaceOf(name),
             });
             runtime.Check(name, "start", name);
         }
@@ -441,6 +454,10 @@ public sealed class GuestRuntime
             if (state.RootMount is string mount)
             {
                 TemplateLayers.Unmount(mount);
+            }
+            if (state.NetworkNamespace is not null)
+            {
+                GuestNetwork.Teardown(run.Name);
             }
         }
         else if (Directory.Exists(run.Dir))

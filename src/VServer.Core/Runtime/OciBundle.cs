@@ -24,6 +24,15 @@ public sealed record BundleOptions
     public bool SwapLimit { get; init; } = true;
 
     public Architecture Architecture { get; init; } = RuntimeInformation.OSArchitecture;
+
+    /// <summary>
+    /// The network namespace the guest joins (VServer made and named it, e.g. /run/netns/vs-web1);
+    /// null with <see cref="HostNetwork"/> false: a new, empty one.
+    /// </summary>
+    public string? NetworkNamespace { get; init; }
+
+    /// <summary>Host mode: no network namespace, the guest shares the host's stack.</summary>
+    public bool HostNetwork { get; init; }
 }
 
 /// <summary>
@@ -146,7 +155,13 @@ public static class OciBundle
         var namespaces = new JsonArray();
         foreach (var ns in new[] { "pid", "ipc", "uts", "mount", "network", "cgroup" })
         {
-            namespaces.Add(new JsonObject { ["type"] = ns });
+            if (ns == "network" && o.HostNetwork)
+            {
+                continue;
+            }
+            namespaces.Add(ns == "network" && o.NetworkNamespace is string path
+                ? new JsonObject { ["type"] = ns, ["path"] = path }
+                : new JsonObject { ["type"] = ns });
         }
         if (flags.Contains("virt_uptime"))
         {

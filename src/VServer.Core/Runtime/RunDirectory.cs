@@ -24,6 +24,9 @@ public sealed record RunState
     /// <summary>The overlay VServer mounted on a Template guest's root for this start; unmounted when it ends.</summary>
     public string? RootMount { get; init; }
 
+    /// <summary>The network namespace VServer made for this start (vs-NAME); deleted when it ends. Null in Host mode.</summary>
+    public string? NetworkNamespace { get; init; }
+
     /// <summary>Whether the init this start made still runs (same pid and start time, not a zombie).</summary>
     [JsonIgnore]
     public bool InitAlive => ProcFs.IsAlive(InitPid, InitStartTicks);

@@ -20,7 +20,7 @@ public static class ConfigDirectory
     {
         "context", "name", "uts/nodename", "uts/domainname", "cflags", "flags", "bcapabilities", "nice", "fstab",
         "apps/init/style", "apps/init/cmd.start", "apps/init/cmd.stop",
-        "cgroup/memory.max", "cgroup/cpu.max", "cgroup/pids.max", "template",
+        "cgroup/memory.max", "cgroup/cpu.max", "cgroup/pids.max", "template", "netmode", "netbridge",
     };
 
     public static GuestConfig Read(string dir, string name, VServerPaths paths)
@@ -100,6 +100,12 @@ public static class ConfigDirectory
             c.ProcessLimit = long.TryParse(pids, NumberStyles.None, Inv, out var pl) ? pl : throw Bad("cgroup/pids.max", pids, "is not a number");
         }
         c.Template = NullIfEmpty(Text("template"));
+        if (NullIfEmpty(Text("netmode")) is string mode)
+        {
+            c.NetworkMode = Enum.TryParse<NetworkMode>(mode, ignoreCase: true, out var m) && Enum.IsDefined(m) && !int.TryParse(mode, out _)
+                ? m : throw Bad("netmode", mode, "is not a network mode (bridge, ipvlan, host, none)");
+        }
+        c.Bridge = NullIfEmpty(Text("netbridge"));
         var vdir = Path.Combine(dir, "vdir");
         var link = new FileInfo(vdir).LinkTarget;
         if (link is not null)
@@ -292,6 +298,14 @@ public static class ConfigDirectory
         if (c.Template is not null)
         {
             f["template"] = c.Template + "\n";
+        }
+        if (c.NetworkMode is NetworkMode mode)
+        {
+            f["netmode"] = mode.ToString().ToLowerInvariant() + "\n";
+        }
+        if (c.Bridge is not null)
+        {
+            f["netbridge"] = c.Bridge + "\n";
         }
         return f;
     }

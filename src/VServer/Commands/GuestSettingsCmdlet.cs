@@ -40,6 +40,14 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
     [Parameter]
     public InitStyle InitStyle { get; set; }
 
+    /// <summary>Bridge, IPvlan, Host or None; by default Bridge when the guest has interfaces, else None.</summary>
+    [Parameter]
+    public NetworkMode NetworkMode { get; set; }
+
+    /// <summary>The host bridge for Bridge mode (default vsbr0, made on first use).</summary>
+    [Parameter]
+    public string? Bridge { get; set; }
+
     [Parameter]
     [AllowEmptyString]
     public string? StartCommand { get; set; }
@@ -86,6 +94,8 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
         Nice = Given(nameof(Nice)) ? Nice : null,
         ResourceLimits = Given(nameof(ResourceLimit)) ? Unwrap(ResourceLimit) : null,
         OnBoot = Given(nameof(OnBoot)) ? OnBoot.IsPresent : null,
+        NetworkMode = Given(nameof(NetworkMode)) ? NetworkMode : null,
+        Bridge = Given(nameof(Bridge)) ? Bridge ?? "" : null,
     };
 
     /// <summary>Hashtable values arrive wrapped in PSObjects; Core wants plain values.</summary>

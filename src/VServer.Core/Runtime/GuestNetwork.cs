@@ -1,0 +1,260 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using VServer.Storage;
+
+namespace VServer.Runtime;
+
+/// <summary>
+/// A guest's network: a network namespace VServer makes and names after the guest
+/// (<c>vs-NAME</c>, so <c>ip netns exec vs-NAME …</c> works), filled before the guest's init
+/// runs and deleted when the guest ends. Bridge: a veth pair per interface, the host end
+/// (<c>vsCTX.N</c>) on a host bridge; IPvlan: an ipvlan (L2) interface on a host device; None:
+/// loopback only; Host: no namespace at all.
+/// </summary>
+public static class GuestNetwork
+{
+    public static string NamespaceOf(string guest) => "vs-" + guest;
+
+    public static string NamespacePath(string guest) => "/run/netns/" + NamespaceOf(guest);
+
+    /// <summary>The host-side name of a guest's interface: <c>vsCTX.N</c> (at most 15 characters).</summary>
+    public static string HostLinkName(int context, int index) => $"vs{context}.{index}";
+
+    /// <summary>One interface inside the guest, with all its addresses.</summary>
+    public sealed record Link(int Index, string GuestName, string HostName, string? Parent, IReadOnlyList<InterfaceSpec> Addresses);
+
+    /// <summary>The guest's interfaces: specs with the same guest-side name share one interface.</summary>
+    public static IReadOnlyList<Link> Links(GuestConfig c)
+    {
+        var mode = c.EffectiveNetworkMode;
+        if (mode is NetworkMode.Host or NetworkMode.None)
+        {
+            return Array.Empty<Link>();
+        }
+        var links = new List<Link>();
+        var i = 0;
+        // specs with the same name (or, without one, the same device) are one interface with several addresses
+        foreach (var g in c.Interfaces.Where(x => !x.NoDev)
+                     .Select((spec, n) => (spec, key: spec.Name ?? spec.Device ?? $"eth{n}"))
+                     .GroupBy(x => x.key))
+        {
+            var specs = g.Select(x => x.spec).ToList();
+            // Bridge: the device part names the guest's interface; IPvlan: it names the host device, and the guest's is ethN
+            var guestName = mode == NetworkMode.Bridge ? g.Key : specs[0].Name ?? $"eth{i}";
+            links.Add(new Link(i, guestName, HostLinkName(c.Context ?? 0, i), mode == NetworkMode.IPvlan ? specs[0].Device : null, specs));
+            i++;
+        }
+        return links;
+    }
+
+    /// <summary>
+    /// The ip commands that fill the guest's namespace, in order. Pure: tests read them, and
+    /// <see cref="Setup"/> runs them.
+    /// </summary>
+    public static IReadOnlyList<string[]> Commands(GuestConfig c, IReadOnlyDictionary<string, IPAddress[]>? bridgeAddresses = null)
+    {
+        var ns = NamespaceOf(c.Name);
+        var mode = c.EffectiveNetworkMode;
+        var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
+        var cmds = new List<string[]> { new[] { "-n", ns, "link", "set", "lo", "up" } };
+        foreach (var l in Links(c))
+        {
+            if (mode == NetworkMode.Bridge)
+            {
+                cmds.Add(new[] { "link", "add", l.HostName, "type", "veth", "peer", "name", l.GuestName, "netns", ns });
+                cmds.Add(new[] { "link", "set", l.HostName, "master", bridge, "up" });
+            }
+            else
+            {
+                cmds.Add(new[] { "link", "add", "link", l.Parent!, "name", l.HostName, "type", "ipvlan", "mode", "l2" });
+                cmds.Add(new[] { "link", "set", l.HostName, "netns", ns });
+                cmds.Add(new[] { "-n", ns, "link", "set", l.HostName, "name", l.GuestName });
+            }
+            foreach (var a in l.Addresses)
+            {
+                cmds.Add(new[] { "-n", ns, "addr", "add", $"{a.Address}/{a.Prefix ?? (a.Family == AddressFamily.InterNetworkV6 ? 64 : 24)}", "dev", l.GuestName });
+            }
+            cmds.Add(new[] { "-n", ns, "link", "set", l.GuestName, "up" });
+        }
+        // a default route via the bridge's own address, when it has one in the guest's subnet
+        if (mode == NetworkMode.Bridge && bridgeAddresses is not null && bridgeAddresses.TryGetValue(bridge, out var gateways))
+        {
+            foreach (var family in new[] { AddressFamily.InterNetwork, AddressFamily.InterNetworkV6 })
+            {
+                var via = gateways.FirstOrDefault(gw => gw.AddressFamily == family &&
+                    Links(c).SelectMany(l => l.Addresses).Any(a => a.Family == family && SameSubnet(a, gw)));
+                if (via is not null)
+                {
+                    cmds.Add(family == AddressFamily.InterNetwork
+                        ? new[] { "-n", ns, "route", "add", "default", "via", via.ToString() }
+                        : new[] { "-n", ns, "-6", "route", "add", "default", "via", via.ToString() });
+                }
+            }
+        }
+        return cmds;
+    }
+
+    private static bool SameSubnet(InterfaceSpec a, IPAddress other)
+    {
+        var prefix = a.Prefix ?? (a.Family == AddressFamily.InterNetworkV6 ? 64 : 24);
+        var x = a.Address.GetAddressBytes();
+        var y = other.GetAddressBytes();
+        for (var bit = 0; bit < prefix; bit++)
+        {
+            var mask = (byte)(0x80 >> (bit % 8));
+            if ((x[bit / 8] & mask) != (y[bit / 8] & mask))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Checks what can be checked before anything changes: the host device of each IPvlan
+    /// interface, and addresses already used by another running guest on the same bridge.
+    /// </summary>
+    public static void Check(GuestConfig c, GuestStore store)
+    {
+        var mode = c.EffectiveNetworkMode;
+        foreach (var l in Links(c))
+        {
+            if (mode == NetworkMode.IPvlan && (l.Parent is null || !Directory.Exists("/sys/class/net/" + l.Parent)))
+            {
+                throw new VServerException("HostDeviceNotFound", ErrorKind.ObjectNotFound,
+                    $"Guest '{c.Name}': interface {l.GuestName} needs the host device '{l.Parent ?? "(none given)"}' for IPvlan, and the host has none of that name (give it as DEV:ADDRESS).", l.Parent);
+            }
+        }
+        if (mode != NetworkMode.Bridge)
+        {
+            return;
+        }
+        var mine = Links(c).SelectMany(l => l.Addresses).Select(a => a.Address).ToList();
+        var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
+        foreach (var (other, _) in RunDirectory.Running(store.Paths).Where(r => r.Name != c.Name))
+        {
+            GuestConfig oc;
+            try
+            {
+                oc = store.ReadConfig(other);
+            }
+            catch (VServerException)
+            {
+                continue;
+            }
+            if (oc.EffectiveNetworkMode != NetworkMode.Bridge || (oc.Bridge ?? GuestConfig.DefaultBridge) != bridge)
+            {
+                continue;
+            }
+            var clash = Links(oc).SelectMany(l => l.Addresses).Select(a => a.Address).FirstOrDefault(mine.Contains);
+            if (clash is not null)
+            {
+                throw new VServerException("AddressInUse", ErrorKind.ResourceExists,
+                    $"Guest '{c.Name}' cannot start: address {clash} is already used by running guest '{other}' on bridge {bridge}.", clash.ToString());
+            }
+        }
+    }
+
+    /// <summary>
+    /// Makes and fills the guest's namespace (nothing for Host mode); returns its path for the
+    /// bundle, or null for Host. Anything half-made is removed again when a step fails.
+    /// </summary>
+    public static string? Setup(GuestConfig c, GuestStore store, IOperationReporter reporter)
+    {
+        var mode = c.EffectiveNetworkMode;
+        if (mode == NetworkMode.Host)
+        {
+            return null;
+        }
+        Check(c, store);
+        Teardown(c.Name); // left by a crash
+        Ip.Run("netns", "add", NamespaceOf(c.Name));
+        try
+        {
+            Dictionary<string, IPAddress[]>? gateways = null;
+            if (mode == NetworkMode.Bridge && Links(c).Count > 0)
+            {
+                var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
+                if (!Directory.Exists("/sys/class/net/" + bridge))
+                {
+                    reporter.Verbose($"Creating host bridge {bridge}.");
+                    // another guest starting at the same moment may make it first
+                    if (!Ip.TryRun("link", "add", bridge, "type", "bridge") && !Directory.Exists("/sys/class/net/" + bridge))
+                    {
+                        Ip.Run("link", "add", bridge, "type", "bridge");
+                    }
+                }
+                Ip.Run("link", "set", bridge, "up");
+                gateways = new() { [bridge] = AddressesOf(bridge) };
+            }
+            foreach (var cmd in Commands(c, gateways))
+            {
+                Ip.Run(cmd);
+            }
+            return NamespacePath(c.Name);
+        }
+        catch
+        {
+            Teardown(c.Name);
+            throw;
+        }
+    }
+
+    /// <summary>The host's addresses on a device (ip -j addr).</summary>
+    private static IPAddress[] AddressesOf(string device)
+    {
+        using var doc = JsonDocument.Parse(Ip.Run("-j", "addr", "show", "dev", device));
+        return doc.RootElement.EnumerateArray()
+            .SelectMany(l => l.TryGetProperty("addr_info", out var ai) ? ai.EnumerateArray() : Enumerable.Empty<JsonElement>())
+            .Select(a => IPAddress.TryParse(a.GetProperty("local").GetString(), out var ip) ? ip : null)
+            .OfType<IPAddress>().ToArray();
+    }
+
+    /// <summary>The interfaces in a running guest's namespace, loopback included, with their counters (ip -j -s addr).</summary>
+    public static IReadOnlyList<GuestInterface> Interfaces(GuestConfig c)
+    {
+        var mode = c.EffectiveNetworkMode;
+        if (mode == NetworkMode.Host || !File.Exists(NamespacePath(c.Name)))
+        {
+            return Array.Empty<GuestInterface>();
+        }
+        var links = Links(c);
+        using var doc = JsonDocument.Parse(Ip.Run("-n", NamespaceOf(c.Name), "-j", "-s", "addr", "show"));
+        var result = new List<GuestInterface>();
+        foreach (var l in doc.RootElement.EnumerateArray())
+        {
+            var name = l.GetProperty("ifname").GetString() ?? "";
+            var known = links.FirstOrDefault(x => x.GuestName == name);
+            long Stat(string dir, string key) =>
+                l.TryGetProperty("stats64", out var st) && st.TryGetProperty(dir, out var d) && d.TryGetProperty(key, out var v) ? v.GetInt64() : 0;
+            result.Add(new GuestInterface
+            {
+                Guest = c.Name,
+                Name = name,
+                HostName = known is null ? null : mode == NetworkMode.Bridge ? known.HostName : known.Parent,
+                Mode = mode,
+                Addresses = l.TryGetProperty("addr_info", out var ai)
+                    ? ai.EnumerateArray().Select(a => $"{a.GetProperty("local").GetString()}/{a.GetProperty("prefixlen").GetInt32()}").ToArray()
+                    : Array.Empty<string>(),
+                MacAddress = l.TryGetProperty("address", out var mac) ? mac.GetString() : null,
+                State = l.TryGetProperty("operstate", out var os) ? os.GetString() ?? "" : "",
+                RxBytes = Stat("rx", "bytes"),
+                TxBytes = Stat("tx", "bytes"),
+                RxPackets = Stat("rx", "packets"),
+                TxPackets = Stat("tx", "packets"),
+                Namespace = NamespaceOf(c.Name),
+            });
+        }
+        return result;
+    }
+
+    /// <summary>Deletes the guest's namespace: its veth pairs (host ends included) and ipvlans go with it.</summary>
+    public static void Teardown(string guest)
+    {
+        if (File.Exists(NamespacePath(guest)))
+        {
+            Ip.TryRun("netns", "delete", NamespaceOf(guest));
+        }
+    }
+}
