@@ -16,6 +16,19 @@ public class NetworkTests
 
     private static string Bridge() => "vst" + Guid.NewGuid().ToString("N")[..6];
 
+    private static string? Try(Action start)
+    {
+        try
+        {
+            start();
+            return null;
+        }
+        catch (VServerException e)
+        {
+            return e.ErrorId;
+        }
+    }
+
     private static void DeleteBridge(string bridge) => Ip.TryRun("link", "delete", bridge);
 
     private static bool LinkExists(string name) => Directory.Exists("/sys/class/net/" + name);
@@ -159,6 +172,16 @@ public class NetworkTests
             Assert.Equal(GuestState.Stopped, b.Runtime.Status(b.Name).State);
             Assert.False(File.Exists(GuestNetwork.NamespacePath(b.Name)));
             Assert.False(LinkExists(HostLink(b)));
+
+            // two guests with one address started at the same moment: exactly one runs
+            using var d = new LiveGuest(x => { x.Interfaces.Add(InterfaceSpec.Parse($"eth0:{net}.4/24")); x.Bridge = bridge; }, start: false, sharing: a);
+            using var e2 = new LiveGuest(x => { x.Interfaces.Add(InterfaceSpec.Parse($"eth0:{net}.4/24")); x.Bridge = bridge; }, start: false, sharing: a);
+            var outcomes = new string?[2];
+            Parallel.Invoke(
+                () => outcomes[0] = Try(() => d.Runtime.Start(d.Name)),
+                () => outcomes[1] = Try(() => e2.Runtime.Start(e2.Name)));
+            Assert.Equal(new string?[] { null, "AddressInUse" }, outcomes.OrderBy(o => o, StringComparer.Ordinal));
+            Assert.Equal(1, new[] { d, e2 }.Count(g => g.Runtime.Status(g.Name).State == GuestState.Running));
 
             using var c = new LiveGuest(x => { x.Interfaces.Add(InterfaceSpec.Parse($"vsnodev9:{net}.7/24")); x.NetworkMode = NetworkMode.IPvlan; }, start: false, sharing: a);
             e = Assert.Throws<VServerException>(() => c.Runtime.Start(c.Name));

@@ -113,7 +113,7 @@ public static class GuestNetwork
 
     /// <summary>
     /// Checks what can be checked before anything changes: the host device of each IPvlan
-    /// interface, and addresses already used by another running guest on the same bridge.
+    /// interface, and addresses already used by another running (or starting) guest on the same bridge.
     /// </summary>
     public static void Check(GuestConfig c, GuestStore store)
     {
@@ -132,7 +132,8 @@ public static class GuestNetwork
         }
         var mine = Links(c).SelectMany(l => l.Addresses).Select(a => a.Address).ToList();
         var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
-        foreach (var (other, _) in RunDirectory.Running(store.Paths).Where(r => r.Name != c.Name))
+        // a guest whose namespace exists is running or starting (its state is written later)
+        foreach (var other in store.ListNames().Where(n => n != c.Name && File.Exists(NamespacePath(n))))
         {
             GuestConfig oc;
             try
@@ -167,6 +168,10 @@ public static class GuestNetwork
         {
             return null;
         }
+        // one network setup at a time on this host: the conflict check and the addresses it
+        // clears are then the same picture (two guests starting at once with one address)
+        Directory.CreateDirectory(store.Paths.RunRoot);
+        using var hostLock = HostLock.Acquire(Path.Combine(store.Paths.RunRoot, ".network.lock"));
         Check(c, store);
         Teardown(c.Name); // left by a crash
         Ip.Run("netns", "add", NamespaceOf(c.Name));
