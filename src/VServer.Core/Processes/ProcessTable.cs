@@ -51,6 +51,15 @@ public sealed class ProcessTable
     /// <summary>The running guests, by name.</summary>
     public IReadOnlyList<RunningGuest> Guests { get; }
 
+    /// <summary>The running guest of this name; GuestNotRunning when it exists but is stopped, GuestNotFound when it does not exist.</summary>
+    public RunningGuest Running(string name)
+    {
+        Config.Validate.GuestName(name);
+        return Guests.FirstOrDefault(g => g.Name == name) ?? throw (_store.Exists(name)
+            ? new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name)
+            : new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{name}' exists.", name));
+    }
+
     /// <summary>The guest whose cgroup (or a cgroup below it) is <paramref name="cgroupPath"/>; null for the host.</summary>
     public RunningGuest? GuestOf(string cgroupPath) => GuestOf(cgroupPath, out _);
 

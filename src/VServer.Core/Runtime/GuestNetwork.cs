@@ -57,8 +57,9 @@ public static class GuestNetwork
         var ns = NamespaceOf(c.Name);
         var mode = c.EffectiveNetworkMode;
         var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
+        var links = Links(c);
         var cmds = new List<string[]> { new[] { "-n", ns, "link", "set", "lo", "up" } };
-        foreach (var l in Links(c))
+        foreach (var l in links)
         {
             if (mode == NetworkMode.Bridge)
             {
@@ -83,7 +84,7 @@ public static class GuestNetwork
             foreach (var family in new[] { AddressFamily.InterNetwork, AddressFamily.InterNetworkV6 })
             {
                 var via = gateways.FirstOrDefault(gw => gw.AddressFamily == family &&
-                    Links(c).SelectMany(l => l.Addresses).Any(a => a.Family == family && SameSubnet(a, gw)));
+                    links.SelectMany(l => l.Addresses).Any(a => a.Family == family && SameSubnet(a, gw)));
                 if (via is not null)
                 {
                     cmds.Add(family == AddressFamily.InterNetwork
@@ -118,7 +119,8 @@ public static class GuestNetwork
     public static void Check(GuestConfig c, GuestStore store)
     {
         var mode = c.EffectiveNetworkMode;
-        foreach (var l in Links(c))
+        var links = Links(c);
+        foreach (var l in links)
         {
             if (mode == NetworkMode.IPvlan && (l.Parent is null || !Directory.Exists("/sys/class/net/" + l.Parent)))
             {
@@ -130,7 +132,7 @@ public static class GuestNetwork
         {
             return;
         }
-        var mine = Links(c).SelectMany(l => l.Addresses).Select(a => a.Address).ToList();
+        var mine = links.SelectMany(l => l.Addresses).Select(a => a.Address).ToList();
         var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
         // a guest whose namespace exists is running or starting (its state is written later)
         foreach (var other in store.ListNames().Where(n => n != c.Name && File.Exists(NamespacePath(n))))

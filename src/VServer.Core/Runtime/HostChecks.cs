@@ -138,30 +138,25 @@ public static class HostChecks
         }
     }
 
-    /// <summary>veth, bridge and ipvlan links made for real inside a scratch network namespace, which is then deleted.</summary>
-    private static IEnumerable<HostCheck> Links(bool root)
+    /// <summary>veth, bridge and ipvlan links made for real inside a scratch network namespace (through <see cref="Ip"/>), which is then deleted.</summary>
+    private static List<HostCheck> Links(bool root)
     {
         var kinds = new[] { "veth", "bridge", "ipvlan" };
-        if (!root || HostProcess.Find("ip") is not string ip)
+        if (!root || HostProcess.Find("ip") is null)
         {
-            foreach (var k in kinds)
-            {
-                yield return new HostCheck(k, CheckStatus.Warn, root ? "not tested: iproute2 is missing" : "not tested: needs root");
-            }
-            yield break;
+            return kinds.Select(k => new HostCheck(k, CheckStatus.Warn, root ? "not tested: iproute2 is missing" : "not tested: needs root")).ToList();
         }
         var ns = "vs-testme-" + Guid.NewGuid().ToString("N")[..8];
-        var made = HostProcess.Run(ip, new[] { "netns", "add", ns });
         try
         {
-            if (made.ExitCode != 0)
-            {
-                foreach (var k in kinds)
-                {
-                    yield return new HostCheck(k, CheckStatus.Fail, "cannot make a network namespace to test in: " + OciRuntime.FirstLine(made.StandardError, "ip netns add failed"));
-                }
-                yield break;
-            }
+            Ip.Run("netns", "add", ns);
+        }
+        catch (VServerException e)
+        {
+            return kinds.Select(k => new HostCheck(k, CheckStatus.Fail, "cannot make a network namespace to test in: " + e.Message)).ToList();
+        }
+        try
+        {
             // veth and a bridge carry the default network mode; ipvlan only its own mode
             var tries = new (string Kind, string[] Args, CheckStatus Missing, string Means)[]
             {
@@ -169,20 +164,24 @@ public static class HostChecks
                 ("bridge", new[] { "-n", ns, "link", "add", "vtbr", "type", "bridge" }, CheckStatus.Fail, "guests with addresses cannot start in Bridge mode"),
                 ("ipvlan", new[] { "-n", ns, "link", "add", "link", "vt0", "name", "vtiv", "type", "ipvlan", "mode", "l2" }, CheckStatus.Warn, "-NetworkMode IPvlan cannot work"),
             };
+            var result = new List<HostCheck>();
             foreach (var (kind, args, missing, means) in tries)
             {
-                var r = HostProcess.Run(ip, args);
-                yield return r.ExitCode == 0
-                    ? new HostCheck(kind, CheckStatus.Pass, "a test link was made")
-                    : new HostCheck(kind, missing, $"{OciRuntime.FirstLine(r.StandardError, "failed")} (ip {string.Join(' ', args.Skip(2))}): {means}");
+                try
+                {
+                    Ip.Run(args);
+                    result.Add(new HostCheck(kind, CheckStatus.Pass, "a test link was made"));
+                }
+                catch (VServerException e)
+                {
+                    result.Add(new HostCheck(kind, missing, $"{means}: {e.Message}"));
+                }
             }
+            return result;
         }
         finally
         {
-            if (made.ExitCode == 0)
-            {
-                HostProcess.Run(ip, new[] { "netns", "delete", ns });
-            }
+            Ip.TryRun("netns", "delete", ns);
         }
     }
 }

@@ -68,7 +68,7 @@ public sealed class Passwd
         {
             if (e.Uid == uid)
             {
-                return ProcFs.Printable(Encoding.UTF8.GetBytes(e.Name));
+                return ProcFs.Printable(e.Name);
             }
         }
         return uid.ToString(CultureInfo.InvariantCulture);

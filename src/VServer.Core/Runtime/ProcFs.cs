@@ -283,9 +283,11 @@ public static class ProcFs
     }
 
     /// <summary>Decodes hostile bytes for display: invalid UTF-8 becomes U+FFFD, control characters '?' (NULs spaces when asked), like ps.</summary>
-    public static string Printable(ReadOnlySpan<byte> bytes, bool nulAsSpace = false)
+    public static string Printable(ReadOnlySpan<byte> bytes, bool nulAsSpace = false) => Printable(Encoding.UTF8.GetString(bytes), nulAsSpace);
+
+    /// <summary>Text already decoded (from a guest's file): control characters '?' (NULs spaces when asked).</summary>
+    public static string Printable(string text, bool nulAsSpace = false)
     {
-        var text = Encoding.UTF8.GetString(bytes);
         var clean = true;
         foreach (var c in text)
         {

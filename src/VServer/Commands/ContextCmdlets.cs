@@ -37,18 +37,7 @@ public abstract class ContextSelectionCmdlet : VServerCmdlet
                 chosen.UnionWith(table.Guests.Where(g => wc.IsMatch(g.Name)));
                 continue;
             }
-            Try(pattern, () =>
-            {
-                Config.Validate.GuestName(pattern);
-                var g = table.Guests.FirstOrDefault(g => g.Name == pattern);
-                if (g is null)
-                {
-                    throw Store.Exists(pattern)
-                        ? new VServerException("GuestNotRunning", ErrorKind.ObjectNotFound, $"Guest '{pattern}' is not running.", pattern)
-                        : new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{pattern}' exists.", pattern);
-                }
-                chosen.Add(g);
-            });
+            Try(pattern, () => chosen.Add(table.Running(pattern)));
         }
         foreach (var xid in Context ?? Array.Empty<int>())
         {

@@ -20,14 +20,14 @@ public sealed class GetVServerNetworkCommand : VServerCmdlet
 
     protected override void ProcessRecord()
     {
-        var explicitNames = Name is not null && Name.Any(n => !WildcardPattern.ContainsWildcardCharacters(n));
         foreach (var n in ResolveNames(Name ?? new[] { "*" }))
         {
             Try(n, () =>
             {
                 if (Runtime.Status(n).State != GuestState.Running)
                 {
-                    if (explicitNames && Name!.Contains(n))
+                    // named outright (not only matched by a wildcard): say why nothing shows
+                    if (Name?.Contains(n) == true)
                     {
                         throw new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{n}' is not running.", n);
                     }

@@ -70,14 +70,14 @@ public sealed class StopVServerProcessCommand : VServerCmdlet
                         throw new VServerException("ProcessNotInGuest", ErrorKind.PermissionDenied,
                             $"Refusing to signal host pid {p.Id} ({p.Name}): it is a host process (context 0), not in a guest.", p.Id);
                     }
-                    var g = Running(table, p.GuestName);
+                    var g = table.Running(p.GuestName);
                     Send(table, g, p.Id, p.StartTicks, $"process {Describe(p)}", p);
                 });
             }
             return;
         }
         RunningGuest? guest = null;
-        Try(Name, () => guest = Running(table, Name));
+        Try(Name, () => guest = table.Running(Name));
         if (guest is null)
         {
             return;
@@ -120,13 +120,6 @@ public sealed class StopVServerProcessCommand : VServerCmdlet
         }
     }
 
-    private RunningGuest Running(ProcessTable table, string name)
-    {
-        Config.Validate.GuestName(name);
-        return table.Guests.FirstOrDefault(g => g.Name == name) ?? throw (Store.Exists(name)
-            ? new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name)
-            : new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{name}' exists.", name));
-    }
 
     private static string Describe(ProcessInfo p) => p.GuestId is int g
         ? string.Create(CultureInfo.InvariantCulture, $"{g} (host pid {p.Id}, {p.Name})")
