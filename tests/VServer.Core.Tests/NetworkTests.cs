@@ -33,7 +33,7 @@ public class NetworkTests
 
     private static bool LinkExists(string name) => Directory.Exists("/sys/class/net/" + name);
 
-    private static string HostLink(LiveGuest g) => GuestNetwork.HostLinkName(g.Store.ReadConfig(g.Name).Context!.Value, 0);
+    private static string HostLink(LiveGuest g) => GuestNetwork.HostLinkName(g.Name, 0);
 
     private static string[] DeviceNames(string procNetDev) =>
         procNetDev.Split('\n').Skip(2).Select(l => l.Split(':')[0].Trim()).Where(n => n.Length > 0).Order(StringComparer.Ordinal).ToArray();
@@ -51,25 +51,29 @@ public class NetworkTests
         Assert.Equal(new[]
         {
             "-n vs-web1 link set lo up",
-            "link add vs40007.0 type veth peer name eth0 netns vs-web1",
-            "link set vs40007.0 master br9 up",
+            "link add vsfa24652b.0 type veth peer name eth0 netns vs-web1",
+            "link set vsfa24652b.0 master br9 up",
             "-n vs-web1 addr add 10.9.0.2/24 dev eth0",
             "-n vs-web1 addr add fd00::2/64 dev eth0",
             "-n vs-web1 link set eth0 up",
-            "link add vs40007.1 type veth peer name db netns vs-web1",
-            "link set vs40007.1 master br9 up",
+            "link add vsfa24652b.1 type veth peer name db netns vs-web1",
+            "link set vsfa24652b.1 master br9 up",
             "-n vs-web1 addr add 10.8.0.2/16 dev db",
             "-n vs-web1 link set db up",
             "-n vs-web1 route add default via 10.9.0.1",
         }, cmds);
 
+        // host link names are keyed by the guest's name (host-wide, like vs-NAME), never longer than 15
+        Assert.NotEqual(GuestNetwork.HostLinkName("web1", 0), GuestNetwork.HostLinkName("web2", 0));
+        Assert.Equal(12, GuestNetwork.HostLinkName("a-guest-name-of-forty-characters-or-so", 9).Length); // vs + 8 hex + .9
+
         c.NetworkMode = NetworkMode.IPvlan;
         Assert.Equal(new[]
         {
             "-n vs-web1 link set lo up",
-            "link add link eth0 name vs40007.0 type ipvlan mode l2",
-            "link set vs40007.0 netns vs-web1",
-            "-n vs-web1 link set vs40007.0 name eth0",
+            "link add link eth0 name vsfa24652b.0 type ipvlan mode l2",
+            "link set vsfa24652b.0 netns vs-web1",
+            "-n vs-web1 link set vsfa24652b.0 name eth0",
             "-n vs-web1 addr add 10.9.0.2/24 dev eth0",
             "-n vs-web1 addr add fd00::2/64 dev eth0",
             "-n vs-web1 link set eth0 up",

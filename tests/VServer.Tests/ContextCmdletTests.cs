@@ -173,7 +173,7 @@ public class ContextCmdletTests
             Assert.Equal(("eth0", NetworkMode.Bridge, "vs-" + n), (eth0.Name, eth0.Mode, eth0.Namespace));
             Assert.Contains($"{net}.2/24", eth0.Addresses);
             Assert.Equal("lo", ((GuestInterface)Assert.Single(s.Invoke($"Get-VServerNetwork {quiet}")).BaseObject).Name);
-            Assert.Matches($@"{n} +eth0 +vs\d+\.0 +Bridge +UP", s.Render($"Get-VServerNetwork {n} -ExcludeLoopback"));
+            Assert.Matches($@"{n} +eth0 +vs[0-9a-f]{{8}}\.0 +Bridge +UP", s.Render($"Get-VServerNetwork {n} -ExcludeLoopback"));
             s.Invoke($"Stop-VServerGuest {n},{quiet} -Timeout 2");
             Assert.False(File.Exists("/run/netns/vs-" + n));
         }

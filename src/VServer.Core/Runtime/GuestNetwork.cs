@@ -9,7 +9,7 @@ namespace VServer.Runtime;
 /// A guest's network: a network namespace VServer makes and names after the guest
 /// (<c>vs-NAME</c>, so <c>ip netns exec vs-NAME …</c> works), filled before the guest's init
 /// runs and deleted when the guest ends. Bridge: a veth pair per interface, the host end
-/// (<c>vsCTX.N</c>) on a host bridge; IPvlan: an ipvlan (L2) interface on a host device; None:
+/// (<c>vsHHHHHHHH.N</c>) on a host bridge; IPvlan: an ipvlan (L2) interface on a host device; None:
 /// loopback only; Host: no namespace at all.
 /// </summary>
 public static class GuestNetwork
@@ -18,8 +18,14 @@ public static class GuestNetwork
 
     public static string NamespacePath(string guest) => "/run/netns/" + NamespaceOf(guest);
 
-    /// <summary>The host-side name of a guest's interface: <c>vsCTX.N</c> (at most 15 characters).</summary>
-    public static string HostLinkName(int context, int index) => $"vs{context}.{index}";
+    /// <summary>
+    /// The host-side name of a guest's interface: <c>vs</c>, a 32-bit hash of the guest's name in
+    /// hex, <c>.N</c> (at most 15 characters). Host links are host-wide like the namespace
+    /// <c>vs-NAME</c>, so they are keyed by the name too, not by the context number, which two
+    /// VServer installations on one host may both use.
+    /// </summary>
+    public static string HostLinkName(string guest, int index) =>
+        "vs" + Convert.ToHexString(System.IO.Hashing.XxHash32.Hash(System.Text.Encoding.UTF8.GetBytes(guest))).ToLowerInvariant() + "." + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>One interface inside the guest, with all its addresses.</summary>
     public sealed record Link(int Index, string GuestName, string HostName, string? Parent, IReadOnlyList<InterfaceSpec> Addresses);
@@ -42,7 +48,7 @@ public static class GuestNetwork
             var specs = g.Select(x => x.spec).ToList();
             // Bridge: the device part names the guest's interface; IPvlan: it names the host device, and the guest's is ethN
             var guestName = mode == NetworkMode.Bridge ? g.Key : specs[0].Name ?? $"eth{i}";
-            links.Add(new Link(i, guestName, HostLinkName(c.Context ?? 0, i), mode == NetworkMode.IPvlan ? specs[0].Device : null, specs));
+            links.Add(new Link(i, guestName, HostLinkName(c.Name, i), mode == NetworkMode.IPvlan ? specs[0].Device : null, specs));
             i++;
         }
         return links;
