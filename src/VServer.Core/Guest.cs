@@ -28,7 +28,7 @@ public sealed class Guest
         BoundingSet = Config.Capabilities.BoundingSet(c.Capabilities.Where(x => x.StartsWith("CAP_", StringComparison.Ordinal) || x.StartsWith("!CAP_", StringComparison.Ordinal))).ToArray();
         MemoryLimit = c.MemoryLimit;
         CpuLimit = c.CpuLimit;
-        ProcessLimit = c.ProcessLimit;
+        ProcessLimit = c.ProcessLimit ?? GuestConfig.DefaultProcessLimit;
         Nice = c.Nice;
         ResourceLimits = c.ResourceLimits.ToArray();
         Fstab = c.Fstab.ToArray();
@@ -76,8 +76,8 @@ public sealed class Guest
     /// <summary>CPU limit in cores (cgroup cpu.max); null when unlimited.</summary>
     public double? CpuLimit { get; }
 
-    /// <summary>Process limit (cgroup pids.max); null when unlimited.</summary>
-    public long? ProcessLimit { get; }
+    /// <summary>Process limit (cgroup pids.max): the configured one, else <see cref="GuestConfig.DefaultProcessLimit"/> (16384). Every guest has one.</summary>
+    public long ProcessLimit { get; }
 
     public int? Nice { get; }
     public ResourceLimit[] ResourceLimits { get; }

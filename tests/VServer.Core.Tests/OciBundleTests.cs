@@ -62,17 +62,41 @@ public class OciBundleTests
     [Fact]
     public void CapabilitiesAreTheSecureDefaultWithSysBoot()
     {
-        var p = Gen(Plain())["process"]!;
+        var reporter = new ListReporter();
+        var p = Gen(Plain(), r: reporter)["process"]!;
         var bounding = Strings(p["capabilities"]!["bounding"]);
         Assert.Equal(Capabilities.SecureDefault.Order(), bounding.Order());
         Assert.Contains("CAP_SYS_BOOT", bounding);
         Assert.DoesNotContain("CAP_SYS_ADMIN", bounding);
         Assert.DoesNotContain("CAP_MKNOD", bounding);
         Assert.DoesNotContain("CAP_NET_RAW", bounding);
+        // without a user namespace these two give a guest's root the host (issue: exec takeover, handles)
+        Assert.DoesNotContain("CAP_SYS_PTRACE", bounding);
+        Assert.DoesNotContain("CAP_DAC_READ_SEARCH", bounding);
         Assert.Equal(bounding, Strings(p["capabilities"]!["effective"]));
         Assert.Equal(bounding, Strings(p["capabilities"]!["permitted"]));
         Assert.Empty(p["capabilities"]!["inheritable"]!.AsArray());
         Assert.Empty(p["capabilities"]!["ambient"]!.AsArray());
+        Assert.Empty(reporter.Warnings);
+    }
+
+    [Theory]
+    [InlineData("SYS_PTRACE", "exec")]
+    [InlineData("CAP_DAC_READ_SEARCH", "file handle")]
+    [InlineData("sys_admin", "mount")]
+    public void ARiskyCapabilityAddedBackIsKeptAndWarnedAbout(string added, string risk)
+    {
+        var c = Plain();
+        c.Capabilities.Add(added);
+        var reporter = new ListReporter();
+        var bounding = Strings(Gen(c, r: reporter)["process"]!["capabilities"]!["bounding"]);
+        var cap = Capabilities.Normalize(added);
+        Assert.Contains(cap, bounding);
+        var w = Assert.Single(reporter.Warnings);
+        Assert.Contains(cap, w);
+        Assert.Contains(risk, w);
+        Assert.Contains("private users", w);
+        Assert.Contains($"-Capability '!{cap}'", w);
     }
 
     [Fact]
@@ -85,32 +109,73 @@ public class OciBundleTests
         Assert.DoesNotContain("CAP_CHOWN", bounding);
     }
 
+    private static JsonNode[] Rules(GuestConfig c) => Gen(c)["linux"]!["seccomp"]!["syscalls"]!.AsArray().Select(r => r!).ToArray();
+
+    private static string[] Refused(GuestConfig c) =>
+        Rules(c).Where(r => r["args"] is null).SelectMany(r => Strings(r["names"])).ToArray();
+
+    private static ulong[] RefusedCloneFlags(GuestConfig c, string call) => Rules(c)
+        .Where(r => Strings(r["names"]).Contains(call) && r["args"] is not null)
+        .Select(r => (ulong)r["args"]![0]!["value"]!).ToArray();
+
     [Fact]
     public void SeccompRefusesKexecAndHostEscapes()
     {
         var s = Gen(Plain())["linux"]!["seccomp"]!;
         Assert.Equal("SCMP_ACT_ALLOW", (string?)s["defaultAction"]);
         Assert.Equal(new[] { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32" }, Strings(s["architectures"]));
-        var refused = s["syscalls"]!.AsArray().Where(r => (string?)r!["action"] == "SCMP_ACT_ERRNO").SelectMany(r => Strings(r!["names"])).ToArray();
-        Assert.Contains("kexec_load", refused);
-        Assert.Contains("kexec_file_load", refused);
-        Assert.Contains("open_by_handle_at", refused);
-        Assert.DoesNotContain("unshare", refused);
+        Assert.All(s["syscalls"]!.AsArray(), r => Assert.Equal("SCMP_ACT_ERRNO", (string?)r!["action"]));
+        var refused = Refused(Plain());
+        foreach (var call in new[] { "kexec_load", "kexec_file_load", "open_by_handle_at", "keyctl", "bpf", "mount", "setns", "init_module", "io_uring_setup", "syslog", "kcmp" })
+        {
+            Assert.Contains(call, refused);
+        }
+        // unshare without SYS_ADMIN is refused outright; ptrace of the guest's own processes stays (as in Docker)
+        Assert.Contains("unshare", refused);
+        Assert.DoesNotContain("ptrace", refused);
+        Assert.DoesNotContain("reboot", refused);
+    }
+
+    [Fact]
+    public void NoGuestGetsANewUserNamespaceAndClone3FallsBack()
+    {
+        var c = Plain();
+        c.Capabilities.Add("SYS_ADMIN"); // even a guest that may mount
+        Assert.Contains(SeccompProfile.CLONE_NEWUSER, RefusedCloneFlags(c, "clone"));
+        Assert.Contains(SeccompProfile.CLONE_NEWUSER, RefusedCloneFlags(c, "unshare"));
+        Assert.DoesNotContain("unshare", Refused(c)); // other namespaces are the capability's to allow
+        Assert.DoesNotContain("mount", Refused(c));
+        Assert.Equal(new[] { SeccompProfile.CLONE_NEWUSER }, RefusedCloneFlags(c, "clone"));
+        var clone3 = Assert.Single(Rules(c), r => Strings(r["names"]).SequenceEqual(new[] { "clone3" }));
+        Assert.Equal(SeccompProfile.ENOSYS, (int)clone3["errnoRet"]!);
+        // without SYS_ADMIN every namespace flag of clone is refused
+        Assert.Equal(SeccompProfile.CloneNamespaceFlags.Order(), RefusedCloneFlags(Plain(), "clone").Order());
+    }
+
+    [Fact]
+    public void ACapabilityUnlocksItsCallsAsInDockersProfile()
+    {
+        var c = Plain();
+        c.Capabilities.AddRange(new[] { "SYS_TIME", "SYS_PTRACE" });
+        var refused = Refused(c);
+        Assert.DoesNotContain("settimeofday", refused);
+        Assert.DoesNotContain("kcmp", refused);
+        Assert.Contains("settimeofday", Refused(Plain()));
+        Assert.Contains("open_by_handle_at", refused); // never unlocked
     }
 
     [Fact]
     public void LockFlagRefusesNewNamespaces()
     {
         var c = Plain();
+        c.Capabilities.Add("SYS_ADMIN");
         c.Flags.Add("lock");
-        var rules = Gen(c)["linux"]!["seccomp"]!["syscalls"]!.AsArray();
-        var names = rules.SelectMany(r => Strings(r!["names"])).ToArray();
-        Assert.Contains("unshare", names);
-        Assert.Contains("setns", names);
-        var cloneRules = rules.Where(r => Strings(r!["names"]).SequenceEqual(new[] { "clone" })).ToArray();
-        // CLONE_NEWUSER (0x10000000) among the refused flag bits
-        Assert.Contains(cloneRules, r => (ulong)r!["args"]![0]!["value"]! == 0x10000000 && (string?)r["args"]![0]!["op"] == "SCMP_CMP_MASKED_EQ");
-        Assert.Equal(8, cloneRules.Length);
+        var refused = Refused(c);
+        Assert.Contains("unshare", refused);
+        Assert.Contains("setns", refused);
+        var cloneRules = Rules(c).Where(r => Strings(r["names"]).Contains("clone")).ToArray();
+        Assert.All(cloneRules, r => Assert.Equal("SCMP_CMP_MASKED_EQ", (string?)r["args"]![0]!["op"]));
+        Assert.Equal(SeccompProfile.CloneNamespaceFlags.Order(), RefusedCloneFlags(c, "clone").Order());
     }
 
     [Fact]
@@ -140,7 +205,7 @@ public class OciBundleTests
     }
 
     [Fact]
-    public void RlimitsAndCgroupLimits()
+    public void RlimitsInTheBundleAndCgroupLimitsAboveIt()
     {
         var c = Plain();
         c.ResourceLimits.Add(ResourceLimit.Parse("nofile", "1024:4096"));
@@ -152,13 +217,27 @@ public class OciBundleTests
         var rl = j["process"]!["rlimits"]!.AsArray();
         Assert.Contains(rl, r => (string?)r!["type"] == "RLIMIT_NOFILE" && (ulong)r["soft"]! == 1024 && (ulong)r["hard"]! == 4096);
         Assert.Contains(rl, r => (string?)r!["type"] == "RLIMIT_CORE" && (ulong)r["soft"]! == 0 && (ulong)r["hard"]! == 0);
-        var res = j["linux"]!["resources"]!;
-        Assert.Equal(256L << 20, (long)res["memory"]!["limit"]!);
-        Assert.Equal(256L << 20, (long)res["memory"]!["swap"]!);
-        Assert.Equal(150000, (long)res["cpu"]!["quota"]!);
-        Assert.Equal(100000, (long)res["cpu"]!["period"]!);
-        Assert.Equal(200, (long)res["pids"]!["limit"]!);
-        Assert.Null(Gen(c, Options with { SwapLimit = false })["linux"]!["resources"]!["memory"]!["swap"]);
+        // the runtime's cgroup (the guest's cgroup namespace root) holds no limit the guest could rewrite
+        var res = j["linux"]!["resources"]!.AsObject();
+        Assert.Equal(new[] { "devices" }, res.Select(kv => kv.Key).ToArray());
+        var limits = OciBundle.Limits(c, swapLimit: true);
+        Assert.Equal(256L << 20, limits.Memory);
+        Assert.Equal(256L << 20, limits.MemoryAndSwap);
+        Assert.Equal(150000, limits.CpuQuota);
+        Assert.Equal(100000, limits.CpuPeriod);
+        Assert.Equal(200, limits.Pids);
+        Assert.Null(OciBundle.Limits(c, swapLimit: false).MemoryAndSwap);
+        Assert.Equal("/vserver/web1/payload", Cgroups.PayloadOf(Cgroups.PathFor("web1")));
+    }
+
+    [Fact]
+    public void EveryGuestHasAProcessLimit()
+    {
+        var limits = OciBundle.Limits(Plain(), swapLimit: true);
+        Assert.Equal(GuestConfig.DefaultProcessLimit, limits.Pids);
+        Assert.Equal(16384, GuestConfig.DefaultProcessLimit);
+        Assert.Null(limits.Memory);
+        Assert.Null(limits.CpuQuota);
     }
 
     [Fact]
@@ -168,11 +247,11 @@ public class OciBundleTests
         c.ResourceLimits.Add(ResourceLimit.Parse("nproc", "64"));
         var without = Gen(c);
         Assert.Contains(without["process"]!["rlimits"]!.AsArray(), r => (string?)r!["type"] == "RLIMIT_NPROC");
-        Assert.Null(without["linux"]!["resources"]!["pids"]);
+        Assert.Equal(GuestConfig.DefaultProcessLimit, OciBundle.Limits(c, true).Pids);
         c.Flags.Add("nproc");
         var with = Gen(c);
         Assert.DoesNotContain(with["process"]!["rlimits"]!.AsArray(), r => (string?)r!["type"] == "RLIMIT_NPROC");
-        Assert.Equal(64, (long)with["linux"]!["resources"]!["pids"]!["limit"]!);
+        Assert.Equal(64, OciBundle.Limits(c, true).Pids);
     }
 
     [Fact]

@@ -16,6 +16,14 @@ public sealed class CloneBuilder : IRootBuilder
     /// <summary>The directory copied (a guest's root or a directory given by the administrator).</summary>
     public string Source { get; }
 
+    /// <summary>
+    /// The guests whose trees the copy reads (set by the store): each is kept from starting (its lock)
+    /// and, if it runs, frozen for the copy, so no guest process can swap a directory for a symlink
+    /// while <c>cp</c> walks it by path. A tree at rest holds no trap for <c>cp -a</c>: it copies
+    /// symlinks as symlinks.
+    /// </summary>
+    public IReadOnlyList<(RunDirectory Run, string Cgroup)> Guests { get; set; } = Array.Empty<(RunDirectory, string)>();
+
     public BuildMethod Method => BuildMethod.Clone;
 
     public void Preflight()
@@ -33,8 +41,29 @@ public sealed class CloneBuilder : IRootBuilder
     public void Build(GuestRootFs root, GuestConfig config, IOperationReporter reporter, CancellationToken cancel)
     {
         reporter.Progress("Building guest " + config.Name, $"Copying {Source}", 10);
-        // SOURCE/. copies the directory's contents into the (empty) staging root
-        var r = HostProcess.Run(HostProcess.Find("cp")!, new[] { "-a", "--reflink=auto", "--", Source.TrimEnd('/') + "/.", root.HostPath }, cancel);
+        var held = new List<IDisposable>();
+        ProcessResult r;
+        try
+        {
+            foreach (var (run, cgroup) in Guests)
+            {
+                held.Add(run.Lock());
+                if (!TestSeams.CloneWithoutFreeze && Cgroups.Freeze(cgroup, TimeSpan.FromSeconds(30)) is IDisposable frozen)
+                {
+                    reporter.Verbose($"Guest '{run.Name}' is frozen while its tree is copied.");
+                    held.Add(frozen);
+                }
+            }
+            // SOURCE/. copies the directory's contents into the (empty) staging root
+            r = HostProcess.Run(HostProcess.Find("cp")!, new[] { "-a", "--reflink=auto", "--", Source.TrimEnd('/') + "/.", root.HostPath }, cancel);
+        }
+        finally
+        {
+            for (var i = held.Count - 1; i >= 0; i--)
+            {
+                held[i].Dispose();
+            }
+        }
         if (r.ExitCode != 0)
         {
             throw new VServerException("CloneFailed", ErrorKind.WriteError,

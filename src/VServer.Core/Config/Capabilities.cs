@@ -21,14 +21,34 @@ public static class Capabilities
     private static readonly HashSet<string> Known = new(All, StringComparer.Ordinal);
 
     /// <summary>
-    /// util-vserver's <c>--secure</c> set, plus SYS_BOOT so reboot and halt work inside a guest
-    /// (a PID namespace turns them into signals to the guest's init; kexec is refused by seccomp).
+    /// util-vserver's <c>--secure</c> set less CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE, plus SYS_BOOT so
+    /// reboot and halt work inside a guest (a PID namespace turns them into signals to the guest's
+    /// init; kexec is refused by seccomp). Without Linux-VServer's kernel checks and without a user
+    /// namespace, the two left out give a guest's root the host: SYS_PTRACE lets it attach to the
+    /// runtime's init while an exec enters the guest (that process holds the host's full capability
+    /// set and no seccomp filter yet), DAC_READ_SEARCH lets it open host files by handle. Docker's and
+    /// Podman's defaults leave both out too.
     /// </summary>
     public static readonly IReadOnlyList<string> SecureDefault = new[]
     {
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-        "CAP_SETGID", "CAP_SETUID", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+        "CAP_SETGID", "CAP_SETUID", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
         "CAP_SYS_TTY_CONFIG", "CAP_LEASE", "CAP_SETFCAP", "CAP_AUDIT_WRITE", "CAP_SYS_BOOT",
+    };
+
+    /// <summary>
+    /// Capabilities that hand the host to a guest whose root is host root (no private users), with
+    /// the way each does it: a start that grants one of them warns.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> HostTakeoverRisks = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["CAP_SYS_PTRACE"] = "it can attach to the runtime's process that enters the guest on every exec, enter or Sysv stop, which holds the host's full capability set, and take over the host",
+        ["CAP_DAC_READ_SEARCH"] = "it can open any host file on the guest's filesystem by file handle (open_by_handle_at is refused by seccomp, but a process that exec hands over before its filter is installed is not)",
+        ["CAP_SYS_ADMIN"] = "it can mount, create namespaces and reach host-wide kernel interfaces",
+        ["CAP_SYS_MODULE"] = "it can load code into the host's kernel",
+        ["CAP_SYS_RAWIO"] = "it can reach the host's hardware and memory directly",
+        ["CAP_BPF"] = "it can load BPF programs into the host's kernel",
+        ["CAP_MAC_ADMIN"] = "it can change the host's security policy",
     };
 
     /// <summary>Normalises <c>net_raw</c>, <c>NET_RAW</c>, <c>CAP_NET_RAW</c>, <c>!CHOWN</c>, <c>~CHOWN</c>.</summary>

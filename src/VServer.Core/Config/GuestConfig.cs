@@ -68,6 +68,9 @@ public sealed class GuestConfig
     public long? MemoryLimit { get; set; }
     public double? CpuLimit { get; set; }
     public long? ProcessLimit { get; set; }
+
+    /// <summary>The process limit of a guest that sets none (systemd-nspawn's default): a fork bomb stays in its guest.</summary>
+    public const long DefaultProcessLimit = 16384;
     public int? Nice { get; set; }
     public List<ResourceLimit> ResourceLimits { get; set; } = new();
     public bool OnBoot { get; set; }

@@ -3,6 +3,19 @@ using VServer.Storage;
 
 namespace VServer.Runtime;
 
+/// <summary>A guest's cgroup limits; null: no limit of that kind.</summary>
+public sealed record CgroupLimits
+{
+    public long? Memory { get; init; }
+
+    /// <summary>Memory plus swap (v1 memsw; on v2 the swap beyond <see cref="Memory"/>).</summary>
+    public long? MemoryAndSwap { get; init; }
+
+    public long? CpuQuota { get; init; }
+    public long CpuPeriod { get; init; } = 100_000;
+    public long? Pids { get; init; }
+}
+
 /// <summary>
 /// The host's cgroup hierarchies (v1 controllers, the v2 unified tree, or both) and the guest
 /// cgroups the runtime makes in them. Process membership comes from the kernel's cgroup files.
@@ -12,7 +25,131 @@ public static class Cgroups
     /// <summary>Where VServer's guests live in every hierarchy: <c>/vserver/NAME</c>.</summary>
     public const string Parent = "/vserver";
 
+    /// <summary>The guest's cgroup: its limits, its accounting, and every process of the guest below it.</summary>
     public static string PathFor(string guest) => Parent + "/" + guest;
+
+    /// <summary>
+    /// The cgroup the runtime makes for the guest, one level below its limits: the root of the
+    /// guest's cgroup namespace. A guest that mounts its hierarchy sees this one's files (which hold
+    /// no limit) and never the limits above it (LXC's <c>lxc.cgroup.dir.container.inner</c>).
+    /// </summary>
+    public static string PayloadOf(string guestCgroup) => guestCgroup + "/payload";
+
+    /// <summary>
+    /// Makes the guest's cgroup in every hierarchy that has one of its controllers and writes its
+    /// limits there. On failure nothing stays: what was made is removed and the error names the file.
+    /// </summary>
+    public static void Create(string guestCgroup, CgroupLimits limits)
+    {
+        var h = Hierarchies();
+        var v2Controllers = h.TryGetValue("", out var v2root) ? ReadControllers(v2root) : new HashSet<string>();
+        // (file, value) per directory, in the order they must be written
+        var writes = new List<(string Dir, string File, string Value)>();
+        string? DirOf(string controller) =>
+            h.TryGetValue(controller, out var m) ? m + guestCgroup : v2Controllers.Contains(controller) ? v2root + guestCgroup : null;
+        bool IsV2(string controller) => !h.ContainsKey(controller) && v2Controllers.Contains(controller);
+
+        if (DirOf("pids") is string pidsDir)
+        {
+            writes.Add((pidsDir, "pids.max", limits.Pids is long p ? Num(p) : "max"));
+        }
+        else if (limits.Pids is not null)
+        {
+            throw new VServerException("CgroupControllerMissing", ErrorKind.NotInstalled, "This host has no pids cgroup controller: VServer cannot limit a guest's processes.", "pids");
+        }
+        if (limits.Memory is long mem)
+        {
+            var dir = DirOf("memory") ?? throw new VServerException("CgroupControllerMissing", ErrorKind.NotInstalled, "This host has no memory cgroup controller: the guest's memory limit cannot be set.", "memory");
+            if (IsV2("memory"))
+            {
+                writes.Add((dir, "memory.max", Num(mem)));
+                if (limits.MemoryAndSwap is long both)
+                {
+                    writes.Add((dir, "memory.swap.max", Num(Math.Max(0, both - mem))));
+                }
+            }
+            else
+            {
+                writes.Add((dir, "memory.limit_in_bytes", Num(mem)));
+                if (limits.MemoryAndSwap is long both)
+                {
+                    writes.Add((dir, "memory.memsw.limit_in_bytes", Num(both)));
+                }
+            }
+        }
+        if (limits.CpuQuota is long quota)
+        {
+            var dir = DirOf("cpu") ?? throw new VServerException("CgroupControllerMissing", ErrorKind.NotInstalled, "This host has no cpu cgroup controller: the guest's CPU limit cannot be set.", "cpu");
+            if (IsV2("cpu"))
+            {
+                writes.Add((dir, "cpu.max", Num(quota) + " " + Num(limits.CpuPeriod)));
+            }
+            else
+            {
+                writes.Add((dir, "cpu.cfs_period_us", Num(limits.CpuPeriod)));
+                writes.Add((dir, "cpu.cfs_quota_us", Num(quota)));
+            }
+        }
+        try
+        {
+            foreach (var dir in writes.Select(w => w.Dir).Distinct())
+            {
+                if (v2root is not null && dir.StartsWith(v2root + "/", StringComparison.Ordinal))
+                {
+                    // v2: the controllers must be enabled on the way down (no process lives in these two)
+                    EnableV2(v2root + Parent, v2root, v2Controllers);
+                    EnableV2(dir, v2root + Parent, v2Controllers);
+                }
+                Directory.CreateDirectory(dir);
+            }
+            foreach (var (dir, file, value) in writes)
+            {
+                var path = Path.Combine(dir, file);
+                try
+                {
+                    File.WriteAllText(path, value);
+                }
+                catch (IOException e)
+                {
+                    throw new VServerException("CgroupSetupFailed", ErrorKind.InvalidOperation, $"Cannot write '{value}' to {path}: {e.Message}", path, e);
+                }
+            }
+        }
+        catch
+        {
+            RemoveEmpty(guestCgroup);
+            throw;
+        }
+    }
+
+    private static string Num(long n) => n.ToString(CultureInfo.InvariantCulture);
+
+    private static HashSet<string> ReadControllers(string v2root)
+    {
+        try
+        {
+            return new HashSet<string>(File.ReadAllText(Path.Combine(v2root, "cgroup.controllers")).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.Ordinal);
+        }
+        catch (IOException)
+        {
+            return new HashSet<string>();
+        }
+    }
+
+    /// <summary>Makes a v2 cgroup and lets its children use the controllers VServer limits.</summary>
+    private static void EnableV2(string dir, string parent, HashSet<string> available)
+    {
+        Directory.CreateDirectory(dir);
+        var wanted = new[] { "memory", "cpu", "pids" }.Where(available.Contains).Select(c => "+" + c);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "cgroup.subtree_control"), string.Join(' ', wanted));
+        }
+        catch (IOException)
+        {
+            // already enabled, or the parent does not pass them down: the limit write names the failure
+        }
+    }
 
     /// <summary>Mount points of the cgroup hierarchies: v1 by controller ("pids", "memory", …) and "" for v2.</summary>
     public static IReadOnlyDictionary<string, string> Hierarchies()
@@ -147,10 +284,13 @@ public static class Cgroups
     public static IReadOnlyList<string> Existing(string cgroupPath) =>
         Hierarchies().Values.Distinct().Select(m => m + cgroupPath).Where(Directory.Exists).ToArray();
 
-    /// <summary>Removes a cgroup (and, when it is then empty, VServer's parent) from every hierarchy; what is still busy stays.</summary>
+    /// <summary>
+    /// Removes a guest's cgroup (its payload first) and, when it is then empty, VServer's parent, from
+    /// every hierarchy; what is still busy stays.
+    /// </summary>
     public static void RemoveEmpty(string cgroupPath)
     {
-        foreach (var path in new[] { cgroupPath, Parent })
+        foreach (var path in new[] { PayloadOf(cgroupPath), cgroupPath, Parent })
         {
             foreach (var dir in Existing(path))
             {
@@ -161,6 +301,69 @@ public static class Cgroups
                 catch (IOException)
                 {
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Freezes every process of a guest's cgroup (v1 freezer, else v2 <c>cgroup.freeze</c>) until the
+    /// result is disposed: while the host copies a running guest's tree, nothing in the guest can
+    /// swap a directory for a symlink under the copy. Null when the cgroup does not exist.
+    /// </summary>
+    public static IDisposable? Freeze(string guestCgroup, TimeSpan timeout)
+    {
+        var h = Hierarchies();
+        string file, frozen, thawed, check;
+        if (h.TryGetValue("freezer", out var v1) && Directory.Exists(v1 + guestCgroup))
+        {
+            file = Path.Combine(v1 + guestCgroup, "freezer.state");
+            (frozen, thawed, check) = ("FROZEN", "THAWED", file);
+        }
+        else if (h.TryGetValue("", out var v2) && File.Exists(Path.Combine(v2 + guestCgroup, "cgroup.freeze")))
+        {
+            file = Path.Combine(v2 + guestCgroup, "cgroup.freeze");
+            (frozen, thawed, check) = ("1", "0", Path.Combine(v2 + guestCgroup, "cgroup.events"));
+        }
+        else
+        {
+            return null;
+        }
+        File.WriteAllText(file, frozen);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (!IsFrozen(check))
+        {
+            if (sw.Elapsed > timeout)
+            {
+                File.WriteAllText(file, thawed);
+                throw new VServerException("FreezeFailed", ErrorKind.ResourceUnavailable, $"The cgroup {guestCgroup} did not freeze within {timeout.TotalSeconds} s.", guestCgroup);
+            }
+            Thread.Sleep(5);
+        }
+        return new Thaw(file, thawed);
+    }
+
+    private static bool IsFrozen(string file)
+    {
+        var text = File.ReadAllText(file);
+        return text.Trim() == "FROZEN" || text.Split('\n').Any(l => l.Trim() == "frozen 1");
+    }
+
+    private sealed class Thaw : IDisposable
+    {
+        private readonly string _file;
+        private readonly string _value;
+
+        public Thaw(string file, string value) => (_file, _value) = (file, value);
+
+        public void Dispose()
+        {
+            try
+            {
+                File.WriteAllText(_file, _value);
+            }
+            catch (IOException)
+            {
+                // the guest ended meanwhile: nothing left to thaw
             }
         }
     }

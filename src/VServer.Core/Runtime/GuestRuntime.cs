@@ -56,6 +56,13 @@ public sealed class GuestRuntime
         {
             throw new VServerException("GuestAlreadyRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is already running.", name);
         }
+        // the kernel's word, whatever the run directory says: never clean up after a guest that has processes
+        var left = Cgroups.Processes(Cgroups.PathFor(name));
+        if (left.Count > 0)
+        {
+            throw new VServerException("GuestAlreadyRunning", ErrorKind.InvalidOperation,
+                $"Guest '{name}' still has {left.Count} process(es) in its cgroup {Cgroups.PathFor(name)} (host pid {left[0]}), though VServer cannot find its init; nothing was changed. Stop them first (Stop-VServerGuest {name}).", name);
+        }
         CleanupLocked(run, prior, reporter);
         return StartLocked(config, run, reporter, cancel);
     }
@@ -104,16 +111,11 @@ public sealed class GuestRuntime
                 $"Guest '{name}' uses the Sysv init style, which needs the tini-static binary (Debian package 'tini').", name);
         }
         var cgroups = Cgroups.PathFor(name);
-        var bundle = OciBundle.Generate(config, new BundleOptions
+        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, root, runtime, initHelper, netns, rootMount), reporter);
+        if (!TestSeams.SkipRootPreparation)
         {
-            RootPath = root,
-            CgroupsPath = cgroups,
-            InitHelper = initHelper,
-            TimeNamespace = config.Flags.Contains("virt_uptime") && runtime.TimeNamespace,
-            SwapLimit = Cgroups.SwapLimitSupported(),
-            NetworkNamespace = netns,
-            HostNetwork = config.EffectiveNetworkMode == NetworkMode.Host,
-        }, reporter);
+            PrepareRoot(name, root);
+        }
 
         Directory.CreateDirectory(Paths.RunRoot);
         run.Clear();
@@ -129,6 +131,8 @@ public sealed class GuestRuntime
         int initPid;
         try
         {
+            // the limits sit one level above the runtime's cgroup, out of the guest's sight
+            Cgroups.Create(cgroups, OciBundle.Limits(config, Cgroups.SwapLimitSupported()));
             initPid = LaunchConmon(conmon, runtime, run, instance, reporter, cancel);
         }
         catch
@@ -167,6 +171,63 @@ public sealed class GuestRuntime
             throw;
         }
         return run.Status();
+    }
+
+    private static BundleOptions BundleOptionsFor(GuestConfig config, string root, OciRuntime runtime, string? initHelper, string? netns, string? rootMount) => new()
+    {
+        RootPath = root,
+        CgroupsPath = Cgroups.PayloadOf(Cgroups.PathFor(config.Name)),
+        InitHelper = initHelper,
+        TimeNamespace = config.Flags.Contains("virt_uptime") && runtime.TimeNamespace,
+        NetworkNamespace = netns,
+        HostNetwork = config.EffectiveNetworkMode == NetworkMode.Host,
+        RootMount = rootMount,
+    };
+
+    /// <summary>
+    /// The runtime's exec takes the process defaults (environment, capabilities, rlimits) from the
+    /// bundle's config.json. When the run directory was lost and the state rebuilt from the kernel,
+    /// the bundle is written again from the configuration, as the start wrote it.
+    /// </summary>
+    private void EnsureBundle(GuestConfig config, RunDirectory run, RunState state)
+    {
+        if (File.Exists(run.ConfigJson))
+        {
+            return;
+        }
+        var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
+        var helper = config.InitStyle == InitStyle.Sysv ? HostProcess.Find("tini-static") : null;
+        var netns = state.NetworkNamespace is null ? null : GuestNetwork.NamespacePath(config.Name);
+        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, _store.RootOf(config), runtime, helper, netns, state.RootMount));
+        Directory.CreateDirectory(run.Bundle);
+        AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
+    }
+
+    /// <summary>Where the runtime mounts /proc, /dev and /sys; it works on these by host path before it enters the root.</summary>
+    public static readonly IReadOnlyList<string> RuntimeMountPoints = new[] { "proc", "dev", "sys" };
+
+    /// <summary>
+    /// Makes sure the directories the runtime mounts over are real directories of the guest's tree,
+    /// created in-root when missing. A symlink there (a tree imported, restored or unpacked from a
+    /// hostile guest) is refused: runc would follow it on the host side while it sets up /dev
+    /// (ptmx, fd, stdin …) and write into whatever host directory it names.
+    /// </summary>
+    private static void PrepareRoot(string name, string root)
+    {
+        using var fs = GuestRootFs.Open(root);
+        foreach (var dir in RuntimeMountPoints)
+        {
+            var st = fs.LStat(dir);
+            if (st is null)
+            {
+                fs.CreateDirectory(dir);
+            }
+            else if (!Sys.IsDir(st.Value))
+            {
+                throw new VServerException("GuestRootUnsafe", ErrorKind.PermissionDenied,
+                    $"Guest '{name}' cannot start: /{dir} in its root {root} is not a directory ({(Sys.IsLink(st.Value) ? "a symlink" : "another kind of file")}), and the runtime would follow it on the host. Replace it with a directory; nothing was started.", "/" + dir);
+            }
+        }
     }
 
     private static void CheckRoot(string name, string root)
@@ -347,6 +408,7 @@ public sealed class GuestRuntime
             }
             state = s;
             File.WriteAllText(run.StoppingFile, state.Instance);
+            EnsureBundle(config, run, state);
         }
         var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
         var deadline = Stopwatch.StartNew();
@@ -560,6 +622,7 @@ public sealed class GuestRuntime
         {
             throw new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name);
         }
+        EnsureBundle(config, run, state);
         var args = new List<string> { "exec" };
         if (terminal)
         {

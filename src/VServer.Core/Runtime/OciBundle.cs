@@ -11,7 +11,11 @@ public sealed record BundleOptions
     /// <summary>The guest's root directory on the host.</summary>
     public required string RootPath { get; init; }
 
-    /// <summary>The cgroup path the runtime creates for the guest, e.g. <c>/vserver/web1</c>.</summary>
+    /// <summary>
+    /// The cgroup path the runtime creates for the guest and makes its cgroup namespace's root, e.g.
+    /// <c>/vserver/web1/payload</c>. Its limits live one level up (<see cref="Cgroups.LimitsOf"/>),
+    /// where the guest cannot see them.
+    /// </summary>
     public required string CgroupsPath { get; init; }
 
     /// <summary>Host path of the minimal pid 1 (tini-static) for the Sysv init style.</summary>
@@ -19,9 +23,6 @@ public sealed record BundleOptions
 
     /// <summary>Whether the runtime knows the time namespace (for the virt_uptime flag).</summary>
     public bool TimeNamespace { get; init; }
-
-    /// <summary>Whether memory+swap can be limited (cgroup v2, or v1 with memsw accounting).</summary>
-    public bool SwapLimit { get; init; } = true;
 
     public Architecture Architecture { get; init; } = RuntimeInformation.OSArchitecture;
 
@@ -33,6 +34,9 @@ public sealed record BundleOptions
 
     /// <summary>Host mode: no network namespace, the guest shares the host's stack.</summary>
     public bool HostNetwork { get; init; }
+
+    /// <summary>The overlay VServer mounted on a Template guest's root for this start (an annotation, so a lost run directory can be rebuilt).</summary>
+    public string? RootMount { get; init; }
 }
 
 /// <summary>
@@ -64,21 +68,6 @@ public static class OciBundle
     {
         (1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, null),
     };
-
-    /// <summary>
-    /// System calls refused to every guest, whatever its capabilities: kexec (SYS_BOOT would allow
-    /// it), open_by_handle_at (DAC_READ_SEARCH would let a guest open host files by handle), the
-    /// kernel keyring (not namespaced), perf_event_open and userfaultfd.
-    /// </summary>
-    public static readonly IReadOnlyList<string> RefusedSyscalls = new[]
-    {
-        "kexec_load", "kexec_file_load", "open_by_handle_at", "add_key", "request_key", "keyctl",
-        "perf_event_open", "userfaultfd",
-    };
-
-    // CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
-    private static readonly ulong[] CloneNamespaceFlags =
-        { 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080 };
 
     /// <summary>The process a guest starts with, by init style.</summary>
     public static IReadOnlyList<string> InitArgs(GuestConfig c)
@@ -132,6 +121,11 @@ public static class OciBundle
         CheckStartable(c);
         var flags = new HashSet<string>(c.Flags, StringComparer.Ordinal);
         var caps = Capabilities.BoundingSet(c.Capabilities.Select(Capabilities.Normalize)).ToArray();
+        foreach (var cap in caps.Where(Capabilities.HostTakeoverRisks.ContainsKey))
+        {
+            reporter.Warning($"Guest '{c.Name}' holds {cap}, and its root is host root: {Capabilities.HostTakeoverRisks[cap]}. " +
+                $"Remove it (Set-VServerGuest {c.Name} -Capability '!{cap}') unless the guest is trusted; private users (user namespaces) will make it safe.");
+        }
 
         var process = new JsonObject
         {
@@ -179,10 +173,10 @@ public static class OciBundle
         {
             ["namespaces"] = namespaces,
             ["cgroupsPath"] = o.CgroupsPath,
-            ["resources"] = Resources(c, flags, o),
+            ["resources"] = Resources(),
             ["maskedPaths"] = Array(MaskedPaths),
             ["readonlyPaths"] = Array(ReadonlyPaths),
-            ["seccomp"] = Seccomp(flags, o.Architecture),
+            ["seccomp"] = SeccompProfile.Generate(caps, flags, o.Architecture),
             ["rootfsPropagation"] = "private",
         };
 
@@ -199,6 +193,7 @@ public static class OciBundle
                 ["org.vserver.name"] = c.Name,
                 ["org.vserver.context"] = c.Context?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
                 ["org.vserver.initstyle"] = c.InitStyle.ToString(),
+                ["org.vserver.rootmount"] = o.RootMount ?? "",
             },
         };
         if (c.Domainname is not null)
@@ -234,7 +229,8 @@ public static class OciBundle
         return list;
     }
 
-    private static JsonObject Resources(GuestConfig c, HashSet<string> flags, BundleOptions o)
+    /// <summary>The runtime's resources: only the device allowlist. Memory, CPU and process limits are <see cref="Limits"/>.</summary>
+    private static JsonObject Resources()
     {
         var devices = new JsonArray { new JsonObject { ["allow"] = false, ["access"] = "rwm" } };
         foreach (var (major, minor) in AllowedDevices)
@@ -246,32 +242,33 @@ public static class OciBundle
             }
             devices.Add(d);
         }
-        var resources = new JsonObject { ["devices"] = devices };
-        if (c.MemoryLimit is long mem)
-        {
-            var memory = new JsonObject { ["limit"] = mem };
-            if (o.SwapLimit)
-            {
-                memory["swap"] = mem; // memory+swap: the limit cannot be escaped into swap
-            }
-            resources["memory"] = memory;
-        }
-        if (c.CpuLimit is double cpu)
-        {
-            const long period = 100_000;
-            resources["cpu"] = new JsonObject { ["quota"] = (long)Math.Round(cpu * period), ["period"] = period };
-        }
-        long? pids = c.ProcessLimit;
+        return new JsonObject { ["devices"] = devices };
+    }
+
+    /// <summary>
+    /// The guest's cgroup limits, which VServer writes on the cgroup above the one the runtime makes
+    /// (the guest's cgroup namespace root), so a guest that mounts its hierarchy finds no limit file
+    /// it could write. Every guest has a process limit (<see cref="GuestConfig.DefaultProcessLimit"/>
+    /// unless configured): one fork bomb must not take every pid of the host.
+    /// </summary>
+    public static CgroupLimits Limits(GuestConfig c, bool swapLimit)
+    {
+        var flags = new HashSet<string>(c.Flags, StringComparer.Ordinal);
+        long pids = c.ProcessLimit ?? GuestConfig.DefaultProcessLimit;
         if (flags.Contains("nproc") && c.ResourceLimits.FirstOrDefault(r => r.Resource == "nproc") is { } nproc
             && (nproc.Hard ?? nproc.Soft) is ulong n && n != ResourceLimit.Unlimited)
         {
-            pids = pids is long p ? Math.Min(p, (long)n) : (long)n;
+            pids = Math.Min(pids, (long)Math.Min(n, long.MaxValue));
         }
-        if (pids is long limit)
+        const long period = 100_000;
+        return new CgroupLimits
         {
-            resources["pids"] = new JsonObject { ["limit"] = limit };
-        }
-        return resources;
+            Memory = c.MemoryLimit,
+            MemoryAndSwap = swapLimit ? c.MemoryLimit : null, // memory+swap: the limit cannot be escaped into swap
+            CpuQuota = c.CpuLimit is double cpu ? (long)Math.Round(cpu * period) : null,
+            CpuPeriod = period,
+            Pids = pids,
+        };
     }
 
     private static JsonArray Mounts(GuestConfig c, BundleOptions o)
@@ -311,40 +308,4 @@ public static class OciBundle
         ["source"] = source,
         ["options"] = Array(options),
     };
-
-    private static JsonObject Seccomp(HashSet<string> flags, Architecture arch)
-    {
-        var syscalls = new JsonArray
-        {
-            new JsonObject { ["names"] = Array(RefusedSyscalls), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 1 },
-        };
-        if (flags.Contains("lock"))
-        {
-            syscalls.Add(new JsonObject { ["names"] = Array(new[] { "unshare", "setns" }), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 1 });
-            // clone3 passes its flags in memory seccomp cannot read: refuse it as unknown, so libc falls back to clone.
-            syscalls.Add(new JsonObject { ["names"] = Array(new[] { "clone3" }), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 38 });
-            foreach (var flag in CloneNamespaceFlags)
-            {
-                syscalls.Add(new JsonObject
-                {
-                    ["names"] = Array(new[] { "clone" }),
-                    ["action"] = "SCMP_ACT_ERRNO",
-                    ["errnoRet"] = 1,
-                    ["args"] = new JsonArray(new JsonObject { ["index"] = 0, ["value"] = flag, ["valueTwo"] = flag, ["op"] = "SCMP_CMP_MASKED_EQ" }),
-                });
-            }
-        }
-        var arches = arch switch
-        {
-            Architecture.X64 => new[] { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32" },
-            Architecture.Arm64 => new[] { "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM" },
-            _ => System.Array.Empty<string>(),
-        };
-        return new JsonObject
-        {
-            ["defaultAction"] = "SCMP_ACT_ALLOW",
-            ["architectures"] = Array(arches),
-            ["syscalls"] = syscalls,
-        };
-    }
 }

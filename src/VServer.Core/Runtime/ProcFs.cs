@@ -160,6 +160,18 @@ public static class ProcFs
         return Printable(s, nulAsSpace: true);
     }
 
+    /// <summary>The raw argument vector (null when the process is gone); for host processes VServer started, such as conmon.</summary>
+    public static string[]? Arguments(int pid, int limit = 64 * 1024)
+    {
+        var s = Read(PidPath(pid, "cmdline"), out var ok, limit);
+        if (!ok)
+        {
+            return null;
+        }
+        var text = Encoding.UTF8.GetString(s);
+        return text.TrimEnd('\0').Split('\0');
+    }
+
     /// <summary>
     /// The process's cgroup path in one hierarchy, from <c>/proc/PID/cgroup</c>: the v1 hierarchy
     /// holding <paramref name="controller"/>, or the v2 one when it is "". Null when the process is gone.

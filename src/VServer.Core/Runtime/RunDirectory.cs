@@ -27,6 +27,9 @@ public sealed record RunState
     /// <summary>The network namespace VServer made for this start (vs-NAME); deleted when it ends. Null in Host mode.</summary>
     public string? NetworkNamespace { get; init; }
 
+    /// <summary>True when this state was rebuilt from the kernel because the run directory had been lost.</summary>
+    public bool Recovered { get; init; }
+
     /// <summary>Whether the init this start made still runs (same pid and start time, not a zombie).</summary>
     [JsonIgnore]
     public bool InitAlive => ProcFs.IsAlive(InitPid, InitStartTicks);
@@ -48,11 +51,13 @@ public sealed class RunDirectory
     public RunDirectory(VServerPaths paths, string name)
     {
         Name = name;
+        RunRoot = paths.RunRoot;
         Dir = Path.Combine(paths.RunRoot, name);
         LockFile = Path.Combine(paths.RunRoot, "." + name + ".lock");
     }
 
     public string Name { get; }
+    public string RunRoot { get; }
     public string Dir { get; }
     public string LockFile { get; }
     public string Bundle => Path.Combine(Dir, "bundle");
@@ -78,16 +83,17 @@ public sealed class RunDirectory
         {
             return result;
         }
-        foreach (var dir in Directory.EnumerateDirectories(paths.RunRoot))
+        // the run directories, and the guest cgroups of guests whose run directory was lost (the
+        // kernel's word wins: a recovered guest is one whose monitor belongs to this run root)
+        var names = Directory.EnumerateDirectories(paths.RunRoot).Select(Path.GetFileName)
+            .Concat(Cgroups.Existing(Cgroups.Parent).SelectMany(ListDirectories))
+            .Where(n => n is not null && !n.StartsWith('.') && Config.Validate.IsValidGuestName(n))
+            .Distinct(StringComparer.Ordinal);
+        foreach (var name in names)
         {
-            var name = Path.GetFileName(dir);
-            if (!Config.Validate.IsValidGuestName(name) || name.StartsWith('.'))
+            if (new RunDirectory(paths, name!).ReadState() is { InitAlive: true } state)
             {
-                continue;
-            }
-            if (new RunDirectory(paths, name).ReadState() is { InitAlive: true } state)
-            {
-                result.Add((name, state));
+                result.Add((name!, state));
             }
         }
         result.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
@@ -96,7 +102,35 @@ public sealed class RunDirectory
 
     public HostLock Lock() => HostLock.Acquire(LockFile);
 
+    private static IEnumerable<string?> ListDirectories(string dir)
+    {
+        try
+        {
+            return Directory.EnumerateDirectories(dir).Select(Path.GetFileName).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Array.Empty<string?>();
+        }
+    }
+
+    /// <summary>
+    /// The guest's run state. <c>state.json</c> is a cache: when it is missing, unreadable or names an
+    /// init that has ended while the guest's cgroup still holds processes (an administrator or
+    /// <c>systemd-tmpfiles</c> removed the run directory), the state is rebuilt from what the kernel
+    /// holds and written back. Null when the guest has no processes.
+    /// </summary>
     public RunState? ReadState()
+    {
+        var cached = ReadStateFile();
+        if (cached is { InitAlive: true })
+        {
+            return cached;
+        }
+        return Recover() ?? cached;
+    }
+
+    private RunState? ReadStateFile()
     {
         try
         {
@@ -106,6 +140,79 @@ public sealed class RunDirectory
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// Rebuilds the state of a running guest from the kernel: its init is the process of its cgroup
+    /// that is pid 1 of its PID namespace; conmon, the init's parent, carries the instance, the runtime
+    /// and this run root on its command line (a monitor of another installation is not ours); the
+    /// runtime's own state gives the context and the root mount. Null when nothing runs.
+    /// </summary>
+    private RunState? Recover()
+    {
+        var cgroup = Cgroups.PathFor(Name);
+        int? init = null;
+        foreach (var pid in Cgroups.Processes(cgroup))
+        {
+            if (ProcFs.Status(pid) is { NsPids: { Length: >= 2 } ns } && ns[^1] == 1)
+            {
+                init = pid;
+                break;
+            }
+        }
+        if (init is not int initPid || ProcFs.Stat(initPid) is not { IsZombie: false } initStat ||
+            ProcFs.Stat(initStat.ParentId) is not { Comm: "conmon", IsZombie: false } ||
+            ProcFs.Arguments(initStat.ParentId) is not { } args)
+        {
+            return null;
+        }
+        string? Arg(string name)
+        {
+            var i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        }
+        var root = args.FirstOrDefault(a => a.StartsWith("--root=", StringComparison.Ordinal))?["--root=".Length..];
+        if (Arg("--exit-dir") != ExitDir || Arg("-u") is not string instance || Arg("-r") is not string runtimePath || root is null)
+        {
+            return null; // another installation's guest of the same name
+        }
+        var runtime = new OciRuntime(runtimePath, root);
+        System.Text.Json.Nodes.JsonNode? annotations = null;
+        try
+        {
+            var r = runtime.Invoke(new[] { "state", Name });
+            annotations = r.ExitCode == 0 ? System.Text.Json.Nodes.JsonNode.Parse(r.StandardOutput)?["annotations"] : null;
+        }
+        catch (Exception e) when (e is VServerException or JsonException)
+        {
+        }
+        var state = new RunState
+        {
+            Instance = instance,
+            InitPid = initPid,
+            InitStartTicks = initStat.StartTicks,
+            ConmonPid = initStat.ParentId,
+            StartTime = ProcFs.BootTime() + ProcFs.Ticks(initStat.StartTicks),
+            Runtime = runtimePath,
+            RuntimeRoot = root,
+            CgroupsPath = cgroup,
+            Context = int.TryParse((string?)annotations?["org.vserver.context"], NumberStyles.None, CultureInfo.InvariantCulture, out var ctx) ? ctx : null,
+            RootMount = (string?)annotations?["org.vserver.rootmount"] is { Length: > 0 } mount ? mount : null,
+            NetworkNamespace = File.Exists(GuestNetwork.NamespacePath(Name)) ? GuestNetwork.NamespaceOf(Name) : null,
+            Recovered = true,
+        };
+        try
+        {
+            Directory.CreateDirectory(ExitDir); // conmon records the exit status here when the guest ends
+            Directory.CreateDirectory(Bundle); // the runtime's exec works from the bundle directory
+            File.SetUnixFileMode(Dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            WriteState(state);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // a read-only view (not root): the rebuilt state is still right
+        }
+        return state;
     }
 
     public void WriteState(RunState s) => AtomicFile.WriteAllText(StateFile, JsonSerializer.Serialize(s));

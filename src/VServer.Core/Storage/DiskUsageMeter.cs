@@ -37,7 +37,6 @@ public static class DiskUsageMeter
     {
         var usage = new DiskUsage { Name = name, Root = root };
         var seen = new HashSet<(ulong, ulong)>();
-        using var fs = GuestRootFs.Open(root);
         foreach (var e in TreeWalk.Walk(root, null, cancel))
         {
             if (!e.IsRegularFile || !seen.Add((e.Device, e.Inode)))
@@ -45,7 +44,7 @@ public static class DiskUsageMeter
                 continue;
             }
             usage.FileCount++;
-            var fd = fs.OpenRegularNoFollow(e.Path);
+            var fd = e.OpenRegular(); // relative to its directory: any depth
             if (fd < 0)
             {
                 continue; // gone or replaced since it was listed
@@ -53,10 +52,6 @@ public static class DiskUsageMeter
             try
             {
                 var st = Sys.FStat(fd);
-                if ((ulong)st.st_ino != e.Inode)
-                {
-                    continue;
-                }
                 var extents = Sys.Fiemap(fd);
                 if (extents is null)
                 {

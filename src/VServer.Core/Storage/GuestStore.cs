@@ -64,6 +64,30 @@ public sealed class GuestStore
             $"Clone source '{source}' is neither a guest nor an existing absolute directory.", source);
     }
 
+    /// <summary>This store's guests whose roots overlap a directory (it, inside it, or around it): what a copy of it reads.</summary>
+    private IReadOnlyList<(Runtime.RunDirectory, string)> GuestsReading(string dir)
+    {
+        static bool Within(string inner, string outer) => inner == outer || inner.StartsWith(outer.TrimEnd('/') + "/", StringComparison.Ordinal);
+        var result = new List<(Runtime.RunDirectory, string)>();
+        foreach (var n in ListNames())
+        {
+            string root;
+            try
+            {
+                root = RootOf(ReadConfig(n));
+            }
+            catch (VServerException)
+            {
+                continue;
+            }
+            if (Within(root, dir) || Within(dir, root))
+            {
+                result.Add((new Runtime.RunDirectory(Paths, n), Runtime.Cgroups.PathFor(n)));
+            }
+        }
+        return result;
+    }
+
     public Guest Get(string name)
     {
         var c = ReadConfig(name);
@@ -106,6 +130,10 @@ public sealed class GuestStore
         config = config.Clone();
         config.CheckConsistency();
         builder.Preflight();
+        if (builder is CloneBuilder clone)
+        {
+            clone.Guests = GuestsReading(clone.Source);
+        }
         var name = config.Name;
         var configDir = Paths.ConfigDir(name);
         var rootDir = RootOf(config);
@@ -228,21 +256,48 @@ public sealed class GuestStore
                 $"Guest '{name}' cannot be removed: {mounts[0]} is mounted inside its root {root}.", name);
         }
         var configDir = Paths.ConfigDir(name);
-        var removing = Path.Combine(Paths.ConfigRoot, RemovingPrefix + name + "-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.Move(configDir, removing); // the guest disappears at once; a failure below moves it back
+        var token = Guid.NewGuid().ToString("N")[..12];
+        var removing = Path.Combine(Paths.ConfigRoot, RemovingPrefix + name + "-" + token);
+        // All or nothing: the guest disappears (config, then root, renamed aside in their own
+        // directories) before anything is deleted. If a rename fails, what moved moves back and the
+        // guest is whole; once both moved, it is removed, and whatever cannot be deleted is named.
+        Directory.Move(configDir, removing);
+        var parked = new List<(string From, string Aside)>();
         try
         {
-            reporter.Verbose($"Removing root {root} of guest '{name}'.");
-            SafeRemove.RemoveTree(root, cancel);
-            SafeRemove.RemoveTree(TemplateLayers.LayersOf(root), cancel); // a Template guest's own files
+            foreach (var dir in new[] { root, TemplateLayers.LayersOf(root) })
+            {
+                if (!Directory.Exists(dir) && !File.Exists(dir))
+                {
+                    continue;
+                }
+                var aside = Path.Combine(Path.GetDirectoryName(dir.TrimEnd('/'))!, RemovingPrefix + name + "-" + token + (dir == root ? "" : ".layers"));
+                Directory.Move(dir, aside); // rename(2): a link is moved, never followed
+                parked.Add((dir, aside));
+            }
         }
         catch
         {
+            for (var i = parked.Count - 1; i >= 0; i--)
+            {
+                Directory.Move(parked[i].Aside, parked[i].From);
+            }
             Directory.Move(removing, configDir);
             throw;
         }
-        SafeRemove.RemoveTree(removing);
         run.Delete();
+        foreach (var dir in parked.Select(p => p.Aside).Append(removing))
+        {
+            try
+            {
+                reporter.Verbose($"Removing {dir} (guest '{name}').");
+                SafeRemove.RemoveTree(dir, cancel);
+            }
+            catch (Exception e) when (e is VServerException or IOException or UnauthorizedAccessException or OperationCanceledException)
+            {
+                reporter.Warning($"Guest '{name}' is removed, but {dir} could not be deleted ({e.Message}). It is no guest's any more; VServer deletes it at its next create, or delete it by hand.");
+            }
+        }
     }
 
     private static void EnsureDirectory(string dir, int mode)

@@ -4,9 +4,9 @@ namespace VServer.Storage;
 
 /// <summary>
 /// Removes a directory tree without ever following a symlink and without crossing into another
-/// filesystem: every directory is opened relative to its parent's fd with O_NOFOLLOW, listed
-/// through that fd, and its entries are unlinked relative to it. A directory swapped for a symlink
-/// mid-walk is unlinked as a link; a mount point inside the tree stops the removal.
+/// filesystem, at any depth: <see cref="TreeWalk"/> opens every directory relative to its parent's
+/// fd with O_NOFOLLOW and lists it through that fd, and its entries are unlinked relative to it. A
+/// mount point inside the tree stops the removal.
 /// </summary>
 public static class SafeRemove
 {
@@ -45,7 +45,8 @@ public static class SafeRemove
                 Sys.UnlinkAt(pfd, leaf, 0, path);
                 return;
             }
-            RemoveDirectory(pfd, leaf, path, Sys.Dev(st), cancel);
+            RemoveContents(path, Sys.Dev(st), cancel);
+            Sys.UnlinkAt(pfd, leaf, Sys.AT_REMOVEDIR, path);
         }
         finally
         {
@@ -53,51 +54,35 @@ public static class SafeRemove
         }
     }
 
-    private static void RemoveDirectory(int parentFd, string name, string display, ulong dev, CancellationToken cancel)
+    /// <summary>Empties a directory, deepest first, at any depth (the walk is iterative and holds few fds).</summary>
+    private static void RemoveContents(string top, ulong dev, CancellationToken cancel)
     {
-        cancel.ThrowIfCancellationRequested();
-        var fd = Sys.OpenAt(parentFd, name, Sys.O_RDONLY_ | Sys.O_DIRECTORY_ | Sys.O_NOFOLLOW_, 0, display);
-        try
+        foreach (var e in TreeWalk.Walk(top, null, cancel, leaving: true))
         {
-            var st = Sys.FStat(fd, display);
-            if (Sys.Dev(st) != dev)
+            var display = e.Path is null ? e.Name : top + e.Path;
+            if (e.Leaving)
             {
-                throw new VServerException("MountPointInTree", ErrorKind.ResourceUnavailable,
-                    $"'{display}' is a mount point; unmount it before removing the tree.", display);
+                Sys.UnlinkAt(e.DirFd, e.Name, Sys.AT_REMOVEDIR, display); // its entries are gone: rmdir
             }
-            // The fd pins the directory; listing it through /proc/self/fd cannot be redirected.
-            foreach (var entry in TreeWalk.ListNames(fd))
+            else if (e.IsDirectory)
             {
-                var child = display + "/" + entry;
-                Tmds.Linux.stat cst;
+                if (e.Device != dev)
+                {
+                    throw new VServerException("MountPointInTree", ErrorKind.ResourceUnavailable,
+                        $"'{display}' is a mount point; unmount it before removing the tree.", display);
+                }
+                // walked into next; removed when it is left
+            }
+            else
+            {
                 try
                 {
-                    cst = Sys.FStatAt(fd, entry, Sys.AT_SYMLINK_NOFOLLOW, child);
+                    Sys.UnlinkAt(e.DirFd, e.Name, 0, display);
                 }
-                catch (SyscallException e) when (e.ErrnoValue == Errno.ENOENT)
+                catch (SyscallException x) when (x.ErrnoValue == Errno.ENOENT)
                 {
-                    continue;
-                }
-                if (Sys.IsDir(cst))
-                {
-                    RemoveDirectory(fd, entry, child, dev, cancel);
-                }
-                else
-                {
-                    try
-                    {
-                        Sys.UnlinkAt(fd, entry, 0, child);
-                    }
-                    catch (SyscallException e) when (e.ErrnoValue == Errno.ENOENT)
-                    {
-                    }
                 }
             }
         }
-        finally
-        {
-            Sys.Close(fd);
-        }
-        Sys.UnlinkAt(parentFd, name, Sys.AT_REMOVEDIR, display);
     }
 }

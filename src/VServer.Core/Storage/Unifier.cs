@@ -152,13 +152,14 @@ public sealed class Unifier
         {
             var t = trees[i];
             var found = new List<Candidate>();
-            foreach (var e in TreeWalk.Walk(t.Root.HostPath, dir => !t.Excluded(dir), cancel))
+            // files are reopened by path later: what lies deeper than a path can reach is left alone
+            foreach (var e in TreeWalk.Walk(t.Root.HostPath, dir => dir.Path is string p && !t.Excluded(p), cancel))
             {
-                if (!e.IsRegularFile || e.Size < minimum || t.Excluded(e.Path))
+                if (!e.IsRegularFile || e.Path is not string path || e.Size < minimum || t.Excluded(path))
                 {
                     continue;
                 }
-                found.Add(new Candidate(i, e.Path, e.Size, e.Device, e.Inode));
+                found.Add(new Candidate(i, path, e.Size, e.Device, e.Inode));
                 t.Result.FilesScanned++;
                 t.Result.BytesScanned += e.Size;
             }
