@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(busybox-static runc conmon tini xfsprogs e2fsprogs iproute2)
+# gcc and libc6-dev build the red-team tests' attack programs (tests/attacks)
+PACKAGES=(busybox-static runc conmon tini xfsprogs e2fsprogs iproute2 gcc libc6-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
