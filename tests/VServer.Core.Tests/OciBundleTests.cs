@@ -53,7 +53,7 @@ public class OciBundleTests
         c.Flags.Add("virt_uptime");
         var with = Gen(c, Options with { TimeNamespace = true });
         Assert.Contains("time", with["linux"]!["namespaces"]!.AsArray().Select(n => (string)n!["type"]!));
-        var warnings = new ListReporter();
+        var warnings = new WarningList();
         var without = Gen(c, Options with { TimeNamespace = false }, warnings);
         Assert.DoesNotContain("time", without["linux"]!["namespaces"]!.AsArray().Select(n => (string)n!["type"]!));
         Assert.Contains(warnings.Warnings, w => w.Contains("virt_uptime") && w.Contains("time namespace"));
@@ -62,7 +62,7 @@ public class OciBundleTests
     [Fact]
     public void CapabilitiesAreTheSecureDefaultWithSysBoot()
     {
-        var reporter = new ListReporter();
+        var reporter = new WarningList();
         var p = Gen(Plain(), r: reporter)["process"]!;
         var bounding = Strings(p["capabilities"]!["bounding"]);
         Assert.Equal(Capabilities.SecureDefault.Order(), bounding.Order());
@@ -88,7 +88,7 @@ public class OciBundleTests
     {
         var c = Plain();
         c.Capabilities.Add(added);
-        var reporter = new ListReporter();
+        var reporter = new WarningList();
         var bounding = Strings(Gen(c, r: reporter)["process"]!["capabilities"]!["bounding"]);
         var cap = Capabilities.Normalize(added);
         Assert.Contains(cap, bounding);
@@ -96,7 +96,17 @@ public class OciBundleTests
         Assert.Contains(cap, w);
         Assert.Contains(risk, w);
         Assert.Contains("private users", w);
-        Assert.Contains($"-Capability '!{cap}'", w);
+        Assert.Contains("-Clear Capability", w);
+    }
+
+    [Fact]
+    public void TheWarningsFixKeepsTheGuestsOtherAdjustments()
+    {
+        var c = Plain();
+        c.Capabilities.AddRange(new[] { "NET_RAW", "SYS_PTRACE", "!CHOWN" });
+        var reporter = new WarningList();
+        Gen(c, r: reporter);
+        Assert.Contains("(Set-VServerGuest web1 -Capability 'CAP_NET_RAW','!CAP_CHOWN')", Assert.Single(reporter.Warnings));
     }
 
     [Fact]
@@ -331,13 +341,5 @@ public class OciBundleTests
         var a = Gen(Plain())["annotations"]!;
         Assert.Equal("web1", (string?)a["org.vserver.name"]);
         Assert.Equal("40000", (string?)a["org.vserver.context"]);
-    }
-
-    private sealed class ListReporter : IOperationReporter
-    {
-        public List<string> Warnings { get; } = new();
-        public void Progress(string activity, string status, int percent) { }
-        public void Warning(string message) => Warnings.Add(message);
-        public void Verbose(string message) { }
     }
 }

@@ -38,6 +38,27 @@ public class LifecycleCmdletTests
     }
 
     [GuestFact]
+    public void ARiskyCapabilityIsKeptButItsStartWarnsAndEveryGuestHasAProcessLimit()
+    {
+        var n = Unique("rc");
+        using var s = WithGuests(n);
+        var caps = s.Invoke($"(Get-VServerGuest {n}).BoundingSet").Select(c => c.BaseObject.ToString()).ToArray();
+        Assert.DoesNotContain("CAP_SYS_PTRACE", caps);
+        Assert.DoesNotContain("CAP_DAC_READ_SEARCH", caps);
+        Assert.Equal(16384L, s.Invoke($"(Get-VServerGuest {n}).ProcessLimit")[0].BaseObject);
+
+        s.Invoke($"Set-VServerGuest {n} -Capability NET_RAW,SYS_PTRACE");
+        Assert.Empty(s.Errors);
+        var warning = Assert.Single(s.Invoke($"Start-VServerGuest {n} -WarningVariable w -WarningAction SilentlyContinue; @($w.Message) -like '*CAP_SYS_PTRACE*'"));
+        Assert.Contains("CAP_SYS_PTRACE", warning.BaseObject.ToString());
+        Assert.Contains($"Set-VServerGuest {n} -Capability 'CAP_NET_RAW'", warning.BaseObject.ToString());
+        Assert.Contains("CAP_SYS_PTRACE", s.Invoke($"(Get-VServerGuest {n}).BoundingSet").Select(c => c.BaseObject.ToString()));
+        Assert.Equal("Running", s.Invoke($"(Get-VServerGuest {n}).State.ToString()")[0].BaseObject);
+        var pidsMax = Path.Combine(VServer.Runtime.Cgroups.Hierarchies()["pids"] + VServer.Runtime.Cgroups.PathFor(n), "pids.max");
+        Assert.Equal("16384", File.ReadAllText(pidsMax).Trim());
+    }
+
+    [GuestFact]
     public void WhatIfStartsNothing()
     {
         var n = Unique("wi");

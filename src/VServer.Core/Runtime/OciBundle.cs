@@ -123,8 +123,11 @@ public static class OciBundle
         var caps = Capabilities.BoundingSet(c.Capabilities.Select(Capabilities.Normalize)).ToArray();
         foreach (var cap in caps.Where(Capabilities.HostTakeoverRisks.ContainsKey))
         {
+            // -Capability replaces the whole list: the fix keeps the guest's other adjustments
+            var rest = Capabilities.NormalizeAll(c.Capabilities).Where(x => x != cap).ToArray();
+            var fix = rest.Length == 0 ? $"Set-VServerGuest {c.Name} -Clear Capability" : $"Set-VServerGuest {c.Name} -Capability {string.Join(',', rest.Select(x => "'" + x + "'"))}";
             reporter.Warning($"Guest '{c.Name}' holds {cap}, and its root is host root: {Capabilities.HostTakeoverRisks[cap]}. " +
-                $"Remove it (Set-VServerGuest {c.Name} -Capability '!{cap}') unless the guest is trusted; private users (user namespaces) will make it safe.");
+                $"Remove it ({fix}) unless the guest is trusted; private users (user namespaces) will make it safe.");
         }
 
         var process = new JsonObject
