@@ -4,6 +4,7 @@
 # Uses $env:VSERVER_CONFIG_ROOT / VSERVER_VDIR_ROOT when set, else /etc/vservers and /vservers.
 param([string]$Name = 'demo')
 $ErrorActionPreference = 'Stop'
+if ([Console]::IsOutputRedirected) { $PSStyle.OutputRendering = 'PlainText' } # a log, not a terminal
 Import-Module ([IO.Path]::Combine($PSScriptRoot, '..', 'VServer.psd1'))
 
 # Start again from scratch when the demo guest exists from an earlier run.
@@ -32,7 +33,7 @@ try {
     Start-VServerGuest $Name -PassThru
 
     "== Invoke-VServerCommand $Name -- ps (inside the guest: its own pid 1, nothing of the host)"
-    Invoke-VServerCommand $Name -- ps -o 'pid,user,comm'
+    Invoke-VServerCommand $Name -- ps -o pid,user,comm
     "== hostname inside: $(Invoke-VServerCommand $Name hostname)"
     "== eth0 inside (a veth on the host bridge $($guest.Bridge)): $(Invoke-VServerCommand $Name -- ip -o -4 addr show eth0)"
     "== capabilities inside: $(Invoke-VServerCommand $Name -- grep CapBnd /proc/self/status)"
@@ -44,8 +45,11 @@ try {
     Get-VServerContext | Out-Default
     "== Get-VServerProcess $Name (vps: host pid, context, the pid inside the guest)"
     Get-VServerProcess $Name | Out-Default
-    "== Get-VServerNetwork $Name (its namespace is vs-${Name}; try: ip netns exec vs-$Name ip addr)"
+    $netns = (Get-VServerNetwork $Name -ExcludeLoopback)[0].Namespace
+    "== Get-VServerNetwork $Name (its network namespace is $netns; try: ip netns exec $netns ip addr)"
     Get-VServerNetwork $Name -ExcludeLoopback | Out-Default
+    "== Get-VServerProcess $Name | Sort-Object RSS -Descending | Select-Object -First 3 | Format-Table PID, GPID, RSS, COMMAND"
+    Get-VServerProcess $Name | Sort-Object RSS -Descending | Select-Object -First 3 | Format-Table PID, GPID, RSS, COMMAND | Out-Default
 
 }
 finally {

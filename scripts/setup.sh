@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what VServer needs on a fresh Debian host (needs root; skipped when already there)
-# and builds the module into output/VServer. Used by scripts/demo.sh, scripts/test.sh and CI.
+# installs PowerShell 7.6.9 (a .NET global tool) when there is no pwsh 7.4+, builds the module into
+# output/VServer and links Pester (restored by the build) into .tools/Modules. Used by
+# scripts/demo.sh, scripts/test.sh and CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# gcc and libc6-dev build the red-team tests' attack programs (tests/attacks)
-PACKAGES=(busybox-static runc conmon tini xfsprogs e2fsprogs iproute2 gcc libc6-dev)
+# gcc and libc6-dev build the red-team tests' attack programs (tests/attacks); openssh-server and
+# openssh-client carry the Pester tests' PowerShell remoting over SSH (a test-only sshd on 127.0.0.1)
+PACKAGES=(busybox-static runc conmon tini xfsprogs e2fsprogs iproute2 gcc libc6-dev openssh-server openssh-client)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,10 +19,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
   echo "setup: installing ${missing[*]}"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    # packages (openssh-server) must not start services: the tests start their own sshd on 127.0.0.1
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 command -v dotnet >/dev/null || { echo "setup: the .NET SDK (dotnet) is required" >&2; exit 1; }
-echo "setup: building"
+. scripts/env.sh
+# PowerShell 7.4 or later: the one on PATH, else the .NET global tool from NuGet
+if ! pwsh -NoProfile -NonInteractive -Command 'if ($PSVersionTable.PSVersion -lt [version]"7.4") { exit 1 }' >/dev/null 2>&1; then
+  echo "setup: installing PowerShell $PWSH_VERSION (dotnet tool install --global PowerShell)"
+  dotnet tool install --global PowerShell --version "$PWSH_VERSION" >/dev/null \
+    || dotnet tool update --global PowerShell --version "$PWSH_VERSION" >/dev/null
+fi
+echo "setup: building (the test project's restore brings Pester $PESTER_VERSION)"
 dotnet build VServer.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+[ -f "$PESTER_PACKAGE/Pester.psd1" ] || { echo "setup: Pester $PESTER_VERSION was not restored to $PESTER_PACKAGE" >&2; exit 1; }
+mkdir -p "$VSERVER_MODULES"
+ln -sfn "$PESTER_PACKAGE" "$VSERVER_MODULES/Pester"

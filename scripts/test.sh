@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: Core unit tests, PowerShell runspace tests against the staged module, and the
-# root integration tests (they skip with a reason when not root, and fail instead when
+# Runs every test: Core unit tests, PowerShell runspace tests against the staged module, the
+# Pester tests of the user's pipelines in pwsh (tests/Pester), and the root integration tests (they skip with a reason when not root, and fail instead when
 # VSERVER_TEST_STRICT=1, as in CI). Ends with one line: N passed, N failed, N skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,22 @@ for trx in "$results"/*.trx; do
 done
 if [ "$files" -lt 2 ]; then
   echo "test: expected results from 2 test projects, found $files" >&2
+  failed=$((failed + 1))
+fi
+
+# Pester: the user's pipelines in pwsh, counted in the same summary
+. scripts/env.sh
+export PSModulePath="$VSERVER_MODULES${PSModulePath:+:$PSModulePath}"
+pwsh -NoProfile -NonInteractive -File tests/Invoke-PesterTests.ps1 -CountFile "$results/pester.count" -ResultFile "$results/pester.xml"
+prc=$?
+if read -r p f s < "$results/pester.count" 2>/dev/null; then
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+else
+  echo "test: Pester did not report its results" >&2
+  failed=$((failed + 1))
+fi
+if [ "$prc" -ne 0 ]; then
+  echo "test: the Pester run exited with $prc" >&2
   failed=$((failed + 1))
 fi
 if [ "${VSERVER_TEST_STRICT:-}" = "1" ] && [ "$skipped" -gt 0 ]; then

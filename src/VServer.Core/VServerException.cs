@@ -26,8 +26,9 @@ public enum ErrorKind
 /// </summary>
 public class VServerException : Exception
 {
+    /// <param name="message">Made visible (<see cref="VisibleText"/>): it often quotes a value read from disk or from a guest.</param>
     public VServerException(string errorId, ErrorKind kind, string message, object? target = null, Exception? inner = null)
-        : base(message, inner)
+        : base(VisibleText.Of(message), inner)
     {
         ErrorId = errorId;
         Kind = kind;

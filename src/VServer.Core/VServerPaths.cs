@@ -26,4 +26,13 @@ public sealed record VServerPaths(string ConfigRoot, string VdirRoot, string Run
     public string DefaultRootDir(string name) => Path.Combine(VdirRoot, name);
 
     public string LockFile => Path.Combine(ConfigRoot, ".lock");
+
+    /// <summary>
+    /// This installation's key in host-wide names (cgroups, network namespaces, host links): empty
+    /// for the default run root, else 8 hex digits of a hash of the run root. Two installations
+    /// (different VSERVER_RUN_ROOTs) with a guest of the same name so never share a cgroup, a
+    /// network namespace or a veth.
+    /// </summary>
+    public string InstallationKey => RunRoot == DefaultRunRoot ? ""
+        : Convert.ToHexString(System.IO.Hashing.XxHash32.Hash(System.Text.Encoding.UTF8.GetBytes(RunRoot))).ToLowerInvariant();
 }

@@ -98,6 +98,18 @@ public abstract class VServerCmdlet : PSCmdlet, IDisposable
 
         public void Error(ErrorRecord e) => _queue.Add(() => _cmdlet.WriteError(e));
 
+        /// <summary>Text for the host, as Write-Host writes it: shown, and capturable through the information stream (6>, -InformationVariable).</summary>
+        public void Host(string message, params string[] tags) => _queue.Add(() =>
+        {
+            var record = new InformationRecord(new HostInformationMessage { Message = message }, Name);
+            record.Tags.Add("PSHOST");
+            foreach (var t in tags)
+            {
+                record.Tags.Add(t);
+            }
+            _cmdlet.WriteInformation(record);
+        });
+
         public void Progress(string activity, string status, int percent) { }
 
         public void Warning(string message) => _queue.Add(() => _cmdlet.WriteWarning(message));

@@ -63,6 +63,12 @@ internal sealed class LiveGuest : IDisposable
 
     public RunState State => Runtime.Run(Name).ReadState() ?? throw new InvalidOperationException("not running");
 
+    /// <summary>The guest's cgroup (host-wide names are keyed by the test's installation).</summary>
+    public string Cgroup => Cgroups.PathFor(Roots.Paths, Name);
+
+    /// <summary>The guest's network namespace file.</summary>
+    public string Netns => GuestNetwork.NamespacePath(Roots.Paths, Name);
+
     public static bool WaitFor(Func<bool> condition, double seconds) => TestEnvironment.WaitFor(condition, seconds);
 
     public void Dispose()
@@ -100,7 +106,7 @@ internal sealed record HostFootprint(int Fds, int Mounts, int Monitors, int Gues
             Directory.GetFiles("/proc/self/fd").Length,
             File.ReadAllLines("/proc/self/mountinfo").Count(l => l.Contains(g.Roots.Base, StringComparison.Ordinal)),
             CountMonitors(g.Name, g.Roots.Paths.RunRoot),
-            Cgroups.Existing(Cgroups.PathFor(g.Name)).Count);
+            Cgroups.Existing(g.Cgroup).Count);
     }
 
     /// <summary>Live (not zombie) conmon processes monitoring this guest.</summary>
@@ -358,6 +364,6 @@ public class LifecycleTests
         // descriptors: the runtime's own come and go with the GC; a leak per cycle would show as 100
         Assert.True(before with { Fds = 0 } == after with { Fds = 0 } && after.Fds <= before.Fds + 10,
             $"before {before}, after {after}; start/stop ms: {string.Join(' ', times.Take(10))}");
-        Assert.Empty(Cgroups.Existing(Cgroups.PathFor(g.Name)));
+        Assert.Empty(Cgroups.Existing(g.Cgroup));
     }
 }

@@ -33,7 +33,9 @@ public class NetworkTests
 
     private static bool LinkExists(string name) => Directory.Exists("/sys/class/net/" + name);
 
-    private static string HostLink(LiveGuest g) => GuestNetwork.HostLinkName(g.Name, 0);
+    private static string HostLink(LiveGuest g) => GuestNetwork.HostLinkName(g.Roots.Paths, g.Name, 0);
+
+    private static readonly VServerPaths Default = new(VServerPaths.DefaultConfigRoot, VServerPaths.DefaultVdirRoot, VServerPaths.DefaultRunRoot);
 
     private static string[] DeviceNames(string procNetDev) =>
         procNetDev.Split('\n').Skip(2).Select(l => l.Split(':')[0].Trim()).Where(n => n.Length > 0).Order(StringComparer.Ordinal).ToArray();
@@ -46,7 +48,7 @@ public class NetworkTests
         c.Interfaces.Add(InterfaceSpec.Parse("eth0:fd00::2/64"));
         c.Interfaces.Add(InterfaceSpec.Parse("db=10.8.0.2/16"));
         Assert.Equal(NetworkMode.Bridge, c.EffectiveNetworkMode);
-        var cmds = GuestNetwork.Commands(c, new Dictionary<string, IPAddress[]> { ["br9"] = new[] { IPAddress.Parse("10.9.0.1"), IPAddress.Parse("192.0.2.1") } })
+        var cmds = GuestNetwork.Commands(Default, c, new Dictionary<string, IPAddress[]> { ["br9"] = new[] { IPAddress.Parse("10.9.0.1"), IPAddress.Parse("192.0.2.1") } })
             .Select(a => string.Join(' ', a)).ToList();
         Assert.Equal(new[]
         {
@@ -64,8 +66,8 @@ public class NetworkTests
         }, cmds);
 
         // host link names are keyed by the guest's name (host-wide, like vs-NAME), never longer than 15
-        Assert.NotEqual(GuestNetwork.HostLinkName("web1", 0), GuestNetwork.HostLinkName("web2", 0));
-        Assert.Equal(12, GuestNetwork.HostLinkName("a-guest-name-of-forty-characters-or-so", 9).Length); // vs + 8 hex + .9
+        Assert.NotEqual(GuestNetwork.HostLinkName(Default, "web1", 0), GuestNetwork.HostLinkName(Default, "web2", 0));
+        Assert.Equal(12, GuestNetwork.HostLinkName(Default, "a-guest-name-of-forty-characters-or-so", 9).Length); // vs + 8 hex + .9
 
         c.NetworkMode = NetworkMode.IPvlan;
         Assert.Equal(new[]
@@ -77,11 +79,37 @@ public class NetworkTests
             "-n vs-web1 addr add 10.9.0.2/24 dev eth0",
             "-n vs-web1 addr add fd00::2/64 dev eth0",
             "-n vs-web1 link set eth0 up",
-        }, GuestNetwork.Commands(c).Take(7).Select(a => string.Join(' ', a)));
+        }, GuestNetwork.Commands(Default, c).Take(7).Select(a => string.Join(' ', a)));
 
         c.NetworkMode = NetworkMode.None;
-        Assert.Equal(new[] { "-n vs-web1 link set lo up" }, GuestNetwork.Commands(c).Select(a => string.Join(' ', a)));
+        Assert.Equal(new[] { "-n vs-web1 link set lo up" }, GuestNetwork.Commands(Default, c).Select(a => string.Join(' ', a)));
         Assert.Equal(NetworkMode.None, new GuestConfig("bare").EffectiveNetworkMode);
+    }
+
+    [Fact]
+    public void HostWideNamesAreKeyedByInstallation()
+    {
+        // two installations (run roots) with a guest of the same name share no host-wide name
+        var other = new VServerPaths("/srv/b/etc", "/srv/b/vservers", "/srv/b/run");
+        var key = other.InstallationKey;
+        Assert.Matches("^[0-9a-f]{8}$", key);
+        Assert.Equal("", Default.InstallationKey);
+        Assert.Equal(key, new VServerPaths("/x", "/y", "/srv/b/run").InstallationKey); // the run root decides
+        Assert.NotEqual(key, new VServerPaths("/srv/b/etc", "/srv/b/vservers", "/srv/c/run").InstallationKey);
+
+        Assert.Equal("vs-web1", GuestNetwork.NamespaceOf(Default, "web1"));
+        Assert.Equal($"vs-{key}-web1", GuestNetwork.NamespaceOf(other, "web1"));
+        Assert.Equal("/run/netns/vs-" + key + "-web1", GuestNetwork.NamespacePath(other, "web1"));
+        Assert.Equal("/vserver/web1", Cgroups.PathFor(Default, "web1"));
+        Assert.Equal($"/vserver.{key}/web1", Cgroups.PathFor(other, "web1"));
+        Assert.Equal("vsfa24652b.0", GuestNetwork.HostLinkName(Default, "web1", 0));
+        Assert.NotEqual(GuestNetwork.HostLinkName(Default, "web1", 0), GuestNetwork.HostLinkName(other, "web1", 0));
+        Assert.True(Cgroups.IsUnderAnyInstallation($"/vserver.{key}/web1/payload"));
+        Assert.False(Cgroups.IsUnderAnyInstallation("/vserverx/web1"));
+
+        var c = new GuestConfig("web1") { Bridge = "br9" };
+        c.Interfaces.Add(InterfaceSpec.Parse("eth0:10.9.0.2/24"));
+        Assert.Contains($"-n vs-{key}-web1 link set lo up", GuestNetwork.Commands(other, c).Select(a => string.Join(' ', a)));
     }
 
     [Fact]
@@ -110,7 +138,7 @@ public class NetworkTests
             using var a = new LiveGuest(c => { c.Interfaces.Add(InterfaceSpec.Parse($"eth0:{net}.2/24")); c.Bridge = bridge; });
             using var b = new LiveGuest(c => { c.Interfaces.Add(InterfaceSpec.Parse($"eth0:{net}.3/24")); c.Bridge = bridge; }, sharing: a);
             Assert.True(LinkExists(bridge));
-            Assert.True(File.Exists(GuestNetwork.NamespacePath(a.Name)));
+            Assert.True(File.Exists(a.Netns));
             Assert.Equal(bridge, Path.GetFileName(new DirectoryInfo($"/sys/class/net/{HostLink(a)}/master").LinkTarget));
             Assert.Contains($"inet {net}.2/24", a.Sh("ip addr show eth0"));
 
@@ -125,7 +153,7 @@ public class NetworkTests
                 return code == 0;
             }, 10), "b could not fetch a's page: " + why + " / a listens: " + a.Sh("netstat -ltn"));
             Assert.Equal("hello-from-a", page);
-            var eth0 = GuestNetwork.Interfaces(a.Store.ReadConfig(a.Name)).Single(i => i.Name == "eth0");
+            var eth0 = GuestNetwork.Interfaces(a.Roots.Paths, a.Store.ReadConfig(a.Name)).Single(i => i.Name == "eth0");
             Assert.Equal((HostLink(a), NetworkMode.Bridge), (eth0.HostName, eth0.Mode));
             Assert.Contains($"{net}.2/24", eth0.Addresses);
             Assert.True(eth0.RxBytes > 0 && eth0.TxBytes > 0 && eth0.RxPackets > 0);
@@ -133,13 +161,13 @@ public class NetworkTests
             // a stop removes the namespace and the veth
             var bLink = HostLink(b);
             b.Runtime.Stop(b.Name, TimeSpan.FromSeconds(3));
-            Assert.False(File.Exists(GuestNetwork.NamespacePath(b.Name)));
+            Assert.False(File.Exists(b.Netns));
             Assert.False(LinkExists(bLink));
 
             // so does a crash: init killed, the exit hook cleans up
             var aLink = HostLink(a);
             Process.Start("kill", new[] { "-9", a.State.InitPid.ToString(System.Globalization.CultureInfo.InvariantCulture) })!.WaitForExit();
-            Assert.True(LiveGuest.WaitFor(() => !File.Exists(GuestNetwork.NamespacePath(a.Name)) && !LinkExists(aLink), 15), "the crashed guest's network is still there");
+            Assert.True(LiveGuest.WaitFor(() => !File.Exists(a.Netns) && !LinkExists(aLink), 15), "the crashed guest's network is still there");
         }
         finally
         {
@@ -154,7 +182,7 @@ public class NetworkTests
         using var none = new LiveGuest(c => c.Interfaces.Add(InterfaceSpec.Parse("eth0:10.213.0.9/24")), sharing: host, configureAfter: c => c.NetworkMode = NetworkMode.None);
         using var plain = new LiveGuest(sharing: host);
         Assert.Equal(DeviceNames(File.ReadAllText("/proc/net/dev")), DeviceNames(host.Sh("cat /proc/net/dev")));
-        Assert.False(File.Exists(GuestNetwork.NamespacePath(host.Name)));
+        Assert.False(File.Exists(host.Netns));
         Assert.Equal(new[] { "lo" }, DeviceNames(none.Sh("cat /proc/net/dev")));
         Assert.Equal(new[] { "lo" }, DeviceNames(plain.Sh("cat /proc/net/dev")));
         Assert.Contains("127.0.0.1", plain.Sh("ip addr show lo"));
@@ -174,7 +202,7 @@ public class NetworkTests
             Assert.Contains($"{net}.2", e.Message);
             Assert.Contains(a.Name, e.Message);
             Assert.Equal(GuestState.Stopped, b.Runtime.Status(b.Name).State);
-            Assert.False(File.Exists(GuestNetwork.NamespacePath(b.Name)));
+            Assert.False(File.Exists(b.Netns));
             Assert.False(LinkExists(HostLink(b)));
 
             // two guests with one address started at the same moment: exactly one runs
@@ -191,7 +219,7 @@ public class NetworkTests
             e = Assert.Throws<VServerException>(() => c.Runtime.Start(c.Name));
             Assert.Equal("HostDeviceNotFound", e.ErrorId);
             Assert.Contains("vsnodev9", e.Message);
-            Assert.False(File.Exists(GuestNetwork.NamespacePath(c.Name)));
+            Assert.False(File.Exists(c.Netns));
             Assert.Equal(GuestState.Running, a.Runtime.Status(a.Name).State);
         }
         finally

@@ -237,7 +237,7 @@ public class OciBundleTests
         Assert.Equal(100000, limits.CpuPeriod);
         Assert.Equal(200, limits.Pids);
         Assert.Null(OciBundle.Limits(c, swapLimit: false).MemoryAndSwap);
-        Assert.Equal("/vserver/web1/payload", Cgroups.PayloadOf(Cgroups.PathFor("web1")));
+        Assert.Equal("/vserver/web1/payload", Cgroups.PayloadOf(Cgroups.PathFor(new VServerPaths("/etc/vservers", "/vservers", "/run/vservers"), "web1")));
     }
 
     [Fact]

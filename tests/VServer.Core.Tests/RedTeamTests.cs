@@ -210,7 +210,7 @@ public class RedTeamTests
             c.CpuLimit = 0.5;
         }
         string[] Limits(LiveGuest g) => new[] { ("pids", "pids.max"), ("memory", "memory.limit_in_bytes"), ("cpu", "cpu.cfs_quota_us") }
-            .Select(x => File.ReadAllText(Path.Combine(Cgroups.Hierarchies()[x.Item1] + Cgroups.PathFor(g.Name), x.Item2)).Trim()).ToArray();
+            .Select(x => File.ReadAllText(Path.Combine(Cgroups.Hierarchies()[x.Item1] + g.Cgroup, x.Item2)).Trim()).ToArray();
         var expected = new[] { "50", (64L << 20).ToString(CultureInfo.InvariantCulture), "50000" };
 
         TestSeams.AllowUserNamespaces = true; // weak: the refusals switched off (and mount let through, as before)
@@ -254,7 +254,7 @@ public class RedTeamTests
         using var g = new LiveGuest(start: false);
         Attacks.Install(g, "forkbomb");
         g.Runtime.Start(g.Name);
-        var pidsMax = Path.Combine(Cgroups.Hierarchies()["pids"] + Cgroups.PathFor(g.Name), "pids.max");
+        var pidsMax = Path.Combine(Cgroups.Hierarchies()["pids"] + g.Cgroup, "pids.max");
         Assert.Equal("16384", File.ReadAllText(pidsMax).Trim());
         var d = g.Exec("/bin/forkbomb", "100000").Out.Trim().Split(' ');
         Assert.Equal("FORKED", d[0]);
@@ -378,8 +378,8 @@ public class RedTeamTests
         Assert.Contains("symlink", e.Message);
         Assert.Equal(before, HostDir());
         Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
-        Assert.Empty(Cgroups.Existing(Cgroups.PathFor(g.Name)));
-        Assert.False(File.Exists(GuestNetwork.NamespacePath(g.Name)));
+        Assert.Empty(Cgroups.Existing(g.Cgroup));
+        Assert.False(File.Exists(g.Netns));
     }
 
     [GuestFact]
@@ -446,7 +446,7 @@ public class RedTeamTests
         Directory.Delete(Path.Combine(g.Roots.Paths.RunRoot, g.Name), recursive: true);
         var e = Assert.Throws<VServerException>(() => g.Runtime.Start(g.Name));
         Assert.Equal("GuestAlreadyRunning", e.ErrorId);
-        Assert.True(File.Exists(GuestNetwork.NamespacePath(g.Name)));
+        Assert.True(File.Exists(g.Netns));
         Assert.Equal("ok", g.Sh("echo ok").Trim());
 
         // stop works, and the exit hook cleans up
@@ -454,8 +454,8 @@ public class RedTeamTests
         g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(5));
         Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
         Assert.False(ProcFs.IsAlive(before.InitPid, before.InitStartTicks));
-        Assert.True(LiveGuest.WaitFor(() => !File.Exists(GuestNetwork.NamespacePath(g.Name)), 10));
-        Assert.Empty(Cgroups.Existing(Cgroups.PathFor(g.Name)));
+        Assert.True(LiveGuest.WaitFor(() => !File.Exists(g.Netns), 10));
+        Assert.Empty(Cgroups.Existing(g.Cgroup));
     }
 
     [GuestFact]

@@ -184,17 +184,20 @@ public class StatFormatTests
             StartTime = DateTimeOffset.UtcNow,
             Runtime = "runc",
             RuntimeRoot = "/nonexistent",
-            CgroupsPath = Cgroups.PathFor("web1"),
+            CgroupsPath = Cgroups.PathFor(roots.Paths, "web1"),
             Context = 40007,
         });
         Directory.CreateDirectory(Path.Combine(roots.Paths.RunRoot, "stale")); // no state: not running
         var table = new ProcessTable(roots.Paths);
         var g = Assert.Single(table.Guests);
         Assert.Equal(("web1", 40007), (g.Name, g.Context));
-        Assert.Same(g, table.GuestOf("/vserver/web1"));
-        Assert.Same(g, table.GuestOf("/vserver/web1/nested/deeper"));
-        Assert.Null(table.GuestOf("/vserver/web10", out var foreign));
+        var parent = Cgroups.ParentFor(roots.Paths); // /vserver.KEY: these roots are not the default installation
+        Assert.Same(g, table.GuestOf(parent + "/web1"));
+        Assert.Same(g, table.GuestOf(parent + "/web1/nested/deeper"));
+        Assert.Null(table.GuestOf(parent + "/web10", out var foreign));
         Assert.True(foreign); // some other guest: neither web1 nor the host
+        Assert.Null(table.GuestOf("/vserver/web1", out foreign));
+        Assert.True(foreign); // the default installation's web1: a guest, but not ours
         Assert.Null(table.GuestOf("/vserverx/web1", out foreign));
         Assert.False(foreign);
         Assert.Null(table.GuestOf("/"));

@@ -170,12 +170,13 @@ public class ContextCmdletTests
             s.Invoke($"Start-VServerGuest {n},{quiet}");
             Assert.Empty(s.Errors);
             var eth0 = (GuestInterface)Assert.Single(s.Invoke($"Get-VServerNetwork {n} -ExcludeLoopback")).BaseObject;
-            Assert.Equal(("eth0", NetworkMode.Bridge, "vs-" + n), (eth0.Name, eth0.Mode, eth0.Namespace));
+            Assert.Equal(("eth0", NetworkMode.Bridge, VServer.Runtime.GuestNetwork.NamespaceOf(s.Paths, n)), (eth0.Name, eth0.Mode, eth0.Namespace));
+            Assert.StartsWith("vs-" + s.Paths.InstallationKey + "-", eth0.Namespace); // keyed: the test's roots are not the default installation
             Assert.Contains($"{net}.2/24", eth0.Addresses);
             Assert.Equal("lo", ((GuestInterface)Assert.Single(s.Invoke($"Get-VServerNetwork {quiet}")).BaseObject).Name);
             Assert.Matches($@"{n} +eth0 +vs[0-9a-f]{{8}}\.0 +Bridge +UP", s.Render($"Get-VServerNetwork {n} -ExcludeLoopback"));
             s.Invoke($"Stop-VServerGuest {n},{quiet} -Timeout 2");
-            Assert.False(File.Exists("/run/netns/vs-" + n));
+            Assert.False(File.Exists(VServer.Runtime.GuestNetwork.NamespacePath(s.Paths, n)));
         }
         finally
         {

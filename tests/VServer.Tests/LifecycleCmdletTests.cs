@@ -54,7 +54,7 @@ public class LifecycleCmdletTests
         Assert.Contains($"Set-VServerGuest {n} -Capability 'CAP_NET_RAW'", warning.BaseObject.ToString());
         Assert.Contains("CAP_SYS_PTRACE", s.Invoke($"(Get-VServerGuest {n}).BoundingSet").Select(c => c.BaseObject.ToString()));
         Assert.Equal("Running", s.Invoke($"(Get-VServerGuest {n}).State.ToString()")[0].BaseObject);
-        var pidsMax = Path.Combine(VServer.Runtime.Cgroups.Hierarchies()["pids"] + VServer.Runtime.Cgroups.PathFor(n), "pids.max");
+        var pidsMax = Path.Combine(VServer.Runtime.Cgroups.Hierarchies()["pids"] + VServer.Runtime.Cgroups.PathFor(s.Paths, n), "pids.max");
         Assert.Equal("16384", File.ReadAllText(pidsMax).Trim());
     }
 
@@ -83,13 +83,23 @@ public class LifecycleCmdletTests
         Assert.Equal(new[] { a, b }.Order(), lines.Select(l => (string)l.BaseObject).Order());
         Assert.All(lines, l => Assert.Equal(l.BaseObject, l.Properties["GuestName"].Value));
 
-        var output = s.Invoke($"Invoke-VServerCommand {a} -- sh -c 'echo out; echo err >&2; exit 3'");
-        Assert.Equal("out", Assert.Single(output).BaseObject);
-        Assert.Equal(2, s.Errors.Count);
-        Assert.Equal("GuestStandardError", s.Errors[0].FullyQualifiedErrorId.Split(',')[0]);
-        Assert.Contains("err", s.Errors[0].Exception.Message);
-        Assert.Equal("NonZeroExitCode", s.Errors[1].FullyQualifiedErrorId.Split(',')[0]);
-        Assert.Equal(3, s.Errors[1].Exception.GetType().GetProperty("ExitCode")!.GetValue(s.Errors[1].Exception));
+        // standard error is text for the host (information stream, tagged stderr), not an error: the exit code decides
+        var output = s.Invoke($"Invoke-VServerCommand {a} -InformationVariable iv -- sh -c 'echo out; echo err >&2; exit 3'; $iv | ForEach-Object {{ 'info:' + $_.MessageData + ':' + ($_.Tags -join '+') }}; 'last:' + $LASTEXITCODE");
+        Assert.Equal(new object[] { "out", $"info:err:PSHOST+stderr+{a}", "last:3" }, output.Select(o => o.BaseObject).ToArray());
+        var failure = Assert.Single(s.Errors);
+        Assert.Equal("NonZeroExitCode", failure.FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Equal(ErrorCategory.InvalidResult, failure.CategoryInfo.Category);
+        Assert.Equal(3, failure.Exception.GetType().GetProperty("ExitCode")!.GetValue(failure.Exception));
+
+        // a command that succeeds while it writes to standard error succeeds, even under -ErrorAction Stop
+        var ok = s.Invoke($"$r = Invoke-VServerCommand {a} -ErrorAction Stop -- sh -c 'echo progress >&2; echo done' 6>$null; $r; $?; $LASTEXITCODE");
+        Assert.Empty(s.Errors);
+        Assert.Equal(new object[] { "done", true, 0 }, ok.Select(o => o.BaseObject).ToArray());
+
+        // words as a native command gets them: pid,comm is one argument
+        var ps = s.Invoke($"Invoke-VServerCommand {a} -- ps -o pid,comm");
+        Assert.Empty(s.Errors);
+        Assert.Matches(@"PID\s+COMMAND", (string)ps[0].BaseObject);
 
         var results = s.Invoke($"Invoke-VServerCommand {a},{b} -AsResult -Environment @{{ GREETING = 'hi' }} -WorkingDirectory /etc -- sh -c 'echo $GREETING; pwd; exit 4'");
         Assert.Empty(s.Errors);

@@ -38,14 +38,17 @@ public class ModuleTests
         var m = s.Invoke($"Import-Module '{root}' -PassThru");
         Assert.Empty(s.Errors);
         var info = Assert.IsType<PSModuleInfo>(Assert.Single(m).BaseObject);
+        // the root manifest nests the staged module (so help and views come from output/VServer)
+        var staged = Assert.Single(info.NestedModules);
+        Assert.Equal(Path.Combine(TestEnvironment.RepoRoot, "output", "VServer"), staged.ModuleBase);
         // every cmdlet class of the module is exported, and nothing else
-        var classes = info.ImplementingAssembly!.GetTypes()
+        var classes = staged.ImplementingAssembly!.GetTypes()
             .Select(t => t.GetCustomAttributes(typeof(CmdletAttribute), false).OfType<CmdletAttribute>().FirstOrDefault())
             .OfType<CmdletAttribute>().Select(a => a.VerbName + "-" + a.NounName).Order().ToArray();
         Assert.Equal(classes, info.ExportedCmdlets.Keys.Order().ToArray());
         Assert.Contains("Start-VServerGuest", classes);
-        var staged = s.Invoke($"(Test-ModuleManifest '{PowerShellSession.ModuleManifest}').Version.ToString()");
-        Assert.Equal(info.Version.ToString(), staged[0].BaseObject);
+        var version = s.Invoke($"(Test-ModuleManifest '{PowerShellSession.ModuleManifest}').Version.ToString()");
+        Assert.Equal(info.Version.ToString(), version[0].BaseObject);
     }
 
     [Fact]

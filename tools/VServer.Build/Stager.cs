@@ -28,7 +28,24 @@ public static class Stager
         }
     }
 
-    public static string StagedManifest(string manifest) => manifest.Replace(OutputPrefix, "", StringComparison.Ordinal);
+    /// <summary>The root manifest's line that nests the staged module.</summary>
+    public const string NestedLine = "NestedModules        = @('output/VServer/VServer.psd1')";
+
+    /// <summary>
+    /// The staged module's manifest: the root manifest with its nesting line replaced by the module
+    /// itself (the assembly, the format and types files) and any other output/VServer/ prefix removed.
+    /// </summary>
+    public static string StagedManifest(string manifest)
+    {
+        if (!manifest.Contains(NestedLine, StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"The root manifest has no line '{NestedLine}'.");
+        }
+        return manifest.Replace(NestedLine,
+                "RootModule           = 'VServer.dll'\n    FormatsToProcess     = @('VServer.Format.ps1xml')\n    TypesToProcess       = @('VServer.Types.ps1xml')",
+                StringComparison.Ordinal)
+            .Replace(OutputPrefix, "", StringComparison.Ordinal);
+    }
 
     private static void WriteIfChanged(string path, string content)
     {

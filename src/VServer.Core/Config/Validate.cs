@@ -48,6 +48,8 @@ public static partial class Validate
         return xid;
     }
 
+    public static bool IsValidHostname(string value) => HostnamePattern().IsMatch(value);
+
     public static string Hostname(string value, string what = "hostname")
     {
         if (!HostnamePattern().IsMatch(value))

@@ -19,6 +19,7 @@ public readonly record struct ScannedProcess(int Pid, ProcStat Stat, RunningGues
 public sealed class ProcessTable
 {
     private readonly GuestStore _store;
+    private readonly string _parent;
     private readonly IReadOnlyDictionary<string, string> _hierarchies;
     private readonly string _controller;
     private readonly Dictionary<string, RunningGuest> _byCgroup = new(StringComparer.Ordinal);
@@ -27,6 +28,7 @@ public sealed class ProcessTable
     public ProcessTable(VServerPaths paths)
     {
         _store = new GuestStore(paths);
+        _parent = Cgroups.ParentFor(paths);
         _hierarchies = Cgroups.Hierarchies();
         _controller = Cgroups.MembershipController(_hierarchies);
         var guests = new List<RunningGuest>();
@@ -65,25 +67,28 @@ public sealed class ProcessTable
 
     /// <summary>
     /// The guest whose cgroup (or a cgroup below it) is <paramref name="cgroupPath"/>; null for
-    /// the host, and null with <paramref name="foreign"/> set for a cgroup under /vserver that is
-    /// no running guest of these roots (another installation's guest, or one whose state is gone):
+    /// the host, and null with <paramref name="foreign"/> set for a cgroup under any installation's
+    /// parent (/vserver, /vserver.KEY) that is no running guest of these roots (another installation's guest, or one whose state is gone):
     /// such a process is in some guest, so it is never counted as the host's.
     /// </summary>
     public RunningGuest? GuestOf(string cgroupPath, out bool foreign)
     {
         foreign = false;
-        // /vserver/NAME or /vserver/NAME/sub…: the guest's cgroup is the first two levels
-        if (!cgroupPath.StartsWith(Cgroups.Parent + "/", StringComparison.Ordinal))
+        // PARENT/NAME or PARENT/NAME/sub…: the guest's cgroup is the first two levels
+        if (!Cgroups.IsUnderAnyInstallation(cgroupPath))
         {
             return null;
         }
-        var end = cgroupPath.IndexOf('/', Cgroups.Parent.Length + 1);
-        var key = end < 0 ? cgroupPath : cgroupPath[..end];
-        if (_byCgroup.TryGetValue(key, out var g))
+        if (cgroupPath.StartsWith(_parent + "/", StringComparison.Ordinal))
         {
-            return g;
+            var end = cgroupPath.IndexOf('/', _parent.Length + 1);
+            var key = end < 0 ? cgroupPath : cgroupPath[..end];
+            if (_byCgroup.TryGetValue(key, out var g))
+            {
+                return g;
+            }
         }
-        foreign = true;
+        foreign = true; // a guest of another installation (/vserver.KEY), or one whose state is gone
         return null;
     }
 
@@ -164,7 +169,8 @@ public sealed class ProcessTable
             hostContext.Uptime = now - boot;
             result.Add(hostContext);
         }
-        foreach (var g in guests)
+        // as vserver-stat lists them: by context number (the host's 0 first)
+        foreach (var g in guests.OrderBy(g => g.Context).ThenBy(g => g.Name, StringComparer.Ordinal))
         {
             var c = byGuest[g];
             if (Cgroups.CpuTimes(g.State.CgroupsPath, _hierarchies) is var (user, system))

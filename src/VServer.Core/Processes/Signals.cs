@@ -14,6 +14,9 @@ public static class Signals
 
     public const int RtMin = 34, RtMax = 64;
 
+    /// <summary>The signal names kill(1) knows, without SIG (for tab completion).</summary>
+    public static IReadOnlyList<string> Known => Names.Skip(1).Concat(new[] { "RTMIN", "RTMAX" }).ToArray();
+
     /// <summary>A signal number from a name (TERM, SIGTERM, sigkill, RTMIN+2) or a number 1–64.</summary>
     public static int Parse(string text)
     {

@@ -76,7 +76,11 @@ public static class StatFormat
         string.Create(Inv, $"{"PID",5} {"CONTEXT",-20} {"GPID",5} {"USER",-8} {"S",1} {"VSZ",9} {"RSS",7} {"TIME",8} COMMAND");
 
     /// <summary>vps's context column: the number and the guest's name (<c>40000 web1</c>, <c>0 MAIN</c>), 20 wide.</summary>
-    public static string ContextColumn(ProcessInfo p) => string.Create(Inv, $"{p.Context,5} {Cut(p.GuestName ?? ProcessInfo.HostContextName, GuestNameWidth),-14}");
+    public static string ContextColumn(ProcessInfo p) => ContextColumn(p.Context, p.GuestName);
+
+    /// <summary>The CONTEXT column from the two numbers a view has even for deserialized objects (remoting, Import-Clixml).</summary>
+    public static string ContextColumn(int context, string? guestName) =>
+        string.Create(Inv, $"{context,5} {Cut(string.IsNullOrEmpty(guestName) ? ProcessInfo.HostContextName : guestName, GuestNameWidth),-14}");
 
     /// <summary>Cuts text to a column as ps does: the last character kept becomes '+'.</summary>
     public static string Cut(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "+";

@@ -22,11 +22,18 @@ public sealed record CgroupLimits
 /// </summary>
 public static class Cgroups
 {
-    /// <summary>Where VServer's guests live in every hierarchy: <c>/vserver/NAME</c>.</summary>
+    /// <summary>Where the default installation's guests live in every hierarchy: <c>/vserver/NAME</c>.</summary>
     public const string Parent = "/vserver";
 
+    /// <summary>Where an installation's guests live: <c>/vserver</c>, or <c>/vserver.KEY</c> for another run root.</summary>
+    public static string ParentFor(VServerPaths paths) => paths.InstallationKey.Length == 0 ? Parent : Parent + "." + paths.InstallationKey;
+
+    /// <summary>Whether a cgroup path lies under some VServer installation's parent (ours or another's).</summary>
+    public static bool IsUnderAnyInstallation(string cgroupPath) =>
+        cgroupPath.StartsWith(Parent + "/", StringComparison.Ordinal) || cgroupPath.StartsWith(Parent + ".", StringComparison.Ordinal);
+
     /// <summary>The guest's cgroup: its limits, its accounting, and every process of the guest below it.</summary>
-    public static string PathFor(string guest) => Parent + "/" + guest;
+    public static string PathFor(VServerPaths paths, string guest) => ParentFor(paths) + "/" + guest;
 
     /// <summary>
     /// The cgroup the runtime makes for the guest, one level below its limits: the root of the
@@ -97,8 +104,9 @@ public static class Cgroups
                 if (v2root is not null && dir.StartsWith(v2root + "/", StringComparison.Ordinal))
                 {
                     // v2: the controllers must be enabled on the way down (no process lives in these two)
-                    EnableV2(v2root + Parent, v2root, v2Controllers);
-                    EnableV2(dir, v2root + Parent, v2Controllers);
+                    var parent = v2root + Path.GetDirectoryName(guestCgroup);
+                    EnableV2(parent, v2root, v2Controllers);
+                    EnableV2(dir, parent, v2Controllers);
                 }
                 Directory.CreateDirectory(dir);
             }
@@ -290,7 +298,7 @@ public static class Cgroups
     /// </summary>
     public static void RemoveEmpty(string cgroupPath)
     {
-        foreach (var path in new[] { PayloadOf(cgroupPath), cgroupPath, Parent })
+        foreach (var path in new[] { PayloadOf(cgroupPath), cgroupPath, Path.GetDirectoryName(cgroupPath)! })
         {
             foreach (var dir in Existing(path))
             {

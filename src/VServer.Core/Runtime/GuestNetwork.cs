@@ -14,9 +14,11 @@ namespace VServer.Runtime;
 /// </summary>
 public static class GuestNetwork
 {
-    public static string NamespaceOf(string guest) => "vs-" + guest;
+    /// <summary>The guest's network namespace: <c>vs-NAME</c>, or <c>vs-KEY-NAME</c> for an installation other than the default (<see cref="VServerPaths.InstallationKey"/>).</summary>
+    public static string NamespaceOf(VServerPaths paths, string guest) =>
+        "vs-" + (paths.InstallationKey.Length == 0 ? "" : paths.InstallationKey + "-") + guest;
 
-    public static string NamespacePath(string guest) => "/run/netns/" + NamespaceOf(guest);
+    public static string NamespacePath(VServerPaths paths, string guest) => "/run/netns/" + NamespaceOf(paths, guest);
 
     /// <summary>
     /// The host-side name of a guest's interface: <c>vs</c>, a 32-bit hash of the guest's name in
@@ -24,14 +26,14 @@ public static class GuestNetwork
     /// <c>vs-NAME</c>, so they are keyed by the name too, not by the context number, which two
     /// VServer installations on one host may both use.
     /// </summary>
-    public static string HostLinkName(string guest, int index) =>
-        "vs" + Convert.ToHexString(System.IO.Hashing.XxHash32.Hash(System.Text.Encoding.UTF8.GetBytes(guest))).ToLowerInvariant() + "." + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    public static string HostLinkName(VServerPaths paths, string guest, int index) =>
+        "vs" + Convert.ToHexString(System.IO.Hashing.XxHash32.Hash(System.Text.Encoding.UTF8.GetBytes(paths.InstallationKey.Length == 0 ? guest : paths.InstallationKey + "/" + guest))).ToLowerInvariant() + "." + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>One interface inside the guest, with all its addresses.</summary>
     public sealed record Link(int Index, string GuestName, string HostName, string? Parent, IReadOnlyList<InterfaceSpec> Addresses);
 
     /// <summary>The guest's interfaces: specs with the same guest-side name share one interface.</summary>
-    public static IReadOnlyList<Link> Links(GuestConfig c)
+    public static IReadOnlyList<Link> Links(VServerPaths paths, GuestConfig c)
     {
         var mode = c.EffectiveNetworkMode;
         if (mode is NetworkMode.Host or NetworkMode.None)
@@ -48,7 +50,7 @@ public static class GuestNetwork
             var specs = g.Select(x => x.spec).ToList();
             // Bridge: the device part names the guest's interface; IPvlan: it names the host device, and the guest's is ethN
             var guestName = mode == NetworkMode.Bridge ? g.Key : specs[0].Name ?? $"eth{i}";
-            links.Add(new Link(i, guestName, HostLinkName(c.Name, i), mode == NetworkMode.IPvlan ? specs[0].Device : null, specs));
+            links.Add(new Link(i, guestName, HostLinkName(paths, c.Name, i), mode == NetworkMode.IPvlan ? specs[0].Device : null, specs));
             i++;
         }
         return links;
@@ -58,12 +60,12 @@ public static class GuestNetwork
     /// The ip commands that fill the guest's namespace, in order. Pure: tests read them, and
     /// <see cref="Setup"/> runs them.
     /// </summary>
-    public static IReadOnlyList<string[]> Commands(GuestConfig c, IReadOnlyDictionary<string, IPAddress[]>? bridgeAddresses = null)
+    public static IReadOnlyList<string[]> Commands(VServerPaths paths, GuestConfig c, IReadOnlyDictionary<string, IPAddress[]>? bridgeAddresses = null)
     {
-        var ns = NamespaceOf(c.Name);
+        var ns = NamespaceOf(paths, c.Name);
         var mode = c.EffectiveNetworkMode;
         var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
-        var links = Links(c);
+        var links = Links(paths, c);
         var cmds = new List<string[]> { new[] { "-n", ns, "link", "set", "lo", "up" } };
         foreach (var l in links)
         {
@@ -125,7 +127,7 @@ public static class GuestNetwork
     public static void Check(GuestConfig c, GuestStore store)
     {
         var mode = c.EffectiveNetworkMode;
-        var links = Links(c);
+        var links = Links(store.Paths, c);
         foreach (var l in links)
         {
             if (mode == NetworkMode.IPvlan && (l.Parent is null || !Directory.Exists("/sys/class/net/" + l.Parent)))
@@ -141,7 +143,7 @@ public static class GuestNetwork
         var mine = links.SelectMany(l => l.Addresses).Select(a => a.Address).ToList();
         var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
         // a guest whose namespace exists is running or starting (its state is written later)
-        foreach (var other in store.ListNames().Where(n => n != c.Name && File.Exists(NamespacePath(n))))
+        foreach (var other in store.ListNames().Where(n => n != c.Name && File.Exists(NamespacePath(store.Paths, n))))
         {
             GuestConfig oc;
             try
@@ -156,7 +158,7 @@ public static class GuestNetwork
             {
                 continue;
             }
-            var clash = Links(oc).SelectMany(l => l.Addresses).Select(a => a.Address).FirstOrDefault(mine.Contains);
+            var clash = Links(store.Paths, oc).SelectMany(l => l.Addresses).Select(a => a.Address).FirstOrDefault(mine.Contains);
             if (clash is not null)
             {
                 throw new VServerException("AddressInUse", ErrorKind.ResourceExists,
@@ -181,12 +183,12 @@ public static class GuestNetwork
         Directory.CreateDirectory(store.Paths.RunRoot);
         using var hostLock = HostLock.Acquire(Path.Combine(store.Paths.RunRoot, ".network.lock"));
         Check(c, store);
-        Teardown(c.Name); // left by a crash
-        Ip.Run("netns", "add", NamespaceOf(c.Name));
+        Teardown(store.Paths, c.Name); // left by a crash
+        Ip.Run("netns", "add", NamespaceOf(store.Paths, c.Name));
         try
         {
             Dictionary<string, IPAddress[]>? gateways = null;
-            if (mode == NetworkMode.Bridge && Links(c).Count > 0)
+            if (mode == NetworkMode.Bridge && Links(store.Paths, c).Count > 0)
             {
                 var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
                 if (!Directory.Exists("/sys/class/net/" + bridge))
@@ -201,15 +203,15 @@ public static class GuestNetwork
                 Ip.Run("link", "set", bridge, "up");
                 gateways = new() { [bridge] = AddressesOf(bridge) };
             }
-            foreach (var cmd in Commands(c, gateways))
+            foreach (var cmd in Commands(store.Paths, c, gateways))
             {
                 Ip.Run(cmd);
             }
-            return NamespacePath(c.Name);
+            return NamespacePath(store.Paths, c.Name);
         }
         catch
         {
-            Teardown(c.Name);
+            Teardown(store.Paths, c.Name);
             throw;
         }
     }
@@ -225,15 +227,15 @@ public static class GuestNetwork
     }
 
     /// <summary>The interfaces in a running guest's namespace, loopback included, with their counters (ip -j -s addr).</summary>
-    public static IReadOnlyList<GuestInterface> Interfaces(GuestConfig c)
+    public static IReadOnlyList<GuestInterface> Interfaces(VServerPaths paths, GuestConfig c)
     {
         var mode = c.EffectiveNetworkMode;
-        if (mode == NetworkMode.Host || !File.Exists(NamespacePath(c.Name)))
+        if (mode == NetworkMode.Host || !File.Exists(NamespacePath(paths, c.Name)))
         {
             return Array.Empty<GuestInterface>();
         }
-        var links = Links(c);
-        using var doc = JsonDocument.Parse(Ip.Run("-n", NamespaceOf(c.Name), "-j", "-s", "addr", "show"));
+        var links = Links(paths, c);
+        using var doc = JsonDocument.Parse(Ip.Run("-n", NamespaceOf(paths, c.Name), "-j", "-s", "addr", "show"));
         var result = new List<GuestInterface>();
         foreach (var l in doc.RootElement.EnumerateArray())
         {
@@ -256,18 +258,18 @@ public static class GuestNetwork
                 TxBytes = Stat("tx", "bytes"),
                 RxPackets = Stat("rx", "packets"),
                 TxPackets = Stat("tx", "packets"),
-                Namespace = NamespaceOf(c.Name),
+                Namespace = NamespaceOf(paths, c.Name),
             });
         }
         return result;
     }
 
     /// <summary>Deletes the guest's namespace: its veth pairs (host ends included) and ipvlans go with it.</summary>
-    public static void Teardown(string guest)
+    public static void Teardown(VServerPaths paths, string guest)
     {
-        if (File.Exists(NamespacePath(guest)))
+        if (File.Exists(NamespacePath(paths, guest)))
         {
-            Ip.TryRun("netns", "delete", NamespaceOf(guest));
+            Ip.TryRun("netns", "delete", NamespaceOf(paths, guest));
         }
     }
 }

@@ -57,11 +57,11 @@ public sealed class GuestRuntime
             throw new VServerException("GuestAlreadyRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is already running.", name);
         }
         // the kernel's word, whatever the run directory says: never clean up after a guest that has processes
-        var left = Cgroups.Processes(Cgroups.PathFor(name));
+        var left = Cgroups.Processes(Cgroups.PathFor(Paths, name));
         if (left.Count > 0)
         {
             throw new VServerException("GuestAlreadyRunning", ErrorKind.InvalidOperation,
-                $"Guest '{name}' still has {left.Count} process(es) in its cgroup {Cgroups.PathFor(name)} (host pid {left[0]}), though VServer cannot find its init; nothing was changed. Stop them first (Stop-VServerGuest {name}).", name);
+                $"Guest '{name}' still has {left.Count} process(es) in its cgroup {Cgroups.PathFor(Paths, name)} (host pid {left[0]}), though VServer cannot find its init; nothing was changed. Stop them first (Stop-VServerGuest {name}).", name);
         }
         CleanupLocked(run, prior, reporter);
         return StartLocked(config, run, reporter, cancel);
@@ -93,7 +93,7 @@ public sealed class GuestRuntime
         }
         catch
         {
-            GuestNetwork.Teardown(config.Name);
+            GuestNetwork.Teardown(Paths, config.Name);
             throw;
         }
     }
@@ -110,7 +110,7 @@ public sealed class GuestRuntime
             initHelper = HostProcess.Find("tini-static") ?? throw new VServerException("InitHelperNotFound", ErrorKind.NotInstalled,
                 $"Guest '{name}' uses the Sysv init style, which needs the tini-static binary (Debian package 'tini').", name);
         }
-        var cgroups = Cgroups.PathFor(name);
+        var cgroups = Cgroups.PathFor(Paths, name);
         var bundle = OciBundle.Generate(config, BundleOptionsFor(config, root, runtime, initHelper, netns, rootMount), reporter);
         if (!TestSeams.SkipRootPreparation)
         {
@@ -160,7 +160,7 @@ public sealed class GuestRuntime
                 CgroupsPath = cgroups,
                 Context = config.Context,
                 RootMount = rootMount,
-                NetworkNamespace = netns is null ? null : GuestNetwork.NamespaceOf(name),
+                NetworkNamespace = netns is null ? null : GuestNetwork.NamespaceOf(Paths, name),
             });
             runtime.Check(name, "start", name);
         }
@@ -173,10 +173,10 @@ public sealed class GuestRuntime
         return run.Status();
     }
 
-    private static BundleOptions BundleOptionsFor(GuestConfig config, string root, OciRuntime runtime, string? initHelper, string? netns, string? rootMount) => new()
+    private BundleOptions BundleOptionsFor(GuestConfig config, string root, OciRuntime runtime, string? initHelper, string? netns, string? rootMount) => new()
     {
         RootPath = root,
-        CgroupsPath = Cgroups.PayloadOf(Cgroups.PathFor(config.Name)),
+        CgroupsPath = Cgroups.PayloadOf(Cgroups.PathFor(Paths, config.Name)),
         InitHelper = initHelper,
         TimeNamespace = config.Flags.Contains("virt_uptime") && runtime.TimeNamespace,
         NetworkNamespace = netns,
@@ -197,7 +197,7 @@ public sealed class GuestRuntime
         }
         var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
         var helper = config.InitStyle == InitStyle.Sysv ? HostProcess.Find("tini-static") : null;
-        var netns = state.NetworkNamespace is null ? null : GuestNetwork.NamespacePath(config.Name);
+        var netns = state.NetworkNamespace is null ? null : GuestNetwork.NamespacePath(Paths, config.Name);
         var bundle = OciBundle.Generate(config, BundleOptionsFor(config, _store.RootOf(config), runtime, helper, netns, state.RootMount));
         Directory.CreateDirectory(run.Bundle);
         AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
@@ -264,7 +264,7 @@ public sealed class GuestRuntime
         var cli = CliPath();
         if (cli is null)
         {
-            reporter.Warning($"Guest '{run.Name}': the vserver command was not found next to VServer.Core.dll (or in VSERVER_CLI), so a reboot inside the guest will leave it stopped.");
+            reporter.Warning($"Guest '{run.Name}': the vserver command was not found next to VServer.Core.dll (or in VSERVER_CLI), or could not be made executable, so a reboot inside the guest will leave it stopped.");
         }
         else
         {
@@ -368,7 +368,25 @@ public sealed class GuestRuntime
         }
         var dir = Path.GetDirectoryName(typeof(GuestRuntime).Assembly.Location);
         var p = dir is null ? null : Path.Combine(dir, "vserver");
-        return p is not null && File.Exists(p) ? p : null;
+        if (p is null || !File.Exists(p))
+        {
+            return null;
+        }
+        // a module installed from a .nupkg (Install-PSResource) comes out of a zip without execute bits
+        const UnixFileMode exec = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        var mode = File.GetUnixFileMode(p);
+        if ((mode & UnixFileMode.UserExecute) == 0)
+        {
+            try
+            {
+                File.SetUnixFileMode(p, mode | exec);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+        return p;
     }
 
     /// <summary>The .NET installation this process runs on, so the vserver apphost finds it wherever it is.</summary>
@@ -519,7 +537,7 @@ public sealed class GuestRuntime
             }
             if (state.NetworkNamespace is not null)
             {
-                GuestNetwork.Teardown(run.Name);
+                GuestNetwork.Teardown(Paths, run.Name);
             }
         }
         else if (Directory.Exists(run.Dir))
@@ -527,7 +545,7 @@ public sealed class GuestRuntime
             // a start that failed before it recorded its state: the runtime may still know the container
             var rt = File.Exists(run.ConfigJson) ? TryResolve() : null;
             rt?.Invoke(new[] { "delete", "--force", run.Name });
-            Cgroups.RemoveEmpty(Cgroups.PathFor(run.Name));
+            Cgroups.RemoveEmpty(Cgroups.PathFor(Paths, run.Name));
         }
         run.Clear();
     }

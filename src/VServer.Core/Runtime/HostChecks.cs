@@ -11,6 +11,12 @@ public static class HostChecks
 {
     private static readonly string[] Namespaces = { "pid", "ipc", "uts", "mnt", "net", "cgroup", "user", "time" };
 
+    /// <summary>Every check's name, in the order they run: what -Check accepts and completes.</summary>
+    public static IReadOnlyList<string> Names { get; } = new[] { "root" }
+        .Concat(Namespaces.Select(n => "namespace " + n))
+        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "overlayfs", "iproute2", "reflink", "veth", "bridge", "ipvlan" })
+        .ToArray();
+
     public static IEnumerable<HostCheck> Run(VServerPaths paths)
     {
         var root = Sys.GetEuid() == 0;

@@ -51,12 +51,14 @@ public sealed class RunDirectory
     public RunDirectory(VServerPaths paths, string name)
     {
         Name = name;
+        Paths = paths;
         RunRoot = paths.RunRoot;
         Dir = Path.Combine(paths.RunRoot, name);
         LockFile = Path.Combine(paths.RunRoot, "." + name + ".lock");
     }
 
     public string Name { get; }
+    public VServerPaths Paths { get; }
     public string RunRoot { get; }
     public string Dir { get; }
     public string LockFile { get; }
@@ -86,7 +88,7 @@ public sealed class RunDirectory
         // the run directories, and the guest cgroups of guests whose run directory was lost (the
         // kernel's word wins: a recovered guest is one whose monitor belongs to this run root)
         var names = Directory.EnumerateDirectories(paths.RunRoot).Select(Path.GetFileName)
-            .Concat(Cgroups.Existing(Cgroups.Parent).SelectMany(ListDirectories))
+            .Concat(Cgroups.Existing(Cgroups.ParentFor(paths)).SelectMany(ListDirectories))
             .Where(n => n is not null && !n.StartsWith('.') && Config.Validate.IsValidGuestName(n))
             .Distinct(StringComparer.Ordinal);
         foreach (var name in names)
@@ -150,7 +152,7 @@ public sealed class RunDirectory
     /// </summary>
     private RunState? Recover()
     {
-        var cgroup = Cgroups.PathFor(Name);
+        var cgroup = Cgroups.PathFor(Paths, Name);
         int? init = null;
         foreach (var pid in Cgroups.Processes(cgroup))
         {
@@ -198,7 +200,7 @@ public sealed class RunDirectory
             CgroupsPath = cgroup,
             Context = int.TryParse((string?)annotations?["org.vserver.context"], NumberStyles.None, CultureInfo.InvariantCulture, out var ctx) ? ctx : null,
             RootMount = (string?)annotations?["org.vserver.rootmount"] is { Length: > 0 } mount ? mount : null,
-            NetworkNamespace = File.Exists(GuestNetwork.NamespacePath(Name)) ? GuestNetwork.NamespaceOf(Name) : null,
+            NetworkNamespace = File.Exists(GuestNetwork.NamespacePath(Paths, Name)) ? GuestNetwork.NamespaceOf(Paths, Name) : null,
             Recovered = true,
         };
         try

@@ -49,8 +49,12 @@ public static class ConfigDirectory
         {
             c.Context = int.TryParse(ctx, NumberStyles.None, Inv, out var x) ? x : throw Bad("context", ctx, "is not a context number");
         }
-        c.Hostname = NullIfEmpty(Text("uts/nodename"));
-        c.Domainname = NullIfEmpty(Text("uts/domainname"));
+        // names the guest is shown and started with: checked as when they are set (they reach terminals and the runtime)
+        string? Name(string rel) => NullIfEmpty(Text(rel)) is string v
+            ? (Validate.IsValidHostname(v) ? v : throw Bad(rel, v, "is not a valid host or domain name"))
+            : null;
+        c.Hostname = Name("uts/nodename");
+        c.Domainname = Name("uts/domainname");
         var flags = File.Exists(Path.Combine(dir, "cflags")) ? Lines("cflags") : Lines("flags");
         c.Flags = flags.Select(f => f.ToLowerInvariant()).Distinct().ToList();
         c.Capabilities = Lines("bcapabilities").Select(l =>

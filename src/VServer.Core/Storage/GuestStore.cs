@@ -82,7 +82,7 @@ public sealed class GuestStore
             }
             if (Within(root, dir) || Within(dir, root))
             {
-                result.Add((new Runtime.RunDirectory(Paths, n), Runtime.Cgroups.PathFor(n)));
+                result.Add((new Runtime.RunDirectory(Paths, n), Runtime.Cgroups.PathFor(Paths, n)));
             }
         }
         return result;

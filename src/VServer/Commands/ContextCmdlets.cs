@@ -66,6 +66,12 @@ public abstract class ContextSelectionCmdlet : VServerCmdlet
 
     protected override void ProcessRecord()
     {
+        // the host's row of Get-VServerContext piped on (live, or deserialized from remoting)
+        if (MyInvocation.ExpectingInput && Context is [0] && (Name is null || Name.All(n => n == ContextInfo.RootServerName)))
+        {
+            WriteWarning($"Context 0 is the host ({ContextInfo.RootServerName}), not a guest; it is left alone. Use -Context 0 to name the host's context.");
+            return;
+        }
         var table = new ProcessTable(Store.Paths);
         var (host, guests) = Select(table);
         if (!host && guests.Count == 0)

@@ -14,6 +14,8 @@ public sealed class GetVServerDiskUsageCommand : VServerCmdlet
     [ArgumentCompleter(typeof(GuestNameCompleter))]
     public string[]? Name { get; set; }
 
+    private bool _progressShown;
+
     protected override void ProcessRecord()
     {
         foreach (var n in ResolveNames(Name ?? new[] { "*" }))
@@ -21,8 +23,18 @@ public sealed class GetVServerDiskUsageCommand : VServerCmdlet
             Try(n, () =>
             {
                 WriteProgress(new ProgressRecord(2, "Measuring disk usage", n));
+                _progressShown = true;
                 WriteObject(DiskUsageMeter.MeasureGuest(Store, n, Cancel));
             });
+        }
+    }
+
+    /// <summary>The bar is completed, so it does not stay on the screen (a remoting client's included).</summary>
+    protected override void EndProcessing()
+    {
+        if (_progressShown)
+        {
+            WriteProgress(new ProgressRecord(2, "Measuring disk usage", "Done") { RecordType = ProgressRecordType.Completed });
         }
     }
 }

@@ -39,7 +39,7 @@ public sealed class GetVServerNetworkCommand : VServerCmdlet
                     WriteVerbose($"Guest '{n}' shares the host's network stack (Host mode): see the host's own interfaces.");
                     return;
                 }
-                foreach (var i in GuestNetwork.Interfaces(config).Where(i => !ExcludeLoopback || i.Name != "lo"))
+                foreach (var i in GuestNetwork.Interfaces(Store.Paths, config).Where(i => !ExcludeLoopback || i.Name != "lo"))
                 {
                     WriteObject(i);
                 }

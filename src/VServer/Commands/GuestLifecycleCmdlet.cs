@@ -23,6 +23,13 @@ public abstract class GuestLifecycleCmdlet : VServerCmdlet
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "Context")]
     public ContextInfo? InputObject { get; set; }
 
+    /// <summary>
+    /// The context of an object piped by property name (a guest, or a context deserialized from
+    /// remoting, which cannot bind as <see cref="InputObject"/>): context 0 is the host, left alone.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, ParameterSetName = "Name", DontShow = true)]
+    public int? Context { get; set; }
+
     /// <summary>Write the guest after the operation.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
@@ -34,10 +41,18 @@ public abstract class GuestLifecycleCmdlet : VServerCmdlet
 
     protected abstract string Action { get; }
 
+    /// <summary>The action ShouldProcess names for one guest.</summary>
+    protected virtual string ActionFor(string name) => Action;
+
     protected virtual IEnumerable<string> Names()
     {
         if (ParameterSetName != "Context")
         {
+            if (Context == 0 && MyInvocation.ExpectingInput)
+            {
+                WriteWarning($"Context 0 is the host ({string.Join(", ", Name)}), not a guest; it is left alone.");
+                return Array.Empty<string>();
+            }
             return ResolveNames(Name);
         }
         if (InputObject!.GuestName is not string guest)
@@ -52,7 +67,7 @@ public abstract class GuestLifecycleCmdlet : VServerCmdlet
     {
         foreach (var n in Names())
         {
-            if (ShouldProcess(n, Action))
+            if (ShouldProcess(n, ActionFor(n)))
             {
                 _names.Add(n);
             }
@@ -84,6 +99,10 @@ public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
     public SwitchParameter OnBoot { get; set; }
 
     protected override string Action => "Start guest";
+
+    /// <summary>-WhatIf tells what would really happen to a guest that already runs.</summary>
+    protected override string ActionFor(string name) =>
+        Runtime.Status(name).State == GuestState.Running ? "Start guest (it is already running: nothing would be done, GuestAlreadyRunning)" : Action;
 
     protected override IEnumerable<string> Names()
     {

@@ -30,11 +30,13 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
     [Parameter]
     [AllowEmptyString]
     [AllowEmptyCollection]
+    [ArgumentCompleter(typeof(FlagCompleter))]
     public string[]? Flag { get; set; }
 
     [Parameter]
     [AllowEmptyString]
     [AllowEmptyCollection]
+    [ArgumentCompleter(typeof(CapabilityCompleter))]
     public string[]? Capability { get; set; }
 
     [Parameter]

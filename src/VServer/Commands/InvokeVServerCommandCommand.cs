@@ -7,8 +7,11 @@ namespace VServer.Commands;
 
 /// <summary>
 /// Invoke-VServerCommand: runs a command inside running guests (the runtime's exec: the guest's
-/// namespaces, cgroup and capabilities). Output lines stream as strings with a GuestName note
-/// property; error lines become non-terminating errors; a non-zero exit is an error record.
+/// namespaces, cgroup and capabilities), as PowerShell 7 runs a native command: output lines
+/// stream as strings with a GuestName note property; standard error goes to the host through the
+/// information stream (tagged "stderr"; redirect with 6> or capture with -InformationVariable), so
+/// it never turns success into failure; the exit code decides: non-zero is an error record
+/// (NonZeroExitCode), and $LASTEXITCODE is set as after a native command.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "VServerCommand")]
 [OutputType(typeof(string), typeof(CommandResult))]
@@ -26,7 +29,23 @@ public sealed class InvokeVServerCommandCommand : VServerCmdlet
     /// part of the command: <c>Get-VServerGuest | Invoke-VServerCommand apt-get update</c>.
     /// </summary>
     [Parameter(Position = 1, ValueFromRemainingArguments = true)]
-    public string[] Command { get; set; } = Array.Empty<string>();
+    public object[] Command { get; set; } = Array.Empty<object>();
+
+    /// <summary>
+    /// The command's words as a native command gets them: PowerShell parses <c>ps -o pid,comm</c> into
+    /// an array for <c>pid,comm</c>, which a native command receives joined with commas.
+    /// </summary>
+    internal static string[] Words(IEnumerable<object> command) => command.Select(Word).ToArray();
+
+    private static string Word(object o)
+    {
+        var value = o is PSObject ps ? ps.BaseObject : o;
+        if (value is not string && value is IEnumerable items)
+        {
+            return string.Join(",", items.Cast<object>().Select(Word));
+        }
+        return LanguagePrimitives.ConvertTo<string>(value) ?? "";
+    }
 
     /// <summary>Guests (or anything with a Name property, or names) from the pipeline.</summary>
     [Parameter(ValueFromPipeline = true)]
@@ -53,7 +72,7 @@ public sealed class InvokeVServerCommandCommand : VServerCmdlet
     {
         if (MyInvocation.ExpectingInput && Name.Length > 0)
         {
-            Command = Name.Concat(Command).ToArray();
+            Command = Name.Cast<object>().Concat(Command).ToArray();
             Name = Array.Empty<string>();
         }
         if (Command.Length == 0)
@@ -88,7 +107,10 @@ public sealed class InvokeVServerCommandCommand : VServerCmdlet
     protected override void EndProcessing()
     {
         var env = Environment?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString() ?? "", e => e.Value?.ToString() ?? "");
-        var request = new ExecRequest(Command) { User = User, WorkingDirectory = WorkingDirectory, Environment = env };
+        var words = Words(Command);
+        var request = new ExecRequest(words) { User = User, WorkingDirectory = WorkingDirectory, Environment = env };
+        var several = _names.Count > 1;
+        var exitCodes = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         ForEachGuest(_names, ThrottleLimit, (name, sink) =>
         {
             var output = new List<string>();
@@ -108,9 +130,10 @@ public sealed class InvokeVServerCommandCommand : VServerCmdlet
                 line =>
                 {
                     if (AsResult) { lock (error) { error.Add(line); } }
-                    else { sink.Error(new ErrorRecord(new GuestCommandException($"{name}: {line}"), "GuestStandardError", ErrorCategory.FromStdErr, name)); }
+                    else { sink.Host(several ? $"{name}: {line}" : line, "stderr", name); }
                 },
                 sink.Cancel);
+            exitCodes[name] = code;
             if (AsResult)
             {
                 lock (output) lock (error)
@@ -120,10 +143,16 @@ public sealed class InvokeVServerCommandCommand : VServerCmdlet
             }
             else if (code != 0)
             {
-                sink.Error(new ErrorRecord(new GuestCommandException($"{name}: '{string.Join(' ', Command)}' exited with {code}.") { ExitCode = code },
-                    "NonZeroExitCode", ErrorCategory.NotSpecified, name));
+                sink.Error(new ErrorRecord(new GuestCommandException($"{name}: '{Config.CommandLine.Join(words)}' exited with {code}.") { ExitCode = code },
+                    "NonZeroExitCode", ErrorCategory.InvalidResult, name));
             }
         });
+        // as after a native command: the exit code (the first non-zero one when several guests ran it)
+        if (!exitCodes.IsEmpty)
+        {
+            var last = _names.Where(exitCodes.ContainsKey).Select(n => exitCodes[n]).FirstOrDefault(c => c != 0);
+            SessionState.PSVariable.Set("global:LASTEXITCODE", last);
+        }
     }
 }
 

@@ -31,12 +31,17 @@ public sealed class StopVServerProcessCommand : VServerCmdlet
     [Parameter(Mandatory = true, ParameterSetName = HostPids)]
     public int[] HostId { get; set; } = Array.Empty<int>();
 
-    /// <summary>Processes from Get-VServerProcess; each is signalled only if that very process (same start time) still runs in its guest.</summary>
+    /// <summary>
+    /// Processes from Get-VServerProcess, live or as they come back from Export-Csv/Import-Csv,
+    /// Export-Clixml or remoting: their Id (host pid), StartTicks and GuestName properties name the
+    /// process. Each is signalled only if that very process (same start time) still runs in that guest.
+    /// </summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = Piped)]
-    public ProcessInfo[] InputObject { get; set; } = Array.Empty<ProcessInfo>();
+    public PSObject[] InputObject { get; set; } = Array.Empty<PSObject>();
 
     /// <summary>A signal name (TERM, SIGKILL, HUP, RTMIN+1) or number; TERM by default.</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(SignalCompleter))]
     public string Signal { get; set; } = "TERM";
 
     /// <summary>Write each process that was signalled.</summary>
@@ -61,17 +66,23 @@ public sealed class StopVServerProcessCommand : VServerCmdlet
         var table = _table!;
         if (ParameterSetName == Piped)
         {
-            foreach (var p in InputObject)
+            foreach (var o in InputObject)
             {
-                Try(p.Id, () =>
+                var p = PipedProcess.From(o);
+                Try(p?.Id ?? (object)o, () =>
                 {
-                    if (p.GuestName is null)
+                    if (p is null)
+                    {
+                        throw new VServerException("NotAProcess", ErrorKind.InvalidArgument,
+                            $"'{o}' is not a process: give objects of Get-VServerProcess (or rows with its Id, StartTicks and GuestName).", o);
+                    }
+                    if (string.IsNullOrEmpty(p.GuestName))
                     {
                         throw new VServerException("ProcessNotInGuest", ErrorKind.PermissionDenied,
                             $"Refusing to signal host pid {p.Id} ({p.Name}): it is a host process (context 0), not in a guest.", p.Id);
                     }
                     var g = table.Running(p.GuestName);
-                    Send(table, g, p.Id, p.StartTicks, $"process {Describe(p)}", p);
+                    Send(table, g, p.Id, p.StartTicks, $"process {p.Describe()}", o.BaseObject as ProcessInfo);
                 });
             }
             return;
@@ -121,7 +132,27 @@ public sealed class StopVServerProcessCommand : VServerCmdlet
     }
 
 
-    private static string Describe(ProcessInfo p) => p.GuestId is int g
-        ? string.Create(CultureInfo.InvariantCulture, $"{g} (host pid {p.Id}, {p.Name})")
-        : string.Create(CultureInfo.InvariantCulture, $"host pid {p.Id} ({p.Name})");
+    /// <summary>What a piped object says about a process (from its properties: live, deserialized or CSV).</summary>
+    private sealed record PipedProcess(int Id, ulong? StartTicks, string? GuestName, int? GuestId, string Name)
+    {
+        public static PipedProcess? From(PSObject o)
+        {
+            T? Get<T>(string name) where T : struct
+            {
+                var v = o.Properties[name]?.Value;
+                return v is null || (v is string text && text.Length == 0) ? null
+                    : LanguagePrimitives.TryConvertTo<T>(v, CultureInfo.InvariantCulture, out var t) ? t : null;
+            }
+            if (Get<int>("Id") is not int id)
+            {
+                return null;
+            }
+            return new PipedProcess(id, Get<ulong>("StartTicks"), o.Properties["GuestName"]?.Value?.ToString(), Get<int>("GuestId"),
+                o.Properties["Name"]?.Value?.ToString() ?? "");
+        }
+
+        public string Describe() => GuestId is int g
+            ? string.Create(CultureInfo.InvariantCulture, $"{g} (host pid {Id}, {Name})")
+            : string.Create(CultureInfo.InvariantCulture, $"host pid {Id} ({Name})");
+    }
 }

@@ -3,7 +3,7 @@ using System.Management.Automation;
 using System.Management.Automation.Host;
 using System.Security;
 
-namespace VServer.Shell;
+namespace VServer.Tests;
 
 /// <summary>A PowerShell host that writes everything as text to two writers (stdout, stderr).</summary>
 public sealed class TextHost : PSHost
@@ -21,7 +21,7 @@ public sealed class TextHost : PSHost
     public override CultureInfo CurrentCulture => CultureInfo.InvariantCulture;
     public override CultureInfo CurrentUICulture => CultureInfo.InvariantCulture;
     public override Guid InstanceId => _id;
-    public override string Name => "VServer.Shell";
+    public override string Name => "VServer.Tests";
     public override PSHostUserInterface UI => _ui;
     public override Version Version => typeof(TextHost).Assembly.GetName().Version ?? new Version(0, 1);
     public override void EnterNestedPrompt() => throw new NotSupportedException("Nested prompts are not supported by this host.");
