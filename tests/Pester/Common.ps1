@@ -33,12 +33,19 @@ function New-UniqueName([string]$Prefix) { $Prefix + [guid]::NewGuid().ToString(
 
 function Invoke-ChildPwsh {
     <# Runs a script in a new pwsh (no profile) and returns its output lines; stderr is returned too. #>
-    param([Parameter(Mandatory)][string]$Script, [hashtable]$Environment = @{})
+    param([Parameter(Mandatory)][string]$Script, [hashtable]$Environment = @{}, [string]$WorkingDirectory = [IO.Path]::GetTempPath())
     $saved = @{}
     foreach ($k in $Environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $Environment[$k]) }
     try {
         $encoded = [Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($Script))
-        & $script:Pwsh -NoProfile -NonInteractive -EncodedCommand $encoded 2>&1 | ForEach-Object { "$_" }
+        # the child's process working directory is this location: never the repository, where
+        # tools that fall back to relative paths (NuGet's config) would write
+        Push-Location -LiteralPath $WorkingDirectory
+        try {
+            & $script:Pwsh -NoProfile -NonInteractive -EncodedCommand $encoded 2>&1 | ForEach-Object { "$_" }
+        } finally {
+            Pop-Location
+        }
     } finally {
         foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) }
     }

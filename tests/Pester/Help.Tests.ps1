@@ -50,13 +50,13 @@ Describe 'Help after Import-Module' {
 Describe 'Published to a local repository and installed from it' {
     BeforeAll {
         $script:Base = Join-Path ([IO.Path]::GetTempPath()) ('vserver-psr-' + [guid]::NewGuid().ToString('N').Substring(0, 8))
-        New-Item -ItemType Directory -Path "$Base/home", "$Base/repo", "$Base/etc", "$Base/vservers" | Out-Null
+        # the XDG folders must exist: .NET reports a missing one as "", and NuGet then writes to the working directory
+        New-Item -ItemType Directory -Path "$Base/home/.config", "$Base/home/.local/share", "$Base/home/.cache", "$Base/repo", "$Base/etc", "$Base/vservers" | Out-Null
         # a HOME of its own: the repository registration and the CurrentUser install stay in it
         $script:Env = @{ HOME = "$Base/home"; XDG_DATA_HOME = "$Base/home/.local/share"; XDG_CONFIG_HOME = "$Base/home/.config"; XDG_CACHE_HOME = "$Base/home/.cache"
             VSERVER_CONFIG_ROOT = "$Base/etc"; VSERVER_VDIR_ROOT = "$Base/vservers"; VSERVER_RUN_ROOT = "$Base/run"; VSERVER_CLI = $null }
         $script:Published = Invoke-ChildPwsh -Environment $Env @"
 `$ErrorActionPreference = 'Stop'
-Set-Location '$Base'
 Register-PSResourceRepository -Name VServerLocal -Uri '$Base/repo' -Trusted
 Publish-PSResource -Path '$RepoRoot/output/VServer' -Repository VServerLocal
 Install-PSResource VServer -Repository VServerLocal -TrustRepository
