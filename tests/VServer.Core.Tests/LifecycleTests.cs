@@ -16,7 +16,8 @@ internal sealed class LiveGuest : IDisposable
 
     /// <param name="sharing">Another live guest whose roots this one joins (one host view of both); it owns them.</param>
     /// <param name="configureAfter">Changes made after the guest was created (settings Create would refuse together).</param>
-    public LiveGuest(Action<GuestConfig>? configure = null, bool start = true, LiveGuest? sharing = null, Action<GuestConfig>? configureAfter = null)
+    /// <param name="builder">How the root is built (default: Busybox).</param>
+    public LiveGuest(Action<GuestConfig>? configure = null, bool start = true, LiveGuest? sharing = null, Action<GuestConfig>? configureAfter = null, IRootBuilder? builder = null)
     {
         TestEnvironment.UseStagedCli();
         _ownsRoots = sharing is null;
@@ -26,7 +27,7 @@ internal sealed class LiveGuest : IDisposable
         Name = "t" + Guid.NewGuid().ToString("N")[..8]; // cgroup paths are host-wide: a name of its own
         var c = new GuestConfig(Name) { InitStyle = InitStyle.Plain };
         configure?.Invoke(c);
-        Store.Create(c, RootBuilders.For(BuildMethod.Busybox));
+        Store.Create(c, builder ?? RootBuilders.For(BuildMethod.Busybox));
         if (configureAfter is not null)
         {
             var after = Store.ReadConfig(Name);

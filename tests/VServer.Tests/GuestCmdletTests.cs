@@ -97,6 +97,10 @@ public class GuestCmdletTests
     [InlineData("New-VServerGuest x -InitStyle Command -Method Skeleton", "MissingStartCommand", ErrorCategory.InvalidArgument, "x")]
     [InlineData("New-VServerGuest x -ResourceLimit @{ files = 3 } -Method Skeleton", "InvalidResourceLimit", ErrorCategory.InvalidArgument, "files")]
     [InlineData("New-VServerGuest x -Root '/' -Method Skeleton", "InvalidRoot", ErrorCategory.InvalidArgument, "/")]
+    [InlineData("New-VServerGuest x -Method Debootstrap -Distribution 'book worm'", "InvalidDebootstrapArgument", ErrorCategory.InvalidArgument, "book worm")]
+    [InlineData("New-VServerGuest x -Method Debootstrap -Distribution bookworm -Mirror 'ftp://mirror.example/debian'", "InvalidMirror", ErrorCategory.InvalidArgument, "ftp://mirror.example/debian")]
+    [InlineData("New-VServerGuest x -Method Debootstrap -Distribution bookworm -Include 'openssh-server','--keyring=/x'", "InvalidDebootstrapArgument", ErrorCategory.InvalidArgument, "--keyring=/x")]
+    [InlineData("New-VServerGuest x -Method Busybox -Include openssh-server", "DebootstrapSettingNotUsed", ErrorCategory.InvalidArgument, "Include")]
     [InlineData("Get-VServerGuest nosuch", "GuestNotFound", ErrorCategory.ObjectNotFound, "nosuch")]
     [InlineData("Set-VServerGuest nosuch -Nice 1", "GuestNotFound", ErrorCategory.ObjectNotFound, "nosuch")]
     [InlineData("Remove-VServerGuest nosuch -Confirm:$false", "GuestNotFound", ErrorCategory.ObjectNotFound, "nosuch")]
@@ -142,13 +146,17 @@ public class GuestCmdletTests
     [InlineData("Capability")]
     [InlineData("StartCommand")]
     [InlineData("StopCommand")]
+    [InlineData("Distribution")]
+    [InlineData("Mirror")]
+    [InlineData("Include")]
     public void EveryTextOptionRefusesEmptyAndGarbage(string option)
     {
         using var s = new PowerShellSession();
         var before = s.Roots.Snapshot();
         foreach (var value in new[] { "''", "'%%garbage!! \"'" })
         {
-            s.Invoke($"New-VServerGuest x -Method Skeleton -{option} {value}");
+            var method = option is "Distribution" or "Mirror" or "Include" ? "Debootstrap" : "Skeleton";
+            s.Invoke($"New-VServerGuest x -Method {method} -{option} {value}");
             var e = Assert.Single(s.Errors);
             Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
             Assert.Equal(before, s.Roots.Snapshot());

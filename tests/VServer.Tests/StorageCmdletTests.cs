@@ -60,7 +60,7 @@ public class StorageCmdletTests
     {
         using var fs = LoopFileSystem.Xfs();
         using var s = new PowerShellSession(fs.Paths);
-        s.Invoke("New-VServerGuest base -Method Busybox | Out-Null");
+        s.Invoke("New-VServerGuest base -Method Busybox -InitStyle Plain | Out-Null");
         var clone = Assert.Single(s.Invoke("New-VServerGuest copy -Method Clone -Source base -Hostname copy.example"));
         Assert.Empty(s.Errors);
         Assert.Equal("Plain", clone.Properties["InitStyle"].Value.ToString()); // the source guest's init style

@@ -58,9 +58,7 @@ public sealed class BusyboxBuilder : IRootBuilder
         }
 
         reporter.Progress(activity, "Writing /etc", 85);
-        var hostname = config.Hostname ?? config.Name;
-        root.WriteText("etc/hostname", hostname + "\n");
-        root.WriteText("etc/hosts", Hosts(config, hostname));
+        // /etc/hostname and /etc/hosts: GuestNameFiles, written by the store for every build method
         root.WriteText("etc/passwd", "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
         root.WriteText("etc/group", "root:x:0:\ndaemon:x:1:\ntty:x:5:\nnogroup:x:65534:\n");
         root.WriteText("etc/shadow", "root:*:0:0:99999:7:::\ndaemon:*:0:0:99999:7:::\nnobody:*:0:0:99999:7:::\n", 0x180);
@@ -78,21 +76,5 @@ public sealed class BusyboxBuilder : IRootBuilder
             "#!/bin/sh\n# Shutdown of a VServer busybox guest: stop /etc/init.d/S??* in reverse order.\n" +
             "for s in $(ls -r /etc/init.d/S??* 2>/dev/null); do [ -x \"$s\" ] && \"$s\" stop; done\nexit 0\n", 0x1ED);
         reporter.Progress(activity, "Done", 100);
-    }
-
-    private static string Hosts(GuestConfig config, string hostname)
-    {
-        var sb = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        var fqdn = config.Domainname is null ? hostname : hostname + "." + config.Domainname;
-        var names = fqdn == hostname ? hostname : fqdn + " " + hostname;
-        foreach (var itf in config.Interfaces)
-        {
-            sb.Append(itf.Address).Append('\t').Append(names).Append('\n');
-        }
-        if (config.Interfaces.Count == 0)
-        {
-            sb.Append("127.0.1.1\t").Append(names).Append('\n');
-        }
-        return sb.ToString();
     }
 }

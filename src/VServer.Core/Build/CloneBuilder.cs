@@ -69,6 +69,8 @@ public sealed class CloneBuilder : IRootBuilder
             throw new VServerException("CloneFailed", ErrorKind.WriteError,
                 $"Copying {Source} for guest '{config.Name}' failed: {OciRuntime.FirstLine(r.StandardError, "cp exited " + r.ExitCode)}", config.Name);
         }
+        // a clone is a guest of its own: its own machine-id and SSH host keys
+        GuestIdentity.Renew(root, reporter);
         reporter.Progress("Building guest " + config.Name, "Copied", 100);
     }
 }

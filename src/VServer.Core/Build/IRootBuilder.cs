@@ -14,8 +14,10 @@ public interface IRootBuilder
 public static class RootBuilders
 {
     /// <param name="source">Clone: the directory to copy; Template: the template directory.</param>
-    public static IRootBuilder For(BuildMethod method, string? busyboxPath = null, string? source = null) => method switch
+    /// <param name="debootstrap">Debootstrap: what to install (defaults: the host's distribution, its first Debian mirror, minbase).</param>
+    public static IRootBuilder For(BuildMethod method, string? busyboxPath = null, string? source = null, DebootstrapOptions? debootstrap = null) => method switch
     {
+        BuildMethod.Debootstrap => new DebootstrapBuilder(debootstrap ?? new DebootstrapOptions()),
         BuildMethod.Skeleton => new SkeletonBuilder(),
         BuildMethod.Busybox => new BusyboxBuilder(HostBusybox.Locate(busyboxPath)),
         BuildMethod.Clone => new CloneBuilder(source ?? throw NeedsSource(method)),

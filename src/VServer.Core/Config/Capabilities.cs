@@ -27,12 +27,14 @@ public static class Capabilities
     /// namespace, the two left out give a guest's root the host: SYS_PTRACE lets it attach to the
     /// runtime's init while an exec enters the guest (that process holds the host's full capability
     /// set and no seccomp filter yet), DAC_READ_SEARCH lets it open host files by handle. Docker's and
-    /// Podman's defaults leave both out too.
+    /// Podman's defaults leave both out too. SETPCAP is added (as in Docker's default): it only lets a
+    /// process narrow its own bounding set, which systemd does for every service it starts
+    /// (CapabilityBoundingSet=), and without which those services fail with 218/CAPABILITIES.
     /// </summary>
     public static readonly IReadOnlyList<string> SecureDefault = new[]
     {
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-        "CAP_SETGID", "CAP_SETUID", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
         "CAP_SYS_TTY_CONFIG", "CAP_LEASE", "CAP_SETFCAP", "CAP_AUDIT_WRITE", "CAP_SYS_BOOT",
     };
 

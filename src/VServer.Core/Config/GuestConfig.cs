@@ -11,6 +11,28 @@ public enum InitStyle
 
     /// <summary>One command is pid 1.</summary>
     Command,
+
+    /// <summary>
+    /// Decided at each start from the guest's tree (read as data): Plain when its <c>/sbin/init</c>
+    /// resolves to a program inside the root, else Sysv. The default for new guests.
+    /// </summary>
+    Auto,
+}
+
+/// <summary>What the guest's <c>/sbin/init</c> is, from where it resolves inside the root (never run on the host).</summary>
+public enum InitKind
+{
+    /// <summary>No /sbin/init in the tree.</summary>
+    None,
+
+    /// <summary>systemd: needs /run, /run/lock and /tmp as tmpfs, its own writable cgroup, a console, SIGRTMIN+3 to stop.</summary>
+    Systemd,
+
+    /// <summary>busybox init.</summary>
+    Busybox,
+
+    /// <summary>Any other init (sysvinit, …).</summary>
+    Other,
 }
 
 public enum BuildMethod
@@ -23,6 +45,9 @@ public enum BuildMethod
 
     /// <summary>An overlayfs root whose read-only lower layer is a shared template directory.</summary>
     Template,
+
+    /// <summary>A Debian or Ubuntu tree made by Debian's debootstrap.</summary>
+    Debootstrap,
 }
 
 /// <summary>How a guest is networked (<c>netmode</c> in its config directory).</summary>

@@ -101,6 +101,8 @@ public sealed class GuestRuntime
     private GuestStatus StartMounted(GuestConfig config, RunDirectory run, string root, string? rootMount, string? netns, IOperationReporter reporter, CancellationToken cancel)
     {
         var name = config.Name;
+        var kind = PrepareRoot(name, root);
+        config = OciBundle.Effective(config, kind); // Auto decided from the tree
         var runtime = OciRuntime.Resolve(Paths);
         var conmon = HostProcess.Find("conmon") ?? throw new VServerException("ConmonNotFound", ErrorKind.NotInstalled,
             "conmon is not installed (Debian package 'conmon'); VServer runs every guest under it.", "conmon");
@@ -111,11 +113,7 @@ public sealed class GuestRuntime
                 $"Guest '{name}' uses the Sysv init style, which needs the tini-static binary (Debian package 'tini').", name);
         }
         var cgroups = Cgroups.PathFor(Paths, name);
-        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, root, runtime, initHelper, netns, rootMount), reporter);
-        if (!TestSeams.SkipRootPreparation)
-        {
-            PrepareRoot(name, root);
-        }
+        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, root, runtime, initHelper, netns, rootMount, kind), reporter);
 
         Directory.CreateDirectory(Paths.RunRoot);
         run.Clear();
@@ -161,8 +159,15 @@ public sealed class GuestRuntime
                 Context = config.Context,
                 RootMount = rootMount,
                 NetworkNamespace = netns is null ? null : GuestNetwork.NamespaceOf(Paths, name),
+                InitStyle = config.InitStyle,
+                StopSignal = OciBundle.StopSignal(config, kind),
             });
             runtime.Check(name, "start", name);
+            // an init that dies at once (a broken /sbin/init, a missing library) fails the start, with why
+            if (WaitForExit(initPid, ticks, InitWatch, CancellationToken.None))
+            {
+                throw InitFailed(run, name);
+            }
         }
         catch
         {
@@ -173,8 +178,31 @@ public sealed class GuestRuntime
         return run.Status();
     }
 
-    private BundleOptions BundleOptionsFor(GuestConfig config, string root, OciRuntime runtime, string? initHelper, string? netns, string? rootMount) => new()
+    /// <summary>How long a start watches the guest's init before it reports the guest running.</summary>
+    public static readonly TimeSpan InitWatch = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>GuestInitFailed with the exit status or signal conmon recorded and the console's last lines.</summary>
+    private static VServerException InitFailed(RunDirectory run, string name)
     {
+        var state = run.ReadState();
+        if (state is not null)
+        {
+            WaitForConmon(state, TimeSpan.FromSeconds(5)); // it records the status as it ends
+        }
+        var code = run.ReadExitCode();
+        var how = code switch
+        {
+            null => "ended",
+            > 128 => $"was killed by {Processes.Signals.Name(code.Value - 128)} (exit status {code})",
+            _ => $"exited with status {code}",
+        };
+        return new VServerException("GuestInitFailed", ErrorKind.InvalidOperation,
+            $"Guest '{name}': its init {how} right after the start. Console: {Tail(run.ConsoleLog)}", name);
+    }
+
+    private BundleOptions BundleOptionsFor(GuestConfig config, string root, OciRuntime runtime, string? initHelper, string? netns, string? rootMount, InitKind kind) => new()
+    {
+        InitKind = kind,
         RootPath = root,
         CgroupsPath = Cgroups.PayloadOf(Cgroups.PathFor(Paths, config.Name)),
         InitHelper = initHelper,
@@ -196,9 +224,15 @@ public sealed class GuestRuntime
             return;
         }
         var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
+        InitKind kind;
+        using (var fs = GuestRootFs.Open(_store.RootOf(config)))
+        {
+            kind = fs.InitKind();
+        }
+        config = OciBundle.Effective(config, kind);
         var helper = config.InitStyle == InitStyle.Sysv ? HostProcess.Find("tini-static") : null;
         var netns = state.NetworkNamespace is null ? null : GuestNetwork.NamespacePath(Paths, config.Name);
-        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, _store.RootOf(config), runtime, helper, netns, state.RootMount));
+        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, _store.RootOf(config), runtime, helper, netns, state.RootMount, kind));
         Directory.CreateDirectory(run.Bundle);
         AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
     }
@@ -212,10 +246,11 @@ public sealed class GuestRuntime
     /// hostile guest) is refused: runc would follow it on the host side while it sets up /dev
     /// (ptmx, fd, stdin …) and write into whatever host directory it names.
     /// </summary>
-    private static void PrepareRoot(string name, string root)
+    /// <returns>What the guest's /sbin/init is (named by where it resolves inside the root; never run).</returns>
+    private static InitKind PrepareRoot(string name, string root)
     {
         using var fs = GuestRootFs.Open(root);
-        foreach (var dir in RuntimeMountPoints)
+        foreach (var dir in TestSeams.SkipRootPreparation ? Array.Empty<string>() : RuntimeMountPoints)
         {
             var st = fs.LStat(dir);
             if (st is null)
@@ -228,6 +263,7 @@ public sealed class GuestRuntime
                     $"Guest '{name}' cannot start: /{dir} in its root {root} is not a directory ({(Sys.IsLink(st.Value) ? "a symlink" : "another kind of file")}), and the runtime would follow it on the host. Replace it with a directory; nothing was started.", "/" + dir);
             }
         }
+        return fs.InitKind();
     }
 
     private static void CheckRoot(string name, string root)
@@ -430,7 +466,10 @@ public sealed class GuestRuntime
         }
         var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
         var deadline = Stopwatch.StartNew();
-        var stopCommand = OciBundle.StopCommand(config);
+        // the style and signal this start decided (Auto, systemd), else what the configuration says now
+        var started = config.Clone();
+        started.InitStyle = state.InitStyle ?? (config.InitStyle == InitStyle.Auto ? InitStyle.Plain : config.InitStyle);
+        var stopCommand = OciBundle.StopCommand(started);
         if (stopCommand is not null)
         {
             reporter.Verbose($"Guest '{name}': running {Config.CommandLine.Join(stopCommand)}.");
@@ -450,7 +489,7 @@ public sealed class GuestRuntime
         }
         if (state.InitAlive)
         {
-            Sys.Signal(state.InitPid, OciBundle.StopSignal(config));
+            Sys.Signal(state.InitPid, state.StopSignal ?? OciBundle.StopSignal(started));
         }
         var left = timeout - deadline.Elapsed;
         if (!WaitForExit(state, left > TimeSpan.Zero ? left : TimeSpan.Zero, cancel))
@@ -702,7 +741,8 @@ public sealed class GuestRuntime
     {
         try
         {
-            var lines = File.ReadAllLines(log);
+            // conmon's k8s-file lines: TIMESTAMP STREAM P|F TEXT
+            var lines = File.ReadAllLines(log).Select(l => l.Split(' ', 4) is [_, "stdout" or "stderr", "P" or "F", var text] ? text : l).ToArray();
             return lines.Length == 0 ? "(empty)" : string.Join(" | ", lines.TakeLast(5));
         }
         catch (IOException)

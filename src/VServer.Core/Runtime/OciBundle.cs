@@ -37,6 +37,9 @@ public sealed record BundleOptions
 
     /// <summary>The overlay VServer mounted on a Template guest's root for this start (an annotation, so a lost run directory can be rebuilt).</summary>
     public string? RootMount { get; init; }
+
+    /// <summary>What the guest's /sbin/init resolves to inside its root (read as data at this start).</summary>
+    public InitKind InitKind { get; init; } = InitKind.Other;
 }
 
 /// <summary>
@@ -69,6 +72,24 @@ public static class OciBundle
         (1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, null),
     };
 
+    /// <summary>SIGRTMIN+3: what systemd takes as "halt" (SIGINT would be ctrl-alt-del, a reboot).</summary>
+    public const int SystemdStopSignal = 34 + 3;
+
+    /// <summary>The configuration with <see cref="InitStyle.Auto"/> decided from the tree: Plain when /sbin/init leads to a program, else Sysv.</summary>
+    public static GuestConfig Effective(GuestConfig c, InitKind kind)
+    {
+        if (c.InitStyle != InitStyle.Auto)
+        {
+            return c;
+        }
+        var e = c.Clone();
+        e.InitStyle = kind == InitKind.None ? InitStyle.Sysv : InitStyle.Plain;
+        return e;
+    }
+
+    /// <summary>Whether this start runs systemd as the guest's pid 1.</summary>
+    public static bool IsSystemd(GuestConfig c, InitKind kind) => c.InitStyle == InitStyle.Plain && kind == InitKind.Systemd;
+
     /// <summary>The process a guest starts with, by init style.</summary>
     public static IReadOnlyList<string> InitArgs(GuestConfig c)
     {
@@ -93,8 +114,12 @@ public static class OciBundle
     public static IReadOnlyList<string>? StopCommand(GuestConfig c) =>
         c.StopCommand ?? (c.InitStyle == InitStyle.Sysv ? CommandLine.Split(DefaultSysvStop) : null);
 
-    /// <summary>The signal a stop sends to the guest's init: SIGINT to a distribution init (util-vserver), SIGTERM otherwise.</summary>
-    public static int StopSignal(GuestConfig c) => c.InitStyle == InitStyle.Plain ? 2 : 15;
+    /// <summary>
+    /// The signal a stop sends to the guest's init: SIGRTMIN+3 to systemd (halt), SIGINT to another
+    /// distribution init (util-vserver), SIGTERM otherwise.
+    /// </summary>
+    public static int StopSignal(GuestConfig c, InitKind kind = InitKind.Other) =>
+        IsSystemd(c, kind) ? SystemdStopSignal : c.InitStyle == InitStyle.Plain ? 2 : 15;
 
     /// <summary>Checks the parts of a configuration only a start gives meaning to (flags and capabilities read from disk are kept as data until then).</summary>
     public static void CheckStartable(GuestConfig c)
@@ -118,6 +143,7 @@ public static class OciBundle
     public static JsonObject Generate(GuestConfig c, BundleOptions o, IOperationReporter? reporter = null)
     {
         reporter ??= NullReporter.Instance;
+        c = Effective(c, o.InitKind);
         CheckStartable(c);
         var flags = new HashSet<string>(c.Flags, StringComparer.Ordinal);
         var caps = Capabilities.BoundingSet(c.Capabilities.Select(Capabilities.Normalize)).ToArray();
@@ -197,6 +223,7 @@ public static class OciBundle
                 ["org.vserver.context"] = c.Context?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
                 ["org.vserver.initstyle"] = c.InitStyle.ToString(),
                 ["org.vserver.rootmount"] = o.RootMount ?? "",
+                ["org.vserver.stopsignal"] = StopSignal(c, o.InitKind).ToString(System.Globalization.CultureInfo.InvariantCulture),
             },
         };
         if (c.Domainname is not null)
@@ -284,8 +311,16 @@ public static class OciBundle
             Mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k"),
             Mount("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
             Mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
-            Mount("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro"),
+            // systemd manages its own cgroup subtree: writable, and only the payload's (limits sit above it)
+            Mount("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", IsSystemd(c, o.InitKind) ? "rw" : "ro"),
         };
+        if (IsSystemd(c, o.InitKind))
+        {
+            // what systemd mounts itself on a host and cannot in a guest without CAP_SYS_ADMIN
+            mounts.Add(Mount("/run", "tmpfs", "tmpfs", "nosuid", "nodev", "mode=755", "size=20%"));
+            mounts.Add(Mount("/run/lock", "tmpfs", "tmpfs", "nosuid", "nodev", "noexec", "mode=1777", "size=5m"));
+            mounts.Add(Mount("/tmp", "tmpfs", "tmpfs", "nosuid", "nodev", "mode=1777", "size=20%"));
+        }
         if (c.InitStyle == InitStyle.Sysv)
         {
             var helper = o.InitHelper ?? throw new VServerException("InitHelperNotFound", ErrorKind.NotInstalled,

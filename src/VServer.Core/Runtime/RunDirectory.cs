@@ -27,6 +27,12 @@ public sealed record RunState
     /// <summary>The network namespace VServer made for this start (vs-NAME); deleted when it ends. Null in Host mode.</summary>
     public string? NetworkNamespace { get; init; }
 
+    /// <summary>The init style this start ran (Auto decided); null in states of older starts.</summary>
+    public InitStyle? InitStyle { get; init; }
+
+    /// <summary>The signal a stop sends to this start's init (SIGRTMIN+3 for systemd); null in states of older starts.</summary>
+    public int? StopSignal { get; init; }
+
     /// <summary>True when this state was rebuilt from the kernel because the run directory had been lost.</summary>
     public bool Recovered { get; init; }
 
@@ -201,6 +207,8 @@ public sealed class RunDirectory
             Context = int.TryParse((string?)annotations?["org.vserver.context"], NumberStyles.None, CultureInfo.InvariantCulture, out var ctx) ? ctx : null,
             RootMount = (string?)annotations?["org.vserver.rootmount"] is { Length: > 0 } mount ? mount : null,
             NetworkNamespace = File.Exists(GuestNetwork.NamespacePath(Paths, Name)) ? GuestNetwork.NamespaceOf(Paths, Name) : null,
+            InitStyle = Enum.TryParse<InitStyle>((string?)annotations?["org.vserver.initstyle"], out var style) ? style : null,
+            StopSignal = int.TryParse((string?)annotations?["org.vserver.stopsignal"], NumberStyles.None, CultureInfo.InvariantCulture, out var signal) ? signal : null,
             Recovered = true,
         };
         try

@@ -76,7 +76,8 @@ public static class ConfigDirectory
                 "sysv" => InitStyle.Sysv,
                 "plain" => InitStyle.Plain,
                 "command" => InitStyle.Command,
-                _ => throw Bad("apps/init/style", style, "is not an init style VServer supports (sysv, plain, command)"),
+                "auto" => InitStyle.Auto,
+                _ => throw Bad("apps/init/style", style, "is not an init style VServer supports (sysv, plain, command, auto)"),
             };
         }
         var start = Lines("apps/init/cmd.start").ToArray();

@@ -235,6 +235,55 @@ public sealed class GuestRootFs : IDisposable
         return fd;
     }
 
+    /// <summary>
+    /// Where a guest path leads when every symlink on it is followed inside the root (the kernel
+    /// treats the root as "/": RESOLVE_IN_ROOT), as a guest path (<c>/usr/lib/systemd/systemd</c>);
+    /// null when it leads nowhere. The target is only named, never opened for reading or run.
+    /// </summary>
+    public string? Resolve(string rel)
+    {
+        Components(rel);
+        int fd;
+        try
+        {
+            fd = Sys.OpenAt2(_rootFd, rel.TrimStart('/'), Sys.O_PATH_, Sys.RESOLVE_IN_ROOT_ | Sys.RESOLVE_NO_MAGICLINKS_, 0, Display(rel));
+        }
+        catch (SyscallException e) when (e.ErrnoValue is Errno.ENOENT or Errno.ELOOP or Errno.ENOTDIR or Errno.EACCES)
+        {
+            return null;
+        }
+        try
+        {
+            var root = File.ResolveLinkTarget("/proc/self/fd/" + _rootFd.ToString(System.Globalization.CultureInfo.InvariantCulture), false)?.FullName;
+            var target = File.ResolveLinkTarget("/proc/self/fd/" + fd.ToString(System.Globalization.CultureInfo.InvariantCulture), false)?.FullName;
+            if (root is null || target is null)
+            {
+                return null;
+            }
+            return target == root ? "/" : target.StartsWith(root.TrimEnd('/') + "/", StringComparison.Ordinal) ? target[root.TrimEnd('/').Length..] : null;
+        }
+        finally
+        {
+            Sys.Close(fd);
+        }
+    }
+
+    /// <summary>What the guest's /sbin/init is: named by where it resolves inside the root.</summary>
+    public InitKind InitKind()
+    {
+        var target = Resolve("/sbin/init");
+        if (target is null || LStat(target) is not { } st || ((uint)st.st_mode & 0xF000) != 0x8000)
+        {
+            return VServer.InitKind.None;
+        }
+        return Path.GetFileName(target) switch
+        {
+            "systemd" => VServer.InitKind.Systemd,
+            "busybox" => VServer.InitKind.Busybox,
+            _ => VServer.InitKind.Other,
+        };
+    }
+
     /// <summary>lstat of a guest path, resolved inside the root; null when absent.</summary>
     public Tmds.Linux.stat? LStat(string rel)
     {

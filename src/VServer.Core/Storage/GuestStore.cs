@@ -186,6 +186,11 @@ public sealed class GuestStore
             {
                 TemplateLayers.Create(stagingRoot);
             }
+            // the guest's /etc/hostname and /etc/hosts, whatever the method (a Template guest's go to its own layer)
+            using (var fs = GuestRootFs.Open(config.Template is null ? stagingRoot : TemplateLayers.UpperOf(stagingRoot)))
+            {
+                Build.GuestNameFiles.Write(fs, config);
+            }
             ConfigDirectory.Write(stagingConfig, config, rootDir);
             Directory.Move(stagingRoot, rootDir);
             if (config.Template is not null)
@@ -215,12 +220,14 @@ public sealed class GuestStore
     }
 
     /// <summary>Changes a guest's configuration; every value is checked before any file changes.</summary>
-    public Guest Update(string name, GuestSettings settings)
+    public Guest Update(string name, GuestSettings settings, IOperationReporter? reporter = null)
     {
+        reporter ??= NullReporter.Instance;
         Validate.GuestName(name);
         using var hostLock = HostLock.Acquire(Paths.LockFile);
         var c = ReadConfig(name);
         var oldRoot = RootOf(c);
+        var oldNames = NameFilesKey(c);
         settings.ApplyTo(c);
         if (settings.Context is int want && ContextsInUse().TryGetValue(want, out var other) && other != name)
         {
@@ -232,7 +239,34 @@ public sealed class GuestStore
                 $"The root directory of guest '{name}' cannot be changed with Set-VServerGuest (it is {oldRoot}).", name);
         }
         ConfigDirectory.Write(Paths.ConfigDir(name), c, oldRoot);
+        if (NameFilesKey(c) != oldNames)
+        {
+            UpdateNameFiles(c, oldRoot, reporter);
+        }
         return Get(name);
+    }
+
+    private static string NameFilesKey(GuestConfig c) =>
+        $"{c.Hostname}|{c.Domainname}|{string.Join(",", c.Interfaces.Select(i => i.Address))}";
+
+    /// <summary>
+    /// Keeps the guest's /etc/hostname and /etc/hosts in step with its configuration: in its root,
+    /// or for a Template guest in its own layer (through the mounted root while it runs). The
+    /// configuration is already changed; a tree that refuses the write (a symlink in place of a
+    /// file, say) is named in a warning.
+    /// </summary>
+    private static void UpdateNameFiles(GuestConfig c, string root, IOperationReporter reporter)
+    {
+        var target = c.Template is null || MountTable.MountPointsUnder(root).Contains(root) ? root : TemplateLayers.UpperOf(root);
+        try
+        {
+            using var fs = GuestRootFs.Open(target);
+            Build.GuestNameFiles.Write(fs, c);
+        }
+        catch (Exception e) when (e is VServerException or IOException or UnauthorizedAccessException)
+        {
+            reporter.Warning($"Guest '{c.Name}': its configuration is changed, but /etc/hostname and /etc/hosts in {target} could not be written: {e.Message}");
+        }
     }
 
     /// <summary>Deletes a guest's root directory (never following a symlink out of it) and its configuration.</summary>

@@ -21,6 +21,23 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
     [ArgumentCompleter(typeof(GuestNameCompleter))]
     public string? Source { get; set; }
 
+    /// <summary>Debootstrap: the release codename (bookworm); default the host's own.</summary>
+    [Parameter]
+    public string? Distribution { get; set; }
+
+    /// <summary>Debootstrap: the mirror URL; default the first Debian mirror of the host's apt sources.</summary>
+    [Parameter]
+    public string? Mirror { get; set; }
+
+    /// <summary>Debootstrap: minbase (default), buildd or fakechroot.</summary>
+    [Parameter]
+    [ValidateSet("minbase", "buildd", "fakechroot")]
+    public string? Variant { get; set; }
+
+    /// <summary>Debootstrap: more packages to install (systemd-sysv, openssh-server …).</summary>
+    [Parameter]
+    public string[]? Include { get; set; }
+
     /// <summary>The guest's root directory; default <c>$VSERVER_VDIR_ROOT/NAME</c>.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -32,13 +49,14 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
         {
             var config = new GuestConfig(Config.Validate.GuestName(Name))
             {
-                InitStyle = Method == BuildMethod.Busybox ? InitStyle.Plain : InitStyle.Sysv,
+                InitStyle = InitStyle.Auto, // decided at each start from the guest's /sbin/init
             };
             var source = ResolveSource(config);
             var settings = GivenSettings();
             settings.Root = Root is null ? null : GetUnresolvedProviderPathFromPSPath(Root);
             settings.ApplyTo(config);
-            var builder = RootBuilders.For(Method, source: source);
+            var debootstrap = DebootstrapSettings();
+            var builder = RootBuilders.For(Method, source: source, debootstrap: debootstrap);
             var what = $"Create guest with the {Method} method" + (source is null ? "" : $" from {source}") + (config.Context is int x ? $", context {x}" : "") +
                        $", root {Store.RootOf(config)}";
             if (!ShouldProcess(Name, what))
@@ -47,6 +65,25 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
             }
             WriteObject(Store.Create(config, builder, Reporter, Cancel));
         });
+    }
+
+    /// <summary>-Distribution, -Mirror, -Variant and -Include: only for -Method Debootstrap.</summary>
+    private DebootstrapOptions? DebootstrapSettings()
+    {
+        var given = new[] { nameof(Distribution), nameof(Mirror), nameof(Variant), nameof(Include) }.Where(MyInvocation.BoundParameters.ContainsKey).ToArray();
+        if (Method != BuildMethod.Debootstrap)
+        {
+            return given.Length == 0 ? null : throw new VServerException("DebootstrapSettingNotUsed", ErrorKind.InvalidArgument,
+                $"-{given[0]} is only for -Method Debootstrap, not {Method}.", given[0]);
+        }
+        return new DebootstrapOptions
+        {
+            Distribution = Distribution,
+            Mirror = Mirror,
+            Variant = Variant ?? "minbase",
+            Include = Include ?? Array.Empty<string>(),
+            CacheRoot = Path.Combine(Store.Paths.VdirRoot, ".cache"),
+        };
     }
 
     /// <summary>The directory a Clone copies or a Template layers on; a cloned guest keeps its source's init style.</summary>

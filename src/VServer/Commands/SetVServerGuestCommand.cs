@@ -44,7 +44,7 @@ public sealed class SetVServerGuestCommand : GuestSettingsCmdlet
                 {
                     return;
                 }
-                var guest = Store.Update(n, settings);
+                var guest = Store.Update(n, settings, Reporter);
                 if (PassThru)
                 {
                     WriteObject(guest);
