@@ -15,6 +15,7 @@ public static class Program
 {
     private const string Usage =
         "Usage: vserver NAME start|stop|restart|status|running|enter\n" +
+        "       vserver NAME build -m METHOD [OPTIONS] [-- METHOD-OPTIONS]   (vserver NAME build --help)\n" +
         "       vserver NAME exec COMMAND [ARG...]\n" +
         "       vserver NAME exited INSTANCE   (conmon's exit hook)\n" +
         "       vserver vserver-stat           (every context: CTX PROC VSZ RSS userTIME sysTIME UPTIME NAME)\n" +
@@ -47,6 +48,10 @@ public static class Program
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
         try
         {
+            if (verb == "build")
+            {
+                return BuildCommand.Run(name, args[2..], store, reporter, cancel.Token);
+            }
             if (!store.Exists(name))
             {
                 throw new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{name}'.", name);

@@ -37,7 +37,7 @@ public class BuildTests
         var g = new GuestStore(t.Paths).Create(config, RootBuilders.For(BuildMethod.Busybox));
         // Run the guest's own shell chrooted, as a start would: the tree is self-sufficient.
         var output = GuestStoreTests.Run("chroot", g.Root, "/bin/sh", "-c", "cat /etc/hostname; ls /sbin/init && readlink /bin/sh; grep bb.example /etc/hosts; id -un");
-        Assert.Equal("bb.example\n/sbin/init\nbusybox\n10.9.0.2\tbb.example\nroot\n", output);
+        Assert.Equal("bb.example\n/sbin/init\nbusybox\n10.9.0.2\tbb.example\t# vserver\nroot\n", output);
         Assert.Equal("root:x:0:0:root:/root:/bin/sh", File.ReadAllLines(Path.Combine(g.Root, "etc/passwd"))[0]);
         Assert.Contains("::sysinit:/etc/init.d/rcS", File.ReadAllText(Path.Combine(g.Root, "etc/inittab")));
     }

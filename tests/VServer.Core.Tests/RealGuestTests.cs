@@ -184,4 +184,55 @@ public class RealGuestTests
         // nothing but the store's lock file (made by any create) is new: no staging root, no config
         Assert.Equal(before, string.Join("\n", roots.Snapshot().Split('\n').Where(l => !l.StartsWith("etc-vservers/.lock", StringComparison.Ordinal))));
     }
+
+    private static ProcessResult Vserver(TempRoots roots, params string[] args) => HostProcess.Run(TestEnvironment.CliPath, args, environment: new Dictionary<string, string>
+    {
+        ["VSERVER_CONFIG_ROOT"] = roots.Paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = roots.Paths.VdirRoot, ["VSERVER_RUN_ROOT"] = roots.Paths.RunRoot,
+        ["VSERVER_CLI"] = TestEnvironment.CliPath,
+    });
+
+    [GuestFact]
+    public void TheSeedsBuildLinesWorkAsPrinted()
+    {
+        using var roots = new TempRoots();
+        var store = new GuestStore(roots.Paths);
+        // seed 003, Abbildung 3 (skeleton)
+        var r = Vserver(roots, "test2", "build", "-m", "skeleton", "--hostname", "test2.nowhe.re", "--interface", "10.0.1.2", "--netdev", "eth0", "--netprefix", "23", "--context", "44");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        var c = store.ReadConfig("test2");
+        Assert.Equal((44, "test2.nowhe.re"), (c.Context, c.Hostname));
+        Assert.Equal("eth0:10.0.1.2/23", Assert.Single(c.Interfaces).ToString());
+        Assert.Equal("test2.nowhe.re\n", File.ReadAllText(Path.Combine(store.RootOf(c), "etc/hostname")));
+
+        // seed 002's line, with a current distribution: built, started, answering
+        r = Vserver(roots, "testme", "build", "-m", "debootstrap", "--netdev=eth0", "--interface=192.168.123.123/24", "--hostname", "testme", "--context", "666", "--", "-d", "bookworm");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        Assert.Contains("guest 'testme' built with Debootstrap (context 666", r.StandardOutput);
+        Assert.Equal("eth0:192.168.123.123/24", Assert.Single(store.ReadConfig("testme").Interfaces).ToString());
+        try
+        {
+            r = Vserver(roots, "testme", "start");
+            Assert.True(r.ExitCode == 0, r.StandardError);
+            r = Vserver(roots, "testme", "exec", "cat", "/etc/debian_version", "/etc/hostname");
+            Assert.Matches(@"^12\.\d+\ntestme\n$", r.StandardOutput);
+        }
+        finally
+        {
+            Vserver(roots, "testme", "stop");
+        }
+
+        // what util-vserver had and VServer has not is refused by name
+        r = Vserver(roots, "test0", "build", "-m", "apt-rpm", "--hostname", "test0.nowhe.re", "--context", "42", "--", "-d", "fc1");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("'apt-rpm' is not a build method", r.StandardError);
+        Assert.False(store.Exists("test0"));
+        r = Vserver(roots, "test9", "build", "-m", "skeleton", "--frobnicate");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("'--frobnicate' is not a build option", r.StandardError);
+        Assert.Equal(0, Vserver(roots, "x", "build", "--help").ExitCode);
+        foreach (var name in new[] { "test2", "testme" })
+        {
+            store.Remove(name);
+        }
+    }
 }

@@ -76,7 +76,10 @@ public class StorageTests
         var usage = DiskUsageMeter.Measure("copy", copy);
         Assert.True(usage.SharedBytes >= new FileInfo(TestEnvironment.BusyboxPath!).Length, $"shared {usage.SharedBytes}");
         Assert.Equal(usage.TotalBytes - usage.SharedBytes, usage.ExclusiveBytes);
-        Assert.Equal(before.FileCount, usage.FileCount);
+        // the same files, and a machine-id of its own (a clone is a guest of its own)
+        Assert.False(File.Exists(Path.Combine(root, "etc/machine-id")));
+        Assert.Matches("^[0-9a-f]{32}\n$", File.ReadAllText(Path.Combine(copy, "etc/machine-id")));
+        Assert.Equal(before.FileCount + 1, usage.FileCount);
         Assert.True(DiskUsageMeter.Measure("src", root).SharedBytes >= usage.SharedBytes);
 
         var e = Assert.Throws<VServerException>(() => store.ResolveCloneSource("nosuch"));

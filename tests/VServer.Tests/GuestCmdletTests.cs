@@ -191,7 +191,7 @@ public class GuestCmdletTests
         var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()).ToArray();
         Assert.Equal("Name Context State   Init OnBoot Hostname Addresses", lines[0]);
         Assert.Matches("^-+ -+ -+ +-+ -+ -+ -+$", lines[1]);
-        Assert.Equal("web     1000 Stopped Sysv True   www      10.0.0.2/24, 10.0.0.3/24", lines[2]);
+        Assert.Equal("web     1000 Stopped Auto True   www      10.0.0.2/24, 10.0.0.3/24", lines[2]); // new guests: Auto, decided at each start
     }
 
     [Fact]

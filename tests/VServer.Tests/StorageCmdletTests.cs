@@ -85,4 +85,32 @@ public class StorageCmdletTests
         Assert.Empty(s.Errors);
         Assert.False(Directory.Exists(Path.Combine(fs.Paths.VdirRoot, "tpl.layers")));
     }
+
+    [RootFact]
+    public void ArchiveBuildsFromATarballAndRefusesAHostileOne()
+    {
+        using var s = new PowerShellSession();
+        s.Invoke("New-VServerGuest base -Method Busybox | Out-Null");
+        var archive = Path.Combine(s.Roots.Base, "base.tar.gz");
+        var r = VServer.Runtime.HostProcess.Run("/usr/bin/tar", new[] { "--create", "--gzip", "--file=" + archive, "--numeric-owner", "-C", Path.Combine(s.Paths.VdirRoot, "base"), "." });
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        var g = Assert.Single(s.Invoke($"New-VServerGuest restored -Method Archive -Source '{archive}' -Hostname restored.example"));
+        Assert.Empty(s.Errors);
+        Assert.Equal("restored.example", g.Properties["Hostname"].Value);
+        Assert.True(File.Exists(Path.Combine(s.Paths.VdirRoot, "restored", "bin", "busybox")));
+        Assert.Equal("restored.example\n", File.ReadAllText(Path.Combine(s.Paths.VdirRoot, "restored", "etc", "hostname")));
+
+        var evil = Path.Combine(s.Roots.Base, "evil.tar");
+        using (var f = File.Create(evil))
+        using (var w = new System.Formats.Tar.TarWriter(f))
+        {
+            w.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "../evil") { DataStream = new MemoryStream(new byte[] { 1 }) });
+        }
+        var before = s.Roots.Snapshot();
+        s.Invoke($"New-VServerGuest evil -Method Archive -Source '{evil}'");
+        var e = Assert.Single(s.Errors);
+        Assert.Equal("ArchiveMemberRefused", e.FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Equal("../evil", e.TargetObject);
+        Assert.Equal(before, s.Roots.Snapshot());
+    }
 }

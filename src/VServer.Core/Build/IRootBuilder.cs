@@ -22,6 +22,7 @@ public static class RootBuilders
         BuildMethod.Busybox => new BusyboxBuilder(HostBusybox.Locate(busyboxPath)),
         BuildMethod.Clone => new CloneBuilder(source ?? throw NeedsSource(method)),
         BuildMethod.Template => new TemplateBuilder(source ?? throw NeedsSource(method)),
+        BuildMethod.Archive => new ArchiveBuilder(source ?? throw NeedsSource(method)),
         _ => throw new VServerException("InvalidBuildMethod", ErrorKind.InvalidArgument, $"'{method}' is not a build method.", method),
     };
 

@@ -48,6 +48,9 @@ public enum BuildMethod
 
     /// <summary>A Debian or Ubuntu tree made by Debian's debootstrap.</summary>
     Debootstrap,
+
+    /// <summary>A root filesystem tarball (.tar, .tar.gz, .tar.xz, .tar.zst), every member checked first.</summary>
+    Archive,
 }
 
 /// <summary>How a guest is networked (<c>netmode</c> in its config directory).</summary>

@@ -14,7 +14,7 @@ public static class HostChecks
     /// <summary>Every check's name, in the order they run: what -Check accepts and completes.</summary>
     public static IReadOnlyList<string> Names { get; } = new[] { "root" }
         .Concat(Namespaces.Select(n => "namespace " + n))
-        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "overlayfs", "iproute2", "reflink", "veth", "bridge", "ipvlan" })
+        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "overlayfs", "reflink", "iproute2", "veth", "bridge", "ipvlan" })
         .ToArray();
 
     public static IEnumerable<HostCheck> Run(VServerPaths paths)

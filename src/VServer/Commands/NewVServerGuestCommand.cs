@@ -89,15 +89,20 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
     /// <summary>The directory a Clone copies or a Template layers on; a cloned guest keeps its source's init style.</summary>
     private string? ResolveSource(GuestConfig config)
     {
-        if (Method is not (BuildMethod.Clone or BuildMethod.Template))
+        if (Method is not (BuildMethod.Clone or BuildMethod.Template or BuildMethod.Archive))
         {
             return Source is null ? null : throw new VServerException("SourceNotUsed", ErrorKind.InvalidArgument,
-                $"-Source '{Source}' is only for the Clone and Template methods, not {Method}.", Source);
+                $"-Source '{Source}' is only for the Clone, Template and Archive methods, not {Method}.", Source);
         }
         if (Source is null)
         {
             throw new VServerException("SourceRequired", ErrorKind.InvalidArgument,
-                $"The {Method} method needs -Source: " + (Method == BuildMethod.Clone ? "a guest name or a directory to copy." : "the template directory."), Method);
+                $"The {Method} method needs -Source: " + (Method switch
+                {
+                    BuildMethod.Clone => "a guest name or a directory to copy.",
+                    BuildMethod.Archive => "the root filesystem tarball (.tar, .tar.gz, .tar.xz, .tar.zst).",
+                    _ => "the template directory.",
+                }), Method);
         }
         if (Method == BuildMethod.Clone && Config.Validate.IsValidGuestName(Source) && Store.Exists(Source))
         {
@@ -108,6 +113,11 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
             return Store.ResolveCloneSource(Source);
         }
         var path = GetUnresolvedProviderPathFromPSPath(Source);
-        return Method == BuildMethod.Clone ? Store.ResolveCloneSource(path) : Config.Validate.TemplateDirectory(path);
+        return Method switch
+        {
+            BuildMethod.Clone => Store.ResolveCloneSource(path),
+            BuildMethod.Archive => path,
+            _ => Config.Validate.TemplateDirectory(path),
+        };
     }
 }
