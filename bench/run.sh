@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs a benchmark (as root): bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations]
-#                                          | unify [guests] [tree]]  (unify installs duperemove, its baseline).
+#                                          | unify [guests] [tree] | boot [iterations]]
+# (unify installs duperemove, boot installs systemd-container and lxc: their baselines).
 # Results go in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ "${1:-}" = "unify" ] && ! command -v duperemove >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq duperemove >/dev/null
+fi
+if [ "${1:-}" = "boot" ] && ! { command -v systemd-nspawn && command -v lxc-start; } >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container lxc >/dev/null
 fi
 dotnet bench/VServer.Bench/bin/Release/net10.0/VServer.Bench.dll "$@"

@@ -164,7 +164,7 @@ public sealed class GuestRuntime
             });
             runtime.Check(name, "start", name);
             // an init that dies at once (a broken /sbin/init, a missing library) fails the start, with why
-            if (WaitForExit(initPid, ticks, InitWatch, CancellationToken.None))
+            if (!InitSettles(initPid, ticks, cgroups))
             {
                 throw InitFailed(run, name);
             }
@@ -178,8 +178,32 @@ public sealed class GuestRuntime
         return run.Status();
     }
 
-    /// <summary>How long a start watches the guest's init before it reports the guest running.</summary>
+    /// <summary>How long a start watches the guest's init at most before it reports the guest running.</summary>
     public static readonly TimeSpan InitWatch = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Watches a new init for up to <see cref="InitWatch"/>: false when it dies in that time. The
+    /// watch ends early once the guest's cgroup holds a second process: an init that has started
+    /// its work (busybox init its rcS, systemd its units, tini its child) is not dying at once, so
+    /// a healthy start does not pay the whole window.
+    /// </summary>
+    private static bool InitSettles(int initPid, ulong ticks, string cgroup)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < InitWatch)
+        {
+            if (!ProcFs.IsAlive(initPid, ticks))
+            {
+                return false;
+            }
+            if (Cgroups.Processes(cgroup).Count >= 2)
+            {
+                return true;
+            }
+            Thread.Sleep(2);
+        }
+        return ProcFs.IsAlive(initPid, ticks);
+    }
 
     /// <summary>GuestInitFailed with the exit status or signal conmon recorded and the console's last lines.</summary>
     private static VServerException InitFailed(RunDirectory run, string name)
