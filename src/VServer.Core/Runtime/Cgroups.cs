@@ -211,13 +211,15 @@ public static class Cgroups
     }
 
     /// <summary>Host pids in a cgroup and the cgroups below it (empty when it does not exist).</summary>
-    public static IReadOnlyList<int> Processes(string cgroupPath)
+    public static IReadOnlyList<int> Processes(string cgroupPath) => ProcessesIn(ProcessDirectory(cgroupPath));
+
+    /// <summary>Host pids under a cgroup directory of the counting hierarchy (<see cref="ProcessDirectory"/>, resolved once by a caller that polls).</summary>
+    public static IReadOnlyList<int> ProcessesIn(string? directory)
     {
-        var dir = ProcessDirectory(cgroupPath);
         var result = new List<int>();
-        if (dir is not null)
+        if (directory is not null)
         {
-            Collect(dir, result, 0);
+            Collect(directory, result, 0);
         }
         return result;
     }

@@ -190,13 +190,14 @@ public sealed class GuestRuntime
     private static bool InitSettles(int initPid, ulong ticks, string cgroup)
     {
         var sw = Stopwatch.StartNew();
+        var dir = Cgroups.ProcessDirectory(cgroup); // once: the hierarchies come from mountinfo
         while (sw.Elapsed < InitWatch)
         {
             if (!ProcFs.IsAlive(initPid, ticks))
             {
                 return false;
             }
-            if (Cgroups.Processes(cgroup).Count >= 2)
+            if (Cgroups.ProcessesIn(dir).Count >= 2)
             {
                 return true;
             }
