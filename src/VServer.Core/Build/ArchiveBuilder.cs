@@ -80,19 +80,20 @@ public sealed class ArchiveBuilder : IRootBuilder
     /// <summary>Reads every member and refuses the archive at the first one that would land outside the root. Returns the member count.</summary>
     public static int Check(string file, CancellationToken cancel = default)
     {
+        var compression = Compression(file);
         using var raw = File.OpenRead(file);
         Process? decompressor = null;
         Stream stream = raw;
         try
         {
-            switch (Compression(file))
+            switch (compression)
             {
                 case "gz":
                     stream = new GZipStream(raw, CompressionMode.Decompress);
                     break;
                 case "xz":
                 case "zst":
-                    decompressor = Process.Start(new ProcessStartInfo(HostProcess.Find(Compression(file) == "xz" ? "xz" : "zstd")!)
+                    decompressor = Process.Start(new ProcessStartInfo(HostProcess.Find(compression == "xz" ? "xz" : "zstd")!)
                     {
                         ArgumentList = { "-dc", "--", file },
                         RedirectStandardOutput = true,

@@ -147,8 +147,8 @@ public sealed partial class DebootstrapBuilder : IRootBuilder
             var log = "";
             try
             {
-                log = string.Join(" | ", root.ReadFile("debootstrap/debootstrap.log", 1 << 22).AsSpan().ToArray() is var bytes
-                    ? System.Text.Encoding.UTF8.GetString(bytes).Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(5) : Array.Empty<string>());
+                var text = System.Text.Encoding.UTF8.GetString(root.ReadFile("debootstrap/debootstrap.log", 1 << 22));
+                log = string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(5));
             }
             catch (VServerException)
             {
