@@ -30,6 +30,7 @@
         'Get-VServerDiskUsage'
         'Test-VServerHost'
         'Get-VServerNetwork'
+        'Import-VServerLegacyConfig'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # gcc and libc6-dev build the red-team tests' attack programs (tests/attacks); openssh-server and
 # openssh-client carry the Pester tests' PowerShell remoting over SSH (a test-only sshd on 127.0.0.1);
 # debootstrap builds Debian guests (-Method Debootstrap; the reference guest of the tests); xz-utils and
-# zstd unpack .tar.xz and .tar.zst guest archives (-Method Archive)
-PACKAGES=(busybox-static runc conmon tini xfsprogs e2fsprogs iproute2 gcc libc6-dev openssh-server openssh-client debootstrap xz-utils zstd)
+# zstd unpack .tar.xz and .tar.zst guest archives (-Method Archive); lxcfs gives each guest its own
+# /proc/meminfo, uptime, load and CPUs (free, uptime and top inside show the guest's limits)
+PACKAGES=(busybox-static runc conmon tini xfsprogs e2fsprogs iproute2 gcc libc6-dev openssh-server openssh-client debootstrap xz-utils zstd lxcfs)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,6 +17,7 @@ public static class Program
         "Usage: vserver NAME start|stop|restart|status|running|enter\n" +
         "       vserver NAME build -m METHOD [OPTIONS] [-- METHOD-OPTIONS]   (vserver NAME build --help)\n" +
         "       vserver NAME exec COMMAND [ARG...]\n" +
+        "       vserver NAME import-conf FILE  (a legacy NAME.conf, read as data; the root stays where it is)\n" +
         "       vserver NAME exited INSTANCE   (conmon's exit hook)\n" +
         "       vserver vserver-stat           (every context: CTX PROC VSZ RSS userTIME sysTIME UPTIME NAME)\n" +
         "       vserver vps [GUEST|CONTEXT...] (processes tagged with their context)\n" +
@@ -51,6 +52,24 @@ public static class Program
             if (verb == "build")
             {
                 return BuildCommand.Run(name, args[2..], store, reporter, cancel.Token);
+            }
+            if (verb == "import-conf")
+            {
+                if (args.Length != 3)
+                {
+                    Console.Error.Write(Usage);
+                    return 2;
+                }
+                VServer.Config.Validate.GuestName(name);
+                var notes = new List<string>();
+                var config = VServer.Config.LegacyConfig.Parse(File.ReadAllText(args[2]), args[2], name, notes);
+                foreach (var note in notes)
+                {
+                    reporter.Warning(note);
+                }
+                var guest = store.Adopt(config, reporter);
+                Console.WriteLine($"vserver: guest '{name}' imported from {args[2]} (context {guest.Context}, root {guest.Root}).");
+                return 0;
             }
             if (!store.Exists(name))
             {
@@ -87,9 +106,10 @@ public static class Program
                         Console.Error.Write(Usage);
                         return 2;
                     }
-                    return runtime.Exec(name, new ExecRequest(args[2..]), Console.Out.WriteLine, Console.Error.WriteLine, cancel.Token);
+                    // stdin, stdout and stderr pass straight through: piped input and a terminal's answers reach the command
+                    return runtime.ExecAttached(name, new ExecRequest(args[2..]));
                 case "enter":
-                    return runtime.Enter(name, args.Length > 2 ? args[2] : "/bin/sh");
+                    return runtime.Enter(name, args.Length > 2 ? args[2] : null);
                 case "exited":
                 {
                     if (args.Length < 3)

@@ -16,6 +16,12 @@ internal static class TestSeams
     /// <summary>System calls left out of every refusal of the seccomp filter.</summary>
     public static volatile string[] AllowedSyscalls = System.Array.Empty<string>();
 
+    /// <summary>The lxcfs program to run instead of the one on PATH; "" for none installed.</summary>
+    public static volatile string? LxcfsProgram;
+
+    /// <summary>A configuration change fails at this step of its swap (-1: never): to prove it is all-or-nothing.</summary>
+    public static volatile int FailConfigChangeAtStep = -1;
+
     /// <summary>Copies a running Clone source without freezing it.</summary>
     public static volatile bool CloneWithoutFreeze;
 }

@@ -141,3 +141,32 @@ Describe 'Smaller behaviours a PowerShell user expects' {
         $ps.Dispose()
     }
 }
+
+Describe 'Import-VServerLegacyConfig reads the stable branch''s NAME.conf as data' {
+    It 'imports what Get-ChildItem finds, with -WhatIf first, and names a script''s line' {
+        $legacy = Join-Path $Base 'legacy'
+        New-Item -ItemType Directory -Path $legacy | Out-Null
+        Set-Content -LiteralPath "$legacy/ftp.conf" -Value @(
+            'IPROOT="192.168.5.32 192.168.5.64"', 'IPROOTDEV=eth0', 'S_HOSTNAME=ftp.nowhe.re', 'ONBOOT=yes',
+            'S_DOMAINNAME=', 'S_NICE=5', 'S_FLAGS="lock nproc fakeinit"', 'ULIMIT="-HS -u 200"', 'S_CAPS=""')
+        Set-Content -LiteralPath "$legacy/db.conf" -Value @('#!/bin/sh', 'case $PROFILE in', 'prod) S_HOSTNAME=db ;;', 'esac')
+        Get-ChildItem "$legacy/*.conf" | Import-VServerLegacyConfig -WhatIf -ErrorVariable e -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+        Get-VServerGuest ftp -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e[0].FullyQualifiedErrorId | Should -Be 'LegacyConfigRefused,VServer.Commands.ImportVServerLegacyConfigCommand'
+        "$($e[0])" | Should -Match 'db\.conf, line 2'
+
+        $g = Get-ChildItem "$legacy/ftp.conf" | Import-VServerLegacyConfig -WarningAction SilentlyContinue
+        $g.Name | Should -Be 'ftp'
+        $g.Hostname | Should -Be 'ftp.nowhe.re'
+        $g.Addresses | Should -Be @('192.168.5.32', '192.168.5.64')
+        $g.Nice | Should -Be 5
+        "$((Get-VServerGuest ftp).ResourceLimits)" | Should -Be 'nproc=200'
+    }
+}
+
+Describe 'Invoke-VServerCommand -StandardInput' -Skip:(-not $IsRoot) {
+    It 'gives the command its lines and then the end of its input' {
+        Invoke-VServerCommand $G -StandardInput 'y', 'n' -- sh -c 'read a; read b; read c || echo "$a$b:eof"' | Should -Be 'yn:eof'
+        Invoke-VServerCommand $G -- sh -c 'read a || echo empty' | Should -Be 'empty'
+    }
+}

@@ -151,7 +151,18 @@ public sealed class GuestFactAttribute : FactAttribute
         }
         if (missing.Count > 0)
         {
-            Skip = "starts real guests and needs " + string.Join(", ", missing) + ". Set VSERVER_TEST_STRICT=1 to fail instead.";
+            base.Skip = "starts real guests and needs " + string.Join(", ", missing) + ". Set VSERVER_TEST_STRICT=1 to fail instead.";
         }
+    }
+
+    /// <summary>The test needs lxcfs (the guests' own /proc/meminfo, uptime and CPUs).</summary>
+    public bool Lxcfs { get; set; }
+
+    public override string? Skip
+    {
+        get => base.Skip ?? (Lxcfs && !TestEnvironment.Strict && VServer.Runtime.HostProcess.Find("lxcfs") is null
+            ? "needs lxcfs (apt-get install lxcfs). Set VSERVER_TEST_STRICT=1 to fail instead."
+            : null);
+        set => base.Skip = value;
     }
 }

@@ -12,7 +12,7 @@ public class HostCheckTests
     private static readonly string[] Names =
     {
         "root", "namespace pid", "namespace ipc", "namespace uts", "namespace mnt", "namespace net", "namespace cgroup",
-        "namespace user", "namespace time", "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static",
+        "namespace user", "namespace time", "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs",
         "overlayfs", "reflink", "iproute2", "veth", "bridge", "ipvlan",
     };
 

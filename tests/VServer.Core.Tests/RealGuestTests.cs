@@ -64,7 +64,12 @@ public class RealGuestTests
     [GuestFact]
     public void ASystemdGuestBootsRebootsPowersOffAndStops()
     {
-        using var g = Clone(DebianTrees.Systemd, c => c.Interfaces.Add(InterfaceSpec.Parse("eth0:10.252.0.2/24")));
+        using var g = Clone(DebianTrees.Systemd, c =>
+        {
+            c.Interfaces.Add(InterfaceSpec.Parse("eth0:10.252.0.2/24"));
+            c.MemoryLimit = ProcViewTests.Limit;
+            c.CpuLimit = 1;
+        });
         g.Runtime.Start(g.Name);
         var state = SystemState(g);
         var failed = g.Exec("systemctl", "--failed", "--no-legend", "--plain").Out.Trim();
@@ -74,6 +79,15 @@ public class RealGuestTests
         Assert.Equal(g.Name, g.Sh("cat /etc/hostname").Trim());
         Assert.Contains($"10.252.0.2\t{g.Name}", g.Sh("cat /etc/hosts"));
         Assert.Matches("^[0-9a-f]{32}$", g.Sh("cat /etc/machine-id").Trim());
+        // procps's free, nproc-free top and uptime: the guest's limits and its own age (lxcfs)
+        Assert.Matches(@"^Mem:\s+256\s", g.Sh("free -m | grep ^Mem:"));
+        Assert.Matches(@"up\s+[0-2] min", g.Sh("uptime"));
+        Assert.Contains("%Cpu", g.Sh("top -bn1 | head -5"));
+        ProcViewTests.AssertOwnView(g);
+        // systemd has a /dev/console (a terminal conmon holds): its status lines reach console.log
+        var console = File.ReadAllText(g.Runtime.Run(g.Name).ConsoleLog);
+        Assert.Contains("running in system mode", console);
+        Assert.Matches("Reached target .*Multi-User System", console);
 
         // reboot inside: a new init, booted again
         var first = g.State;
@@ -185,11 +199,13 @@ public class RealGuestTests
         Assert.Equal(before, string.Join("\n", roots.Snapshot().Split('\n').Where(l => !l.StartsWith("etc-vservers/.lock", StringComparison.Ordinal))));
     }
 
-    private static ProcessResult Vserver(TempRoots roots, params string[] args) => HostProcess.Run(TestEnvironment.CliPath, args, environment: new Dictionary<string, string>
+    private static ProcessResult Vserver(TempRoots roots, params string[] args) => VserverWithInput(roots, null, args);
+
+    private static ProcessResult VserverWithInput(TempRoots roots, string? input, params string[] args) => HostProcess.Run(TestEnvironment.CliPath, args, environment: new Dictionary<string, string>
     {
         ["VSERVER_CONFIG_ROOT"] = roots.Paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = roots.Paths.VdirRoot, ["VSERVER_RUN_ROOT"] = roots.Paths.RunRoot,
         ["VSERVER_CLI"] = TestEnvironment.CliPath,
-    });
+    }, input: input);
 
     [GuestFact]
     public void TheSeedsBuildLinesWorkAsPrinted()
@@ -215,6 +231,9 @@ public class RealGuestTests
             Assert.True(r.ExitCode == 0, r.StandardError);
             r = Vserver(roots, "testme", "exec", "cat", "/etc/debian_version", "/etc/hostname");
             Assert.Matches(@"^12\.\d+\ntestme\n$", r.StandardOutput);
+            // the caller's standard input reaches the command: a question answered through a pipe
+            r = VserverWithInput(roots, "y\n", "testme", "exec", "sh", "-c", "printf 'Continue? '; read a; echo answer:$a");
+            Assert.Equal("Continue? answer:y\n", r.StandardOutput);
         }
         finally
         {

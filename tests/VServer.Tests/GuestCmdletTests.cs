@@ -205,3 +205,77 @@ public class GuestCmdletTests
         Assert.Equal(new object[] { "db" }, matches.Select(m => m.BaseObject));
     }
 }
+
+/// <summary>util-vserver's own files through the cmdlets: a legacy NAME.conf imported, a vserver-build directory changed.</summary>
+public class UtilVserverCmdletTests
+{
+    [Fact]
+    public void ImportVServerLegacyConfigMakesTheSeedsGuestsAndRefusesTheScript()
+    {
+        using var s = new PowerShellSession();
+        var legacy = Path.Combine(s.Roots.Base, "legacy");
+        Directory.CreateDirectory(legacy);
+        File.WriteAllText(Path.Combine(legacy, "artemis.conf"), VServer.Tests.Shared.UtilVserverFixtures.Artemis);
+        File.WriteAllText(Path.Combine(legacy, "ftp.conf"), VServer.Tests.Shared.UtilVserverFixtures.Ftp);
+        File.WriteAllText(Path.Combine(legacy, "db.conf"), VServer.Tests.Shared.UtilVserverFixtures.Profiles);
+
+        // -WhatIf: every file read and checked, nothing written
+        s.Invoke($"Import-VServerLegacyConfig '{legacy}/*.conf' -WhatIf -WarningAction SilentlyContinue"); // wildcards expand (Get-ChildItem | … is the Pester test's)
+        var refused = Assert.Single(s.Errors);
+        Assert.Equal("LegacyConfigRefused,VServer.Commands.ImportVServerLegacyConfigCommand", refused.FullyQualifiedErrorId);
+        Assert.Contains("line 2", refused.Exception.Message);
+        Assert.Empty(s.Invoke("Get-VServerGuest"));
+
+        s.Errors.Clear();
+        var guests = s.Invoke($"'{legacy}/artemis.conf', '{legacy}/db.conf', '{legacy}/ftp.conf' | Import-VServerLegacyConfig -WarningVariable w -WarningAction SilentlyContinue; $w | ForEach-Object {{ \"warning: $_\" }}");
+        Assert.Single(s.Errors); // db.conf again
+        var imported = guests.Select(o => o.BaseObject).OfType<Guest>().ToList();
+        Assert.Equal(new[] { "artemis", "ftp" }, imported.Select(g => g.Name));
+        Assert.Equal(1000, imported[0].Context);
+        Assert.Equal(new[] { "62.24.85.244/24" }, imported[0].Addresses);
+        Assert.Equal(Path.Combine(s.Paths.VdirRoot, "ftp"), imported[1].Root);
+        Assert.Contains(guests.Select(o => o.BaseObject).OfType<string>(), w => w.Contains("IPROOTBCAST", StringComparison.Ordinal));
+        Assert.Contains(guests.Select(o => o.BaseObject).OfType<string>(), w => w.Contains("/vservers/", StringComparison.Ordinal) || w.Contains("does not exist", StringComparison.Ordinal));
+        Assert.Equal(VServer.Tests.Shared.UtilVserverFixtures.Artemis, File.ReadAllText(Path.Combine(legacy, "artemis.conf"))); // the file is left as it was
+
+        // one file, another name
+        s.Errors.Clear();
+        var renamed = Assert.Single(s.Invoke($"Import-VServerLegacyConfig '{legacy}/ftp.conf' -Name ftp2 -WarningAction SilentlyContinue"));
+        Assert.Equal("ftp2", ((Guest)renamed.BaseObject).Name);
+        Assert.Empty(s.Errors);
+    }
+
+    [Fact]
+    public void SetVServerGuestOnAVserverBuildDirectoryTouchesOnlyItsFile()
+    {
+        using var s = new PowerShellSession();
+        var dir = s.Paths.ConfigDir("uvftp");
+        void Put(string rel, string content)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(dir, rel))!);
+            File.WriteAllText(Path.Combine(dir, rel), content);
+        }
+        Directory.CreateDirectory(Path.Combine(s.Paths.ConfigRoot, ".defaults"));
+        Directory.CreateDirectory(Path.Combine(s.Roots.Base, "real", "uvftp"));
+        File.CreateSymbolicLink(Path.Combine(s.Paths.ConfigRoot, ".defaults", "vdirbase"), Path.Combine(s.Roots.Base, "real"));
+        Put("context", "1042\n");
+        Put("name", "FTP Server\n");
+        Put("interfaces/00/ip", "10.0.0.2\n");
+        Put("interfaces/02/ip", "10.0.0.3\n");
+        Put("interfaces/02/disabled", "");
+        Put("interfaces/bcast", "10.0.0.255\n");
+        Put("interfaces/1/ip", "10.0.0.4\n");
+        Put("interfaces/1/scope", "host\n");
+        Put("nice", "5\n");
+        Directory.CreateDirectory(Path.Combine(dir, "apps", "init"));
+        File.CreateSymbolicLink(Path.Combine(dir, "vdir"), "../.defaults/vdirbase/uvftp");
+        var before = VServer.Tests.Shared.UtilVserverFixtures.Manifest(dir);
+
+        s.Invoke("Set-VServerGuest uvftp -Nice 6");
+        Assert.Empty(s.Errors);
+        Assert.Equal(before.Replace("nice [5\\n]", "nice [6\\n]", StringComparison.Ordinal), VServer.Tests.Shared.UtilVserverFixtures.Manifest(dir));
+        var g = (Guest)s.Invoke("Get-VServerGuest uvftp")[0].BaseObject;
+        Assert.Equal(Path.Combine(s.Roots.Base, "real", "uvftp"), g.Root);
+        Assert.Equal(6, g.Nice);
+    }
+}

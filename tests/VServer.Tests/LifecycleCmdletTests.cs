@@ -115,6 +115,16 @@ public class LifecycleCmdletTests
         var user = s.Invoke($"Invoke-VServerCommand {a} -User nobody -- id -u");
         Assert.Empty(s.Errors);
         Assert.Equal("65534", Assert.Single(user).BaseObject);
+
+        // standard input: the given lines to each guest, then end of input; none without it
+        var fed = s.Invoke($"Invoke-VServerCommand {a},{b} -AsResult -StandardInput 'yes','', 'ünï' -- sh -c 'cat -n; echo end'");
+        Assert.Empty(s.Errors);
+        foreach (var r in fed)
+        {
+            Assert.Equal(new[] { "     1\tyes", "     2\t", "     3\tünï", "end" }, ((VServer.CommandResult)r.BaseObject).Output);
+        }
+        var none = s.Invoke($"Invoke-VServerCommand {a} -- sh -c 'read x && echo read:$x || echo eof'");
+        Assert.Equal("eof", Assert.Single(none).BaseObject);
     }
 
     [GuestFact]

@@ -120,6 +120,30 @@ public sealed class GuestConfig
     /// <summary>The mode the guest runs with.</summary>
     public NetworkMode EffectiveNetworkMode => NetworkMode ?? (Interfaces.Count > 0 ? global::VServer.NetworkMode.Bridge : global::VServer.NetworkMode.None);
 
+    /// <summary>
+    /// The init style as util-vserver wrote it when VServer runs it as its nearest equivalent
+    /// (gentoo, arch, minit → Plain; fedora, redhat → Sysv with <c>/etc/rc.d/rc 3</c>); null otherwise.
+    /// </summary>
+    public string? InitStyleAsWritten { get; set; }
+
+    /// <summary>The runlevel the Sysv style's rc script is given (<c>apps/init/runlevel</c>); null: 3.</summary>
+    public string? Runlevel { get; set; }
+
+    /// <summary>Extra environment of the guest's init (<c>apps/init/environment</c>, NAME=value lines).</summary>
+    public List<string> InitEnvironment { get; set; } = new();
+
+    /// <summary>The command <c>enter</c> runs (util-vserver's <c>shell</c> file); null: /bin/sh.</summary>
+    public string? Shell { get; set; }
+
+    /// <summary>Namespaced kernel settings (util-vserver's <c>sysctl/N/{setting,value}</c>), setting → value.</summary>
+    public SortedDictionary<string, string> Sysctls { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Files of the configuration directory that VServer reads but does not apply, each with why:
+    /// named in a warning at every start, never silently ignored.
+    /// </summary>
+    public List<string> NotApplied { get; set; } = new();
+
     /// <summary>For a Template guest: the shared lower layer of its overlayfs root (the <c>template</c> file).</summary>
     public string? Template { get; set; }
 
@@ -131,6 +155,9 @@ public sealed class GuestConfig
         c.Capabilities = new(Capabilities);
         c.ResourceLimits = new(ResourceLimits);
         c.Fstab = new(Fstab);
+        c.Sysctls = new(Sysctls, StringComparer.Ordinal);
+        c.NotApplied = new(NotApplied);
+        c.InitEnvironment = new(InitEnvironment);
         return c;
     }
 

@@ -148,6 +148,42 @@ internal static unsafe partial class Sys
     [DllImport("libc", EntryPoint = "mount", SetLastError = true)]
     private static extern int sys_mount(string source, string target, string fstype, ulong flags, string? data);
 
+    [DllImport("libc", EntryPoint = "rename", SetLastError = true)]
+    private static extern int sys_rename(string from, string to);
+
+    /// <summary>rename(2): replaces <paramref name="to"/> atomically, whatever <paramref name="from"/> is (a symlink to a directory included, which File.Move refuses).</summary>
+    public static void Rename(string from, string to)
+    {
+        if (sys_rename(from, to) < 0)
+        {
+            throw new SyscallException("rename", from, Marshal.GetLastPInvokeError());
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "realpath", SetLastError = true)]
+    private static extern IntPtr sys_realpath(string path, IntPtr resolved);
+
+    [DllImport("libc", EntryPoint = "free")]
+    private static extern void sys_free(IntPtr p);
+
+    /// <summary>realpath(3): every symlink of the path followed (host-side paths the administrator set up only); null when it does not resolve.</summary>
+    public static string? RealPath(string path)
+    {
+        var p = sys_realpath(path, IntPtr.Zero);
+        if (p == IntPtr.Zero)
+        {
+            return null;
+        }
+        try
+        {
+            return Marshal.PtrToStringUTF8(p);
+        }
+        finally
+        {
+            sys_free(p);
+        }
+    }
+
     [DllImport("libc", EntryPoint = "umount2", SetLastError = true)]
     private static extern int sys_umount2(string target, int flags);
 

@@ -95,6 +95,11 @@ public static class Cgroups
             {
                 writes.Add((dir, "cpu.cfs_period_us", Num(limits.CpuPeriod)));
                 writes.Add((dir, "cpu.cfs_quota_us", Num(quota)));
+                // the same quota on the payload: lxcfs counts a guest's CPUs from its own cgroup's
+                // quota only (memory it takes from the ancestors); the limit above stays the one enforced
+                var payload = PayloadOf(dir);
+                writes.Add((payload, "cpu.cfs_period_us", Num(limits.CpuPeriod)));
+                writes.Add((payload, "cpu.cfs_quota_us", Num(quota)));
             }
         }
         try
@@ -293,6 +298,20 @@ public static class Cgroups
     /// <summary>Every existing directory of a cgroup path, in all hierarchies.</summary>
     public static IReadOnlyList<string> Existing(string cgroupPath) =>
         Hierarchies().Values.Distinct().Select(m => m + cgroupPath).Where(Directory.Exists).ToArray();
+
+    /// <summary>Whether any guest of this installation has a cgroup (running, starting or not yet cleaned up), in any hierarchy.</summary>
+    public static bool AnyGuest(VServerPaths paths) =>
+        Existing(ParentFor(paths)).Any(d =>
+        {
+            try
+            {
+                return Directory.EnumerateDirectories(d).Any();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return false; // removed meanwhile
+            }
+        });
 
     /// <summary>
     /// Removes a guest's cgroup (its payload first) and, when it is then empty, VServer's parent, from

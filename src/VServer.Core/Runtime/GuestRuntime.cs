@@ -14,6 +14,9 @@ public sealed record ExecRequest(IReadOnlyList<string> Command)
     public string? User { get; init; }
     public string? WorkingDirectory { get; init; }
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
+
+    /// <summary>What the command reads on its standard input, which is then closed; null: nothing (an empty, closed input).</summary>
+    public string? Input { get; init; }
 }
 
 /// <summary>
@@ -50,6 +53,8 @@ public sealed class GuestRuntime
         var config = _store.ReadConfig(name);
         OciBundle.CheckStartable(config);
         var run = Run(name);
+        // one running guest per context: the check and the start under the context's lock
+        using var contextLock = config.Context is int cx ? HostLock.Acquire(Path.Combine(Paths.RunRoot, ".context-" + cx.ToString(CultureInfo.InvariantCulture) + ".lock")) : null;
         using var guestLock = run.Lock();
         var prior = run.ReadState();
         if (prior is { InitAlive: true })
@@ -63,14 +68,37 @@ public sealed class GuestRuntime
             throw new VServerException("GuestAlreadyRunning", ErrorKind.InvalidOperation,
                 $"Guest '{name}' still has {left.Count} process(es) in its cgroup {Cgroups.PathFor(Paths, name)} (host pid {left[0]}), though VServer cannot find its init; nothing was changed. Stop them first (Stop-VServerGuest {name}).", name);
         }
+        if (config.Context is int ctx && RunDirectory.Running(Paths).FirstOrDefault(r => r.Name != name && r.State.Context == ctx) is { Name: not null } holder)
+        {
+            throw new VServerException("ContextInUse", ErrorKind.ResourceExists,
+                $"Guest '{name}' cannot start: its context {ctx} is held by the running guest '{holder.Name}'. Give one of them another context (Set-VServerGuest {name} -Context N).", ctx);
+        }
         CleanupLocked(run, prior, reporter);
         return StartLocked(config, run, reporter, cancel);
+    }
+
+    /// <summary>What the configuration holds that this start runs differently or not at all: each named once per start.</summary>
+    private static void WarnNotApplied(GuestConfig config, IOperationReporter reporter)
+    {
+        if (config.InitStyleAsWritten is string style)
+        {
+            reporter.Warning(config.InitStyle == InitStyle.Sysv
+                ? $"Guest '{config.Name}': util-vserver's init style '{style}' runs as Sysv with /etc/rc.d/rc (its nearest equivalent)."
+                : $"Guest '{config.Name}': util-vserver's init style '{style}' runs as Plain (/sbin/init, its nearest equivalent).");
+        }
+        foreach (var item in config.NotApplied)
+        {
+            reporter.Warning($"Guest '{config.Name}': not applied: {item}.");
+        }
     }
 
     private GuestStatus StartLocked(GuestConfig config, RunDirectory run, IOperationReporter reporter, CancellationToken cancel)
     {
         var root = _store.RootOf(config);
         CheckRoot(config.Name, root);
+        WarnNotApplied(config, reporter);
+        GuestHooks.Run(Paths, config.Name, "initialize", reporter);
+        GuestHooks.Run(Paths, config.Name, "prepre-start", reporter);
         // the guest's network namespace, made and filled before its init runs (null: Host mode)
         var netns = GuestNetwork.Setup(config, _store, reporter);
         try
@@ -113,7 +141,7 @@ public sealed class GuestRuntime
                 $"Guest '{name}' uses the Sysv init style, which needs the tini-static binary (Debian package 'tini').", name);
         }
         var cgroups = Cgroups.PathFor(Paths, name);
-        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, root, runtime, initHelper, netns, rootMount, kind), reporter);
+        var limits = OciBundle.Limits(config, Cgroups.SwapLimitSupported());
 
         Directory.CreateDirectory(Paths.RunRoot);
         run.Clear();
@@ -121,17 +149,20 @@ public sealed class GuestRuntime
         File.SetUnixFileMode(run.Dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Directory.CreateDirectory(run.ExitDir);
         Directory.CreateDirectory(run.AttachDir);
-        AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
 
         var instance = Guid.NewGuid().ToString("N");
         var started = DateTimeOffset.UtcNow;
-        reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
         int initPid;
         try
         {
-            // the limits sit one level above the runtime's cgroup, out of the guest's sight
-            Cgroups.Create(cgroups, OciBundle.Limits(config, Cgroups.SwapLimitSupported()));
-            initPid = LaunchConmon(conmon, runtime, run, instance, reporter, cancel);
+            // the limits sit one level above the runtime's cgroup, out of the guest's sight; the
+            // cgroup exists before lxcfs is asked for, so a last guest's stop never takes lxcfs away under this start
+            Cgroups.Create(cgroups, limits);
+            var options = BundleOptionsFor(config, root, runtime, initHelper, netns, rootMount, kind) with { ProcView = GuestProcView.Ensure(Paths, name, reporter) };
+            AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(OciBundle.Generate(config, options, reporter)));
+            GuestHooks.Run(Paths, name, "pre-start", reporter);
+            reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
+            initPid = LaunchConmon(conmon, runtime, run, instance, OciBundle.IsSystemd(config, kind), reporter, cancel);
         }
         catch
         {
@@ -168,6 +199,7 @@ public sealed class GuestRuntime
             {
                 throw InitFailed(run, name);
             }
+            WriteRunLink(config, run);
         }
         catch
         {
@@ -175,7 +207,27 @@ public sealed class GuestRuntime
             CleanupLocked(run, run.ReadState(), reporter);
             throw;
         }
+        GuestHooks.Run(Paths, name, "post-start", reporter);
         return run.Status();
+    }
+
+    /// <summary>
+    /// util-vserver's <c>run</c> link in the configuration directory: it names a file that holds
+    /// the guest's context while the guest runs (gone when it stops), so tools that read it see the
+    /// guest running. A <c>run</c> that is not a symlink is the administrator's and stays.
+    /// </summary>
+    private void WriteRunLink(GuestConfig config, RunDirectory run)
+    {
+        AtomicFile.WriteAllText(run.ContextFile, (config.Context?.ToString(CultureInfo.InvariantCulture) ?? "") + "\n");
+        var link = Path.Combine(Paths.ConfigDir(config.Name), "run");
+        var info = new FileInfo(link);
+        if (info.LinkTarget == run.ContextFile || (info.Exists && info.LinkTarget is null) || Directory.Exists(link))
+        {
+            return;
+        }
+        var tmp = link + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
+        File.CreateSymbolicLink(tmp, run.ContextFile);
+        Sys.Rename(tmp, link);
     }
 
     /// <summary>How long a start watches the guest's init at most before it reports the guest running.</summary>
@@ -257,7 +309,7 @@ public sealed class GuestRuntime
         config = OciBundle.Effective(config, kind);
         var helper = config.InitStyle == InitStyle.Sysv ? HostProcess.Find("tini-static") : null;
         var netns = state.NetworkNamespace is null ? null : GuestNetwork.NamespacePath(Paths, config.Name);
-        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, _store.RootOf(config), runtime, helper, netns, state.RootMount, kind));
+        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, _store.RootOf(config), runtime, helper, netns, state.RootMount, kind) with { ProcView = GuestProcView.Current(Paths) });
         Directory.CreateDirectory(run.Bundle);
         AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
     }
@@ -312,7 +364,7 @@ public sealed class GuestRuntime
     /// Starts conmon, which forks itself away, runs the runtime's <c>create</c> and reports the
     /// guest's init pid (or the runtime's error) on the sync pipe (<c>_OCI_SYNCPIPE</c>).
     /// </summary>
-    private int LaunchConmon(string conmon, OciRuntime runtime, RunDirectory run, string instance, IOperationReporter reporter, CancellationToken cancel)
+    private int LaunchConmon(string conmon, OciRuntime runtime, RunDirectory run, string instance, bool terminal, IOperationReporter reporter, CancellationToken cancel)
     {
         var args = new List<string>
         {
@@ -322,6 +374,10 @@ public sealed class GuestRuntime
             "--exit-dir", run.ExitDir, "--socket-dir-path", run.AttachDir,
             "--runtime-arg", "--root=" + runtime.StateRoot,
         };
+        if (terminal)
+        {
+            args.Add("-t"); // the bundle asks for a console: conmon makes the pty and logs it
+        }
         var cli = CliPath();
         if (cli is null)
         {
@@ -474,7 +530,20 @@ public sealed class GuestRuntime
     public void Stop(string name, TimeSpan timeout, IOperationReporter? reporter = null, CancellationToken cancel = default)
     {
         reporter ??= NullReporter.Instance;
-        var config = _store.ReadConfig(name);
+        Config.Validate.GuestName(name);
+        // a running guest can always be stopped, whatever its files say now
+        GuestConfig config;
+        var configReadable = true;
+        try
+        {
+            config = _store.ReadConfig(name);
+        }
+        catch (VServerException e) when (e.ErrorId == "InvalidConfiguration")
+        {
+            reporter.Warning($"{e.Message} The guest is stopped with what its start recorded.");
+            config = new GuestConfig(name);
+            configReadable = false;
+        }
         var run = Run(name);
         RunState state;
         using (run.Lock())
@@ -487,15 +556,19 @@ public sealed class GuestRuntime
             }
             state = s;
             File.WriteAllText(run.StoppingFile, state.Instance);
-            EnsureBundle(config, run, state);
+            if (configReadable)
+            {
+                EnsureBundle(config, run, state);
+            }
         }
+        GuestHooks.Run(Paths, name, "pre-stop", reporter);
         var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
         var deadline = Stopwatch.StartNew();
         // the style and signal this start decided (Auto, systemd), else what the configuration says now
         var started = config.Clone();
         started.InitStyle = state.InitStyle ?? (config.InitStyle == InitStyle.Auto ? InitStyle.Plain : config.InitStyle);
         var stopCommand = OciBundle.StopCommand(started);
-        if (stopCommand is not null)
+        if (stopCommand is not null && File.Exists(run.ConfigJson))
         {
             reporter.Verbose($"Guest '{name}': running {Config.CommandLine.Join(stopCommand)}.");
             using var stopCancel = CancellationTokenSource.CreateLinkedTokenSource(cancel);
@@ -603,6 +676,7 @@ public sealed class GuestRuntime
             {
                 GuestNetwork.Teardown(Paths, run.Name);
             }
+            GuestHooks.Run(Paths, run.Name, "post-stop", reporter);
         }
         else if (Directory.Exists(run.Dir))
         {
@@ -612,6 +686,11 @@ public sealed class GuestRuntime
             Cgroups.RemoveEmpty(Cgroups.PathFor(Paths, run.Name));
         }
         run.Clear();
+        GuestProcView.Release(Paths, reporter); // lxcfs ends with the installation's last guest
+        if (state is not null)
+        {
+            GuestHooks.Run(Paths, run.Name, "postpost-stop", reporter);
+        }
     }
 
     private OciRuntime? TryResolve()
@@ -670,13 +749,26 @@ public sealed class GuestRuntime
     public int Exec(string name, ExecRequest request, Action<string>? onOutput, Action<string>? onError, CancellationToken cancel = default)
     {
         var (runtime, args) = ExecArgs(name, request, terminal: false);
-        var r = runtime.Invoke(args, cancel, onOutput, onError);
+        var r = HostProcess.Run(runtime.Path, runtime.GlobalArgs.Concat(args), cancel, onOutput, onError, input: request.Input);
         return r.ExitCode;
     }
 
-    /// <summary>An interactive shell on this process's terminal.</summary>
-    public int Enter(string name, string shell)
+    /// <summary>
+    /// Runs a command inside a running guest on this process's own standard input, output and
+    /// error (the <c>vserver NAME exec</c> command): a pipe, a file or a terminal passes straight
+    /// through, so <c>apt-get</c>'s questions can be answered. No terminal is allocated in the guest.
+    /// </summary>
+    public int ExecAttached(string name, ExecRequest request)
     {
+        var (runtime, args) = ExecArgs(name, request, terminal: false);
+        return HostProcess.RunInteractive(runtime.Path, runtime.GlobalArgs.Concat(args));
+    }
+
+    /// <summary>An interactive shell on this process's terminal.</summary>
+    /// <param name="shell">A path inside the guest; null: the guest's <c>shell</c> setting, else /bin/sh.</param>
+    public int Enter(string name, string? shell)
+    {
+        shell ??= _store.ReadConfig(name).Shell ?? "/bin/sh";
         var (runtime, args) = ExecArgs(name, new ExecRequest(new[] { shell, "-l" })
         {
             Environment = new Dictionary<string, string> { ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "linux" },
@@ -767,7 +859,9 @@ public sealed class GuestRuntime
         try
         {
             // conmon's k8s-file lines: TIMESTAMP STREAM P|F TEXT
-            var lines = File.ReadAllLines(log).Select(l => l.Split(' ', 4) is [_, "stdout" or "stderr", "P" or "F", var text] ? text : l).ToArray();
+            // (a systemd guest's console is a terminal: its lines end in CR, and blank ones are left out)
+            var lines = File.ReadAllLines(log).Select(l => l.Split(' ', 4) is [_, "stdout" or "stderr", "P" or "F", var text] ? text : l)
+                .Select(l => l.TrimEnd('\r')).Where(l => !string.IsNullOrWhiteSpace(l)).ToArray();
             return lines.Length == 0 ? "(empty)" : string.Join(" | ", lines.TakeLast(5));
         }
         catch (IOException)

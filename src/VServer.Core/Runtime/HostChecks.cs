@@ -14,7 +14,7 @@ public static class HostChecks
     /// <summary>Every check's name, in the order they run: what -Check accepts and completes.</summary>
     public static IReadOnlyList<string> Names { get; } = new[] { "root" }
         .Concat(Namespaces.Select(n => "namespace " + n))
-        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "overlayfs", "reflink", "iproute2", "veth", "bridge", "ipvlan" })
+        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs", "overlayfs", "reflink", "iproute2", "veth", "bridge", "ipvlan" })
         .ToArray();
 
     public static IEnumerable<HostCheck> Run(VServerPaths paths)
@@ -48,6 +48,9 @@ public static class HostChecks
         yield return Tool("tini-static", () => HostProcess.Find("tini-static") is string tini
             ? (CheckStatus.Pass, tini)
             : (CheckStatus.Warn, "not installed (Debian package tini): the Sysv init style cannot start"));
+        yield return Tool("lxcfs", () => GuestProcView.Program() is string lxcfs
+            ? (CheckStatus.Pass, $"{lxcfs}: guests see their own memory, uptime, load and CPUs (one daemon per installation, started with its first guest)")
+            : (CheckStatus.Warn, "not installed (Debian package lxcfs): free, uptime and top inside guests show the host's memory, uptime and CPUs"));
         yield return Tool("overlayfs", () => File.ReadAllText("/proc/filesystems").Contains("\toverlay\n", StringComparison.Ordinal)
             ? (CheckStatus.Pass, "in the kernel")
             : (CheckStatus.Warn, "not in the kernel (modprobe overlay): -Method Template cannot work"));

@@ -43,7 +43,7 @@ public static class HostProcess
     /// </summary>
     public static ProcessResult Run(string file, IEnumerable<string> args, CancellationToken cancel = default,
         Action<string>? onOutput = null, Action<string>? onError = null,
-        IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false)
+        IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false, string? input = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -53,6 +53,7 @@ public static class HostProcess
             UseShellExecute = false,
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
+            StandardInputEncoding = new UTF8Encoding(false),
         };
         foreach (var a in args)
         {
@@ -70,7 +71,7 @@ public static class HostProcess
         using var p = new Process { StartInfo = psi };
         var sw = Stopwatch.StartNew();
         Start(p, file, inheritFd);
-        p.StandardInput.Close();
+        Writer(p.StandardInput, input);
         // Readers on threads of their own: the thread pool may be busy (a test host, many guests at once).
         var outReader = Reader(p.StandardOutput, stdout, onOutput);
         var errReader = Reader(p.StandardError, stderr, onError);
@@ -87,6 +88,30 @@ public static class HostProcess
         lock (stdout) { o = stdout.ToString(); }
         lock (stderr) { e = stderr.ToString(); }
         return new ProcessResult(p.ExitCode, o, e, sw.Elapsed);
+    }
+
+    /// <summary>Writes the input on a thread of its own (a command that never reads it must not block us), then closes it.</summary>
+    private static Thread? Writer(StreamWriter to, string? input)
+    {
+        if (input is null)
+        {
+            to.Close();
+            return null;
+        }
+        var t = new Thread(() =>
+        {
+            try
+            {
+                to.Write(input);
+                to.Close();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // the command ended without reading all of it (EPIPE)
+            }
+        }) { IsBackground = true, Name = "vserver-input" };
+        t.Start();
+        return t;
     }
 
     private static Thread Reader(StreamReader from, StringBuilder into, Action<string>? onLine)

@@ -38,6 +38,9 @@ public sealed record BundleOptions
     /// <summary>The overlay VServer mounted on a Template guest's root for this start (an annotation, so a lost run directory can be rebuilt).</summary>
     public string? RootMount { get; init; }
 
+    /// <summary>The mount point of the lxcfs that gives the guest its own /proc/meminfo, uptime, load and CPUs (<see cref="GuestProcView"/>); null: the kernel's.</summary>
+    public string? ProcView { get; init; }
+
     /// <summary>What the guest's /sbin/init resolves to inside its root (read as data at this start).</summary>
     public InitKind InitKind { get; init; } = InitKind.Other;
 }
@@ -103,7 +106,7 @@ public static class OciBundle
             default:
                 // A minimal pid 1 reaps and forwards signals; its child runs the rc command and then
                 // keeps the guest alive, as util-vserver's context lives while it has processes.
-                var start = c.StartCommand ?? CommandLine.Split(DefaultSysvStart);
+                var start = c.StartCommand ?? SysvRc(c, c.Runlevel ?? "3");
                 var args = new List<string> { InitHelperTarget, "-g", "--", "/bin/sh", "-c", "\"$@\"; exec sleep infinity", "vserver-rc" };
                 args.AddRange(start);
                 return args;
@@ -112,7 +115,17 @@ public static class OciBundle
 
     /// <summary>The command a stop runs inside the guest before signalling its init; null when the style only signals.</summary>
     public static IReadOnlyList<string>? StopCommand(GuestConfig c) =>
-        c.StopCommand ?? (c.InitStyle == InitStyle.Sysv ? CommandLine.Split(DefaultSysvStop) : null);
+        c.StopCommand ?? (c.InitStyle == InitStyle.Sysv ? SysvRc(c, "6") : null);
+
+    /// <summary>The rc script of the Sysv style with a runlevel: Debian's <c>/etc/init.d/rc</c>, or <c>/etc/rc.d/rc</c> for util-vserver's fedora and redhat styles.</summary>
+    private static IReadOnlyList<string> SysvRc(GuestConfig c, string level) =>
+        new[] { c.InitStyleAsWritten is "fedora" or "redhat" ? "/etc/rc.d/rc" : "/etc/init.d/rc", level };
+
+    /// <summary>Kernel settings a guest may set for itself: those of its own IPC and network namespaces.</summary>
+    public static bool IsNamespacedSysctl(string key, bool hostNetwork) =>
+        key is "kernel.msgmax" or "kernel.msgmnb" or "kernel.msgmni" or "kernel.sem" or "kernel.shmall" or "kernel.shmmax" or "kernel.shmmni" or "kernel.shm_rmid_forced"
+        || key.StartsWith("fs.mqueue.", StringComparison.Ordinal)
+        || (!hostNetwork && key.StartsWith("net.", StringComparison.Ordinal));
 
     /// <summary>
     /// The signal a stop sends to the guest's init: SIGRTMIN+3 to systemd (halt), SIGINT to another
@@ -131,6 +144,14 @@ public static class OciBundle
             {
                 throw new VServerException("UnsupportedFlag", ErrorKind.InvalidData,
                     $"Guest '{c.Name}' has the flag '{f}', which VServer cannot honour on this kernel. Known flags: {string.Join(", ", GuestFlags.Known.Keys)}. Remove it with Set-VServerGuest -Flags.", f);
+            }
+        }
+        foreach (var key in c.Sysctls.Keys)
+        {
+            if (!IsNamespacedSysctl(key, c.EffectiveNetworkMode == NetworkMode.Host) || key.Contains('/') || key.Contains(".."))
+            {
+                throw new VServerException("SysctlNotNamespaced", ErrorKind.InvalidData,
+                    $"Guest '{c.Name}' sets the kernel setting '{key}' (sysctl/), which is not its own: it would change the host. A guest may set net.* (not in Host network mode), kernel.msg*, kernel.sem, kernel.shm* and fs.mqueue.*.", key);
             }
         }
         foreach (var cap in c.Capabilities)
@@ -158,10 +179,13 @@ public static class OciBundle
 
         var process = new JsonObject
         {
-            ["terminal"] = false,
+            // systemd writes its boot and shutdown status to /dev/console, which the runtime makes
+            // only for a terminal: conmon holds the pty and copies it into console.log
+            ["terminal"] = IsSystemd(c, o.InitKind),
             ["user"] = new JsonObject { ["uid"] = 0, ["gid"] = 0 },
             ["args"] = Array(InitArgs(c)),
-            ["env"] = Array(new[] { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=vserver", "HOME=/root", "TERM=linux" }),
+            ["env"] = Array(new[] { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=vserver", "HOME=/root", "TERM=linux" }
+                .Where(e => !c.InitEnvironment.Any(x => x.Split('=')[0] == e.Split('=')[0])).Concat(c.InitEnvironment)),
             ["cwd"] = "/",
             ["capabilities"] = new JsonObject
             {
@@ -208,6 +232,21 @@ public static class OciBundle
             ["seccomp"] = SeccompProfile.Generate(caps, flags, o.Architecture),
             ["rootfsPropagation"] = "private",
         };
+        var sysctls = new SortedDictionary<string, string>(c.Sysctls, StringComparer.Ordinal);
+        if (c.Domainname is not null)
+        {
+            // runc (1.1) takes "domainname" from the bundle but does not set it: the UTS namespace's own sysctl does
+            sysctls["kernel.domainname"] = c.Domainname;
+        }
+        if (sysctls.Count > 0)
+        {
+            var sysctl = new JsonObject();
+            foreach (var (k, v) in sysctls)
+            {
+                sysctl[k] = v;
+            }
+            linux["sysctl"] = sysctl;
+        }
 
         var config = new JsonObject
         {
@@ -326,6 +365,14 @@ public static class OciBundle
             var helper = o.InitHelper ?? throw new VServerException("InitHelperNotFound", ErrorKind.NotInstalled,
                 $"Guest '{c.Name}' uses the Sysv init style, which needs the tini-static binary (Debian package 'tini').", c.Name);
             mounts.Add(Mount(InitHelperTarget, "bind", helper, "bind", "ro", "nosuid", "nodev"));
+        }
+        if (o.ProcView is string view)
+        {
+            // lxcfs's files over the kernel's: bound after /proc and /sys, before fstab (a line there at the same place wins)
+            foreach (var f in GuestProcView.Files.Where(f => File.Exists(Path.Combine(view, f))))
+            {
+                mounts.Add(Mount("/" + f, "bind", Path.Combine(view, f), "bind", "ro", "nosuid", "nodev", "noexec"));
+            }
         }
         foreach (var e in FstabEntry.ParseAll(c.Fstab, c.Name))
         {

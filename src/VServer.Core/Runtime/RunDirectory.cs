@@ -80,6 +80,9 @@ public sealed class RunDirectory
     public string StoppingFile => Path.Combine(Dir, "stopping");
     public string HookLog => Path.Combine(Dir, "hook.log");
 
+    /// <summary>The guest's context while it runs: what util-vserver's <c>run</c> link names.</summary>
+    public string ContextFile => Path.Combine(Dir, "context");
+
     /// <summary>
     /// The guests whose init is alive now, from the run directories alone (no config is read):
     /// what the process views need on a host with a hundred guests.

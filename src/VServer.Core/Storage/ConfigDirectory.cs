@@ -57,29 +57,74 @@ public static class ConfigDirectory
         c.Domainname = Name("uts/domainname");
         var flags = File.Exists(Path.Combine(dir, "cflags")) ? Lines("cflags") : Lines("flags");
         c.Flags = flags.Select(f => f.ToLowerInvariant()).Distinct().ToList();
-        c.Capabilities = Lines("bcapabilities").Select(l =>
+        // bcapabilities, or the older name capabilities (seed 003's Beispiel 2)
+        c.Capabilities = (File.Exists(Path.Combine(dir, "bcapabilities")) ? Lines("bcapabilities") : Lines("capabilities")).Select(l =>
         {
             try { return Capabilities.Normalize(l); }
             catch (VServerException) { return l; } // kept as data; start refuses it with a clear message
         }).ToList();
         c.Interfaces = ReadInterfaces(Path.Combine(dir, "interfaces"), name);
         c.Fstab = File.Exists(Path.Combine(dir, "fstab")) ? File.ReadAllLines(Path.Combine(dir, "fstab")).ToList() : new();
+        // util-vserver's ulimits/ (applied with ulimit in the guest's init) and rlimits/ (the context's): both are resource limits here, rlimits/ first
         c.ResourceLimits = ReadRlimits(Path.Combine(dir, "rlimits"), name);
+        foreach (var u in ReadRlimits(Path.Combine(dir, "ulimits"), name).Where(u => c.ResourceLimits.All(r => r.Resource != u.Resource)))
+        {
+            c.ResourceLimits.Add(u);
+        }
         if (Text("nice") is string nice && nice.Length > 0)
         {
             c.Nice = int.TryParse(nice, NumberStyles.AllowLeadingSign, Inv, out var n) ? n : throw Bad("nice", nice, "is not a number");
         }
         if (Text("apps/init/style") is string style && style.Length > 0)
         {
-            c.InitStyle = style.ToLowerInvariant() switch
+            var lower = style.ToLowerInvariant();
+            c.InitStyle = lower switch
             {
                 "sysv" => InitStyle.Sysv,
                 "plain" => InitStyle.Plain,
                 "command" => InitStyle.Command,
                 "auto" => InitStyle.Auto,
-                _ => throw Bad("apps/init/style", style, "is not an init style VServer supports (sysv, plain, command, auto)"),
+                // util-vserver's other styles, run as their nearest equivalent (named in a warning at start)
+                "gentoo" or "arch" or "minit" => InitStyle.Plain,
+                "fedora" or "redhat" => InitStyle.Sysv,
+                _ => throw Bad("apps/init/style", style, "is not an init style VServer knows (sysv, plain, command, auto; util-vserver's gentoo, arch, minit, fedora, redhat)"),
             };
+            c.InitStyleAsWritten = lower is "gentoo" or "arch" or "minit" or "fedora" or "redhat" ? lower : null;
         }
+        c.Runlevel = NullIfEmpty(Text("apps/init/runlevel"));
+        if (c.Runlevel is string level && !level.All(ch => char.IsAsciiLetterOrDigit(ch)))
+        {
+            throw Bad("apps/init/runlevel", level, "is not a runlevel");
+        }
+        foreach (var line in Lines("apps/init/environment"))
+        {
+            var eq = line.IndexOf('=');
+            if (eq <= 0 || line.Contains('\0'))
+            {
+                throw Bad("apps/init/environment", line, "is not a NAME=value line");
+            }
+            c.InitEnvironment.Add(line);
+        }
+        c.Shell = NullIfEmpty(Text("shell"));
+        if (c.Shell is string shell && !shell.StartsWith('/'))
+        {
+            throw Bad("shell", shell, "is not an absolute path inside the guest");
+        }
+        var sysctl = Path.Combine(dir, "sysctl");
+        if (Directory.Exists(sysctl))
+        {
+            foreach (var d in Directory.GetDirectories(sysctl).Order(StringComparer.Ordinal))
+            {
+                var key = T(d, "setting");
+                var value = T(d, "value");
+                if (string.IsNullOrEmpty(key) || value is null)
+                {
+                    throw Bad("sysctl/" + Path.GetFileName(d), key ?? "", "needs both a 'setting' and a 'value' file");
+                }
+                c.Sysctls[key] = value;
+            }
+        }
+        c.NotApplied.AddRange(NotAppliedIn(dir));
         var start = Lines("apps/init/cmd.start").ToArray();
         c.StartCommand = start.Length > 0 ? start : null;
         var stop = Lines("apps/init/cmd.stop").ToArray();
@@ -111,20 +156,47 @@ public static class ConfigDirectory
                 ? m : throw Bad("netmode", mode, "is not a network mode (bridge, ipvlan, host, none)");
         }
         c.Bridge = NullIfEmpty(Text("netbridge"));
-        var vdir = Path.Combine(dir, "vdir");
-        var link = new FileInfo(vdir).LinkTarget;
-        if (link is not null)
-        {
-            c.Root = Path.GetFullPath(link, dir);
-        }
-        else if (File.Exists(vdir))
-        {
-            c.Root = NullIfEmpty(File.ReadAllText(vdir).Trim());
-        }
+        c.Root = ReadRoot(dir);
         return c;
     }
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
+    /// <summary>util-vserver settings VServer reads but cannot apply on today's kernels, with why: each is named in a warning at every start.</summary>
+    private static readonly (string Path, string Why)[] NotAppliedSettings =
+    {
+        ("ccapabilities", "context capabilities have no equivalent without CAP_SYS_ADMIN (SET_UTSNAME: the guest cannot rename itself; use -Hostname)"),
+        ("apps/init/depends", "start order between guests is not kept; start the guests it names first"),
+        ("fstab.remote", "mounts in the host's namespace are not made; mount them on the host and bind them with fstab"),
+        ("apps/vunify", "vunify's per-guest settings are not read; use Invoke-VServerUnify -Exclude"),
+        ("nflags", "network context flags have no equivalent in a network namespace"),
+        ("ncapabilities", "network context capabilities have no equivalent in a network namespace"),
+        ("schedule", "the token-bucket scheduler is gone; use -CpuLimit"),
+        ("cpuset", "not applied: pin the guest's cgroup by hand"),
+    };
+
+    private static IEnumerable<string> NotAppliedIn(string dir)
+    {
+        foreach (var (rel, why) in NotAppliedSettings)
+        {
+            var p = Path.Combine(dir, rel);
+            if (File.Exists(p) ? new FileInfo(p).Length > 0 : Directory.Exists(p) && Directory.EnumerateFileSystemEntries(p).Any())
+            {
+                yield return rel + ": " + why;
+            }
+        }
+        var itf = Path.Combine(dir, "interfaces");
+        if (Directory.Exists(itf))
+        {
+            foreach (var d in EntryDirectories(itf).Where(d => !File.Exists(Path.Combine(d, "disabled"))))
+            {
+                foreach (var f in new[] { "bcast", "scope" }.Where(f => File.Exists(Path.Combine(d, f))))
+                {
+                    yield return $"interfaces/{Path.GetFileName(d)}/{f}: " + (f == "bcast" ? "the broadcast address follows from the prefix" : "addresses get the kernel's scope");
+                }
+            }
+        }
+    }
 
     private static List<InterfaceSpec> ReadInterfaces(string dir, string guest)
     {
@@ -316,72 +388,237 @@ public static class ConfigDirectory
     }
 
     /// <summary>
-    /// Brings <paramref name="dir"/> to the rendered configuration: changed files are replaced
-    /// atomically, files this module owns that are no longer set are removed, others are left alone.
+    /// Brings <paramref name="dir"/> to the configuration, touching only what changed. The
+    /// directory's current configuration is read first; a setting whose value is the same is not
+    /// written at all, whatever bytes its file holds (util-vserver's <c>flags</c>, a <c>mask</c>
+    /// beside no <c>prefix</c>, numbering like <c>interfaces/00</c>). A changed setting replaces
+    /// its own files only; interface entries are matched by value, so a kept entry keeps its
+    /// number, <c>bcast</c>, <c>scope</c> and any file VServer does not know, and disabled entries
+    /// and the <c>interfaces/{dev,prefix,mask}</c> defaults are never touched. Every file VServer
+    /// does not model stays byte for byte. The change is all-or-nothing (<see cref="ConfigTransaction"/>).
     /// </summary>
     public static void Write(string dir, GuestConfig c, string rootPath)
     {
         Directory.CreateDirectory(dir);
+        GuestConfig? old = null;
+        if (Directory.EnumerateFileSystemEntries(dir).Any()) // a new directory gets every file
+        {
+            try
+            {
+                old = Read(dir, c.Name, null!);
+            }
+            catch (VServerException)
+            {
+                // unreadable: every setting is written out
+            }
+        }
         var files = Render(c);
-        foreach (var (rel, content) in files)
-        {
-            var p = Path.Combine(dir, rel);
-            if (!File.Exists(p) || File.ReadAllText(p) != content)
-            {
-                AtomicFile.WriteAllText(p, content);
-            }
-        }
-        foreach (var rel in ManagedFiles.Where(m => !files.ContainsKey(m)))
-        {
-            var p = Path.Combine(dir, rel);
-            if (File.Exists(p))
-            {
-                File.Delete(p);
-            }
-        }
-        var mark = Path.Combine(dir, "apps/init/mark");
-        if (!c.OnBoot && File.Exists(mark) && File.ReadAllText(mark).Trim() == "default")
-        {
-            File.Delete(mark);
-        }
-        SyncTree(Path.Combine(dir, "interfaces"), files, "interfaces/", keepTopLevel: false);
-        SyncTree(Path.Combine(dir, "rlimits"), files, "rlimits/", keepTopLevel: false);
+        var before = old is null ? null : Render(old);
+        var tx = new ConfigTransaction();
+        string? OnDisk(string rel) => File.Exists(Path.Combine(dir, rel)) ? File.ReadAllText(Path.Combine(dir, rel)) : null;
 
-        var vdir = Path.Combine(dir, "vdir");
-        var current = new FileInfo(vdir).LinkTarget;
-        if (current != rootPath)
+        var groups = files.Keys.Concat(before?.Keys ?? Enumerable.Empty<string>()).Concat(ManagedFiles).Append("rlimits")
+            .Select(GroupOf).Where(g => g != "interfaces").Distinct(StringComparer.Ordinal).ToArray();
+        foreach (var g in groups)
         {
-            var tmp = vdir + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-            File.CreateSymbolicLink(tmp, rootPath);
-            File.Move(tmp, vdir, overwrite: true);
+            var want = files.Where(f => GroupOf(f.Key) == g).ToArray();
+            if (before is not null && want.SequenceEqual(before.Where(f => GroupOf(f.Key) == g)))
+            {
+                continue; // the same setting: its files stay as they are
+            }
+            foreach (var rel in FilesOf(dir, g).Where(rel => !files.ContainsKey(rel)))
+            {
+                tx.Delete(Path.Combine(dir, rel));
+            }
+            foreach (var (rel, content) in want.Where(f => OnDisk(f.Key) != f.Value))
+            {
+                tx.Write(Path.Combine(dir, rel), content);
+            }
+        }
+        if (old is null || !old.Interfaces.SequenceEqual(c.Interfaces))
+        {
+            PlanInterfaces(Path.Combine(dir, "interfaces"), c.Interfaces, tx);
+        }
+        if (ReadRoot(dir) != rootPath)
+        {
+            tx.Link(Path.Combine(dir, "vdir"), rootPath);
+        }
+        tx.Commit();
+    }
+
+    /// <summary>The setting a file belongs to (util-vserver's other names for it included).</summary>
+    private static string GroupOf(string rel) => rel switch
+    {
+        "flags" => "cflags",
+        "capabilities" => "bcapabilities",
+        "cgroup/memory.limit_in_bytes" => "cgroup/memory.max",
+        _ when rel.StartsWith("rlimits/", StringComparison.Ordinal) => "rlimits",
+        _ when rel.StartsWith("interfaces/", StringComparison.Ordinal) => "interfaces",
+        _ => rel,
+    };
+
+    /// <summary>The files on disk that hold a setting (what a changed setting may remove).</summary>
+    private static IEnumerable<string> FilesOf(string dir, string group)
+    {
+        var candidates = group switch
+        {
+            "cflags" => new[] { "cflags", "flags" },
+            "bcapabilities" => new[] { "bcapabilities", "capabilities" },
+            "cgroup/memory.max" => new[] { "cgroup/memory.max", "cgroup/memory.limit_in_bytes" },
+            "rlimits" => Directory.Exists(Path.Combine(dir, "rlimits"))
+                ? Directory.GetFiles(Path.Combine(dir, "rlimits")).Select(f => Path.GetFileName(f)).Where(IsManagedRlimit).Select(f => "rlimits/" + f).ToArray()
+                : Array.Empty<string>(),
+            _ => new[] { group },
+        };
+        foreach (var rel in candidates)
+        {
+            var p = Path.Combine(dir, rel);
+            if (!File.Exists(p))
+            {
+                continue;
+            }
+            if (rel == "apps/init/mark" && File.ReadAllText(p).Trim() != "default")
+            {
+                continue; // another mark than the boot one is the administrator's
+            }
+            yield return rel;
         }
     }
 
-    /// <summary>Removes files under a managed subtree that the rendering no longer contains.</summary>
-    private static void SyncTree(string treeDir, SortedDictionary<string, string> files, string prefix, bool keepTopLevel)
+    /// <summary>The enabled interface entries as read: directory and value, in reading order.</summary>
+    private static List<(string Dir, InterfaceSpec Spec)> InterfaceEntries(string dir)
     {
-        if (!Directory.Exists(treeDir))
+        var result = new List<(string, InterfaceSpec)>();
+        if (!Directory.Exists(dir))
         {
-            return;
+            return result;
         }
-        var root = Path.GetDirectoryName(treeDir)!;
-        foreach (var file in Directory.GetFiles(treeDir, "*", SearchOption.AllDirectories))
+        var specs = ReadInterfaces(dir, "");
+        var dirs = EntryDirectories(dir).Where(d => !string.IsNullOrEmpty(T(d, "ip")) && !File.Exists(Path.Combine(d, "disabled"))).ToList();
+        for (var i = 0; i < Math.Min(specs.Count, dirs.Count); i++)
         {
-            var rel = Path.GetRelativePath(root, file).Replace('\\', '/');
-            var isTop = Path.GetDirectoryName(file) == treeDir;
-            if (!files.ContainsKey(rel) && rel.StartsWith(prefix, StringComparison.Ordinal) && !(keepTopLevel && isTop))
+            result.Add((dirs[i], specs[i]));
+        }
+        return result;
+    }
+
+    private static string? T(string d, string f) => File.Exists(Path.Combine(d, f)) ? File.ReadAllText(Path.Combine(d, f)).Trim() : null;
+
+    private static IEnumerable<string> EntryDirectories(string dir) =>
+        Directory.GetDirectories(dir).OrderBy(d => int.TryParse(Path.GetFileName(d), out var n) ? n : int.MaxValue).ThenBy(d => d, StringComparer.Ordinal);
+
+    /// <summary>
+    /// The interface entries to change: entries whose value stays are kept whole; an address whose
+    /// prefix, device or name changed is edited file by file; a new address gets the next free
+    /// number (after the existing entries); removed ones are deleted.
+    /// </summary>
+    private static void PlanInterfaces(string dir, IReadOnlyList<InterfaceSpec> wanted, ConfigTransaction tx)
+    {
+        var entries = InterfaceEntries(dir);
+        var defDev = Directory.Exists(dir) ? NullIfEmpty(T(dir, "dev")) : null;
+        var kept = new HashSet<int>();
+        var pending = new List<InterfaceSpec>();
+        foreach (var spec in wanted)
+        {
+            var i = Enumerable.Range(0, entries.Count).FirstOrDefault(k => !kept.Contains(k) && entries[k].Spec.Equals(spec), -1);
+            if (i >= 0)
             {
-                if (prefix == "rlimits/" && !IsManagedRlimit(Path.GetFileName(file)))
-                {
-                    continue;
-                }
-                File.Delete(file);
+                kept.Add(i);
+            }
+            else
+            {
+                pending.Add(spec);
             }
         }
-        foreach (var d in Directory.GetDirectories(treeDir).Where(d => !Directory.EnumerateFileSystemEntries(d).Any()))
+        var reusable = Enumerable.Range(0, entries.Count).Where(i => !kept.Contains(i)).ToList();
+        var used = Directory.Exists(dir)
+            ? Directory.GetDirectories(dir).Select(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, Inv, out var x) ? x : -1).DefaultIfEmpty(-1).Max()
+            : -1;
+        foreach (var spec in pending)
         {
-            Directory.Delete(d);
+            // the same address with another prefix, device or name: its entry is edited (and keeps
+            // its number and its other files); a new address gets a new entry after the others
+            var same = reusable.FindIndex(i => entries[i].Spec.Address.Equals(spec.Address));
+            if (same >= 0)
+            {
+                var (d, old) = entries[reusable[same]];
+                reusable.RemoveAt(same);
+                EditEntry(d, old, spec, defDev, tx);
+            }
+            else
+            {
+                EditEntry(Path.Combine(dir, (++used).ToString(Inv)), null, spec, defDev, tx);
+            }
         }
+        foreach (var i in reusable)
+        {
+            foreach (var f in Directory.GetFiles(entries[i].Dir))
+            {
+                tx.Delete(f);
+            }
+        }
+    }
+
+    private static void EditEntry(string d, InterfaceSpec? old, InterfaceSpec spec, string? defDev, ConfigTransaction tx)
+    {
+        void Set(string file, string? value)
+        {
+            var p = Path.Combine(d, file);
+            if (value is null)
+            {
+                if (File.Exists(p))
+                {
+                    tx.Delete(p);
+                }
+            }
+            else if (!File.Exists(p) || File.ReadAllText(p) != value)
+            {
+                tx.Write(p, value);
+            }
+        }
+        if (old is null || !old.Address.Equals(spec.Address))
+        {
+            Set("ip", spec.Address + "\n");
+        }
+        if (old is null || old.Prefix != spec.Prefix)
+        {
+            Set("mask", null);
+            Set("prefix", spec.Prefix is int p ? p.ToString(Inv) + "\n" : null);
+        }
+        if (old is null || old.Device != spec.Device)
+        {
+            Set("dev", spec.Device is null || spec.Device == defDev ? null : spec.Device + "\n");
+        }
+        if (old is null || old.Name != spec.Name)
+        {
+            Set("name", spec.Name is null ? null : spec.Name + "\n");
+        }
+        if (old is null || old.NoDev != spec.NoDev)
+        {
+            Set("nodev", spec.NoDev ? "" : null);
+        }
+    }
+
+    /// <summary>
+    /// The guest's root from its <c>vdir</c>: a symlink (absolute or relative to the configuration
+    /// directory, possibly a chain through <c>.defaults/vdirbase</c>) resolved to the directory it
+    /// ends at, the way util-vserver follows it; these links are the host administrator's, never
+    /// a guest's. Null when there is no vdir.
+    /// </summary>
+    internal static string? ReadRoot(string dir)
+    {
+        var vdir = Path.Combine(dir, "vdir");
+        var info = new FileInfo(vdir);
+        if (info.LinkTarget is string link)
+        {
+            var full = Path.GetFullPath(link, dir);
+            return Native.Sys.RealPath(full) ?? full;
+        }
+        if (Directory.Exists(vdir))
+        {
+            return Native.Sys.RealPath(vdir) ?? vdir;
+        }
+        return File.Exists(vdir) ? NullIfEmpty(File.ReadAllText(vdir).Trim()) : null;
     }
 
     private static bool IsManagedRlimit(string file)

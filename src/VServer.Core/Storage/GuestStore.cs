@@ -110,9 +110,9 @@ public sealed class GuestStore
     }
 
     /// <summary>The next free context from 40000 up (then from 2), under the lock.</summary>
-    internal static int NextFreeContext(IReadOnlyDictionary<int, string> used)
+    internal static int NextFreeContext(IReadOnlyDictionary<int, string> used, int first = FirstDynamicContext)
     {
-        for (var x = FirstDynamicContext; x <= Validate.MaxContext; x++)
+        for (var x = first; x <= Validate.MaxContext; x++)
         {
             if (!used.ContainsKey(x)) return x;
         }
@@ -121,6 +121,23 @@ public sealed class GuestStore
             if (!used.ContainsKey(x)) return x;
         }
         throw new VServerException("ContextExhausted", ErrorKind.LimitsExceeded, "Every context from 2 to 49151 is in use.", null);
+    }
+
+    /// <summary>util-vserver's <c>.defaults/context.next</c>: where dynamic contexts start (40000 without it).</summary>
+    private string ContextNextFile => Path.Combine(Paths.ConfigRoot, ".defaults", "context.next");
+
+    private int ContextNext()
+    {
+        try
+        {
+            var text = File.Exists(ContextNextFile) ? File.ReadAllText(ContextNextFile).Trim() : null;
+            return text is not null && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var x) && x >= Validate.MinContext && x <= Validate.MaxContext
+                ? x : FirstDynamicContext;
+        }
+        catch (IOException)
+        {
+            return FirstDynamicContext;
+        }
     }
 
     /// <summary>Creates a guest: validates, allocates a context, builds its root, renames both into place.</summary>
@@ -151,6 +168,7 @@ public sealed class GuestStore
                 $"The root directory {rootDir} for guest '{name}' already exists; remove it or choose another -Root.", rootDir);
         }
         var used = ContextsInUse();
+        var dynamicContext = config.Context is null;
         if (config.Context is int want)
         {
             if (used.TryGetValue(want, out var other))
@@ -160,7 +178,7 @@ public sealed class GuestStore
         }
         else
         {
-            config.Context = NextFreeContext(used);
+            config.Context = NextFreeContext(used, ContextNext());
         }
 
         var rootParent = Path.GetDirectoryName(rootDir)!;
@@ -215,7 +233,60 @@ public sealed class GuestStore
             SafeRemove.RemoveTree(stagingConfig);
             throw;
         }
+        if (dynamicContext && File.Exists(ContextNextFile) && config.Context + 1 <= Validate.MaxContext)
+        {
+            AtomicFile.WriteAllText(ContextNextFile, (config.Context + 1)!.Value.ToString(CultureInfo.InvariantCulture) + "\n"); // as util-vserver moves it on
+        }
         reporter.Verbose($"Created guest '{name}' with context {config.Context}: config {configDir}, root {rootDir}.");
+        return Get(name);
+    }
+
+    /// <summary>
+    /// Makes a configuration directory for a guest whose root already exists and stays where it is
+    /// (a legacy <c>NAME.conf</c> import): the context is checked or handed out as at a create, and
+    /// the directory appears whole or not at all. The root is never touched; a missing one is a warning.
+    /// </summary>
+    public Guest Adopt(GuestConfig config, IOperationReporter? reporter = null)
+    {
+        reporter ??= NullReporter.Instance;
+        config = config.Clone();
+        config.CheckConsistency();
+        var name = config.Name;
+        var configDir = Paths.ConfigDir(name);
+        EnsureDirectory(Paths.ConfigRoot, 0x1ED);
+        using var hostLock = HostLock.Acquire(Paths.LockFile);
+        RemoveStale(Paths.ConfigRoot);
+        if (Directory.Exists(configDir) || File.Exists(configDir) || new FileInfo(configDir).LinkTarget is not null)
+        {
+            throw new VServerException("GuestExists", ErrorKind.ResourceExists, $"A guest named '{name}' already exists ({configDir}); nothing was imported.", name);
+        }
+        var used = ContextsInUse();
+        var dynamicContext = config.Context is null;
+        if (config.Context is int want && used.TryGetValue(want, out var other))
+        {
+            throw new VServerException("ContextInUse", ErrorKind.ResourceExists, $"Context {want} is already used by guest '{other}'; nothing was imported.", want);
+        }
+        config.Context ??= NextFreeContext(used, ContextNext());
+        var rootDir = RootOf(config);
+        if (!Directory.Exists(rootDir))
+        {
+            reporter.Warning($"Guest '{name}': its root {rootDir} does not exist; the guest cannot start until it does.");
+        }
+        var staging = Path.Combine(Paths.ConfigRoot, StagingPrefix + name + "-" + Guid.NewGuid().ToString("N")[..12]);
+        try
+        {
+            ConfigDirectory.Write(staging, config, rootDir);
+            Directory.Move(staging, configDir);
+        }
+        catch
+        {
+            SafeRemove.RemoveTree(staging);
+            throw;
+        }
+        if (dynamicContext && File.Exists(ContextNextFile) && config.Context + 1 <= Validate.MaxContext)
+        {
+            AtomicFile.WriteAllText(ContextNextFile, (config.Context + 1)!.Value.ToString(CultureInfo.InvariantCulture) + "\n");
+        }
         return Get(name);
     }
 

@@ -26,6 +26,26 @@ public static class MountTable
         return MountPoints().Where(m => m == d || m.StartsWith(d + "/", StringComparison.Ordinal)).ToArray();
     }
 
+    /// <summary>
+    /// The filesystem type of the topmost mount at <paramref name="mountPoint"/> (e.g. <c>fuse.lxcfs</c>),
+    /// or null when nothing is mounted there.
+    /// </summary>
+    public static string? FilesystemAt(string mountPoint, string mountInfoPath = "/proc/self/mountinfo")
+    {
+        var target = Path.GetFullPath(mountPoint).TrimEnd('/');
+        string? type = null;
+        foreach (var line in File.ReadLines(mountInfoPath))
+        {
+            var fields = line.Split(' ');
+            var dash = Array.IndexOf(fields, "-");
+            if (fields.Length > 4 && dash > 4 && dash + 1 < fields.Length && Unescape(fields[4]) == target)
+            {
+                type = fields[dash + 1]; // later lines are mounted on top of earlier ones
+            }
+        }
+        return type;
+    }
+
     /// <summary>mountinfo escapes space, tab, newline and backslash as octal (<c>\040</c>).</summary>
     internal static string Unescape(string s)
     {

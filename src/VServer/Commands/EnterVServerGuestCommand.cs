@@ -11,9 +11,9 @@ public sealed class EnterVServerGuestCommand : VServerCmdlet
     [ArgumentCompleter(typeof(GuestNameCompleter))]
     public string Name { get; set; } = "";
 
-    /// <summary>The shell to run (a path inside the guest).</summary>
+    /// <summary>The shell to run (a path inside the guest); default: the guest's <c>shell</c> setting, else /bin/sh.</summary>
     [Parameter]
-    public string Shell { get; set; } = "/bin/sh";
+    public string? Shell { get; set; }
 
     protected override void ProcessRecord()
     {

@@ -61,6 +61,15 @@ public sealed class InvokeVServerCommandCommand : VServerCmdlet
     [Parameter]
     public Hashtable? Environment { get; set; }
 
+    /// <summary>
+    /// Lines the command reads on its standard input (each ends with a newline), which is then
+    /// closed; every guest gets the same. Without it the input is empty.
+    /// </summary>
+    [Parameter]
+    [Alias("Stdin")]
+    [AllowEmptyString]
+    public string[]? StandardInput { get; set; }
+
     [Parameter]
     [ValidateRange(1, 256)]
     public int ThrottleLimit { get; set; } = 4;
@@ -108,7 +117,8 @@ public sealed class InvokeVServerCommandCommand : VServerCmdlet
     {
         var env = Environment?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString() ?? "", e => e.Value?.ToString() ?? "");
         var words = Words(Command);
-        var request = new ExecRequest(words) { User = User, WorkingDirectory = WorkingDirectory, Environment = env };
+        var input = StandardInput is null ? null : string.Concat(StandardInput.Select(l => l + "\n"));
+        var request = new ExecRequest(words) { User = User, WorkingDirectory = WorkingDirectory, Environment = env, Input = input };
         var several = _names.Count > 1;
         var exitCodes = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         ForEachGuest(_names, ThrottleLimit, (name, sink) =>
