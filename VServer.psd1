@@ -31,6 +31,9 @@
         'Test-VServerHost'
         'Get-VServerNetwork'
         'Import-VServerLegacyConfig'
+        'Get-VServerBridge'
+        'Set-VServerBridge'
+        'Remove-VServerBridge'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -35,6 +35,8 @@ public sealed class Guest
         Template = c.Template;
         NetworkMode = c.EffectiveNetworkMode;
         Bridge = NetworkMode == global::VServer.NetworkMode.Bridge ? c.Bridge ?? GuestConfig.DefaultBridge : null;
+        Publish = c.Publish.Select(p => p.ToString()).ToArray();
+        DnsServers = c.DnsServers.ToArray();
     }
 
     public string Name { get; }
@@ -91,6 +93,12 @@ public sealed class Guest
 
     /// <summary>The host bridge its interfaces join (Bridge mode only).</summary>
     public string? Bridge { get; }
+
+    /// <summary>Host ports forwarded to the guest while it runs (hostaddress:hostport:guestport/protocol).</summary>
+    public string[] Publish { get; }
+
+    /// <summary>Name servers written into its /etc/resolv.conf at start; "none": its own file is kept; empty: the bridge's, else the host's.</summary>
+    public string[] DnsServers { get; }
 
     public override string ToString() => Name;
 }

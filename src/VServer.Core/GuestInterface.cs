@@ -26,6 +26,9 @@ public sealed class GuestInterface
     public long RxPackets { get; internal init; }
     public long TxPackets { get; internal init; }
 
+    /// <summary>Host ports forwarded to this interface's address while the guest runs (hostaddress:hostport:guestport/protocol).</summary>
+    public string[] Published { get; internal init; } = Array.Empty<string>();
+
     /// <summary>The network namespace it lives in (for <c>ip netns exec</c>).</summary>
     public string? Namespace { get; internal init; }
 }

@@ -22,6 +22,12 @@ internal static class TestSeams
     /// <summary>A configuration change fails at this step of its swap (-1: never): to prove it is all-or-nothing.</summary>
     public static volatile int FailConfigChangeAtStep = -1;
 
+    /// <summary>The host's nftables rules are not made (no shield, NAT or anti-spoofing): the weak host of the red-team tests.</summary>
+    public static volatile bool SkipHostFirewall;
+
+    /// <summary>Files VServer writes into a guest at start go by host path, following the guest's symlinks (the weak host of the red-team tests).</summary>
+    public static volatile bool NaiveGuestWrites;
+
     /// <summary>Copies a running Clone source without freezing it.</summary>
     public static volatile bool CloneWithoutFreeze;
 }

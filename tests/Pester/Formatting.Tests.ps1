@@ -31,6 +31,8 @@ BeforeAll {
             'VServer.GuestInterface' { Get-VServerNetwork $G }
             'VServer.CommandResult' { Invoke-VServerCommand $G -AsResult -- sh -c 'echo out; echo err >&2; exit 1' }
             'VServer.UnifyResult' { [VServer.UnifyResult]::new() }
+            # configured only: no host link is made
+            'VServer.Bridge' { Set-VServerBridge ('vsf' + (New-UniqueName '').Substring(0, 6)) -Address 10.217.0.1/24 -Nat -PassThru }
         }
     }
 }
@@ -41,12 +43,12 @@ AfterAll {
 
 Describe 'Views' -Skip:(-not $IsRoot) {
     It 'every type the module writes has a table view' {
-        $Labels.Keys | Sort-Object | Should -Be @('VServer.CommandResult', 'VServer.Context', 'VServer.DiskUsage', 'VServer.Guest',
+        $Labels.Keys | Sort-Object | Should -Be @('VServer.Bridge', 'VServer.CommandResult', 'VServer.Context', 'VServer.DiskUsage', 'VServer.Guest',
             'VServer.GuestInterface', 'VServer.HostCheck', 'VServer.Process', 'VServer.UnifyResult')
     }
 
     It '<_> formats as a table and a list, and every column label is a property' -ForEach @('VServer.Guest', 'VServer.Context',
-        'VServer.Process', 'VServer.DiskUsage', 'VServer.HostCheck', 'VServer.GuestInterface', 'VServer.CommandResult', 'VServer.UnifyResult') {
+        'VServer.Process', 'VServer.DiskUsage', 'VServer.HostCheck', 'VServer.GuestInterface', 'VServer.CommandResult', 'VServer.UnifyResult', 'VServer.Bridge') {
         $objects = @(Get-Sample $_)
         $objects.Count | Should -BeGreaterThan 0
         $objects[0].PSObject.TypeNames[0] | Should -Be $_

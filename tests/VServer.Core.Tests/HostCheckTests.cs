@@ -13,7 +13,7 @@ public class HostCheckTests
     {
         "root", "namespace pid", "namespace ipc", "namespace uts", "namespace mnt", "namespace net", "namespace cgroup",
         "namespace user", "namespace time", "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs",
-        "overlayfs", "reflink", "iproute2", "veth", "bridge", "ipvlan",
+        "overlayfs", "reflink", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan",
     };
 
     /// <summary>The probe's own scratch namespaces (vs-testme-*): guests of other test processes come and go meanwhile.</summary>

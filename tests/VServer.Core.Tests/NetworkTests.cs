@@ -53,12 +53,12 @@ public class NetworkTests
         Assert.Equal(new[]
         {
             "-n vs-web1 link set lo up",
-            "link add vsfa24652b.0 type veth peer name eth0 netns vs-web1",
+            $"link add vsfa24652b.0 type veth peer name eth0 address {GuestNetwork.MacOf(Default, "web1", 0)} netns vs-web1",
             "link set vsfa24652b.0 master br9 up",
             "-n vs-web1 addr add 10.9.0.2/24 dev eth0",
             "-n vs-web1 addr add fd00::2/64 dev eth0",
             "-n vs-web1 link set eth0 up",
-            "link add vsfa24652b.1 type veth peer name db netns vs-web1",
+            $"link add vsfa24652b.1 type veth peer name db address {GuestNetwork.MacOf(Default, "web1", 1)} netns vs-web1",
             "link set vsfa24652b.1 master br9 up",
             "-n vs-web1 addr add 10.8.0.2/16 dev db",
             "-n vs-web1 link set db up",

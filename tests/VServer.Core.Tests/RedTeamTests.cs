@@ -456,6 +456,7 @@ public class RedTeamTests
         Assert.False(ProcFs.IsAlive(before.InitPid, before.InitStartTicks));
         Assert.True(LiveGuest.WaitFor(() => !File.Exists(g.Netns), 10));
         Assert.Empty(Cgroups.Existing(g.Cgroup));
+        Ip.TryRun("link", "delete", "vstest9"); // the test's bridge goes too
     }
 
     [GuestFact]

@@ -279,3 +279,46 @@ public class UtilVserverCmdletTests
         Assert.Equal(6, g.Nice);
     }
 }
+
+public class BridgeCmdletTests
+{
+    [VServer.Tests.Shared.RootFact]
+    public void SetGetAndRemoveVServerBridge()
+    {
+        using var s = new PowerShellSession();
+        var name = PowerShellSession.Unique("vsc");
+        try
+        {
+            s.Invoke($"Set-VServerBridge {name} -Address 10.215.7.1/24 -Nat -WhatIf");
+            Assert.Empty(s.Errors);
+            Assert.Empty(s.Invoke("Get-VServerBridge"));
+
+            var b = Assert.IsType<Bridge>(Assert.Single(s.Invoke($"Set-VServerBridge {name} -Address 10.215.7.1/24 -Nat -DnsServer 10.215.7.1 -PassThru")).BaseObject);
+            Assert.Empty(s.Errors);
+            Assert.Equal(new[] { "10.215.7.1/24" }, b.Addresses);
+            Assert.Equal((true, false), (b.Nat, b.Isolated));
+            Assert.Equal("10.215.7.1/24\n", File.ReadAllText(Path.Combine(s.Paths.ConfigRoot, ".bridges", name, "address")));
+
+            // a parameter left out keeps its value; -Nat:$false turns NAT off
+            b = Assert.IsType<Bridge>(Assert.Single(s.Invoke($"Set-VServerBridge {name} -Isolated -Nat:$false -PassThru")).BaseObject);
+            Assert.Equal(new[] { "10.215.7.1/24" }, b.Addresses);
+            Assert.Equal(new[] { "10.215.7.1" }, b.DnsServers);
+            Assert.Equal((false, true), (b.Nat, b.Isolated));
+            Assert.Matches($@"{name} +10\.215\.7\.1/24 +False +True +10\.215\.7\.1", s.Render($"Get-VServerBridge {name}"));
+
+            s.Invoke($"Set-VServerBridge {name} -Address 10.215.7.300/24");
+            Assert.Equal("InvalidBridgeAddress,VServer.Commands.SetVServerBridgeCommand", Assert.Single(s.Errors).FullyQualifiedErrorId);
+            s.Errors.Clear();
+
+            s.Invoke($"Get-VServerBridge {name} | Remove-VServerBridge");
+            Assert.Empty(s.Errors);
+            Assert.Empty(s.Invoke($"Get-VServerBridge {name}*"));
+            s.Invoke($"Get-VServerBridge {name}");
+            Assert.Equal("BridgeNotFound,VServer.Commands.GetVServerBridgeCommand", Assert.Single(s.Errors).FullyQualifiedErrorId);
+        }
+        finally
+        {
+            VServer.Runtime.Ip.TryRun("link", "delete", name);
+        }
+    }
+}

@@ -67,6 +67,9 @@ public enum NetworkMode
 
     /// <summary>Loopback only.</summary>
     None,
+
+    /// <summary>A macvlan (bridge mode) interface on the host device named in the interface spec: an address on the host's own LAN, with a MAC of its own.</summary>
+    Macvlan,
 }
 
 public enum GuestState
@@ -112,6 +115,12 @@ public sealed class GuestConfig
     /// <summary>The network mode as configured; null: Bridge when the guest has interfaces, else None.</summary>
     public NetworkMode? NetworkMode { get; set; }
 
+    /// <summary>Name servers for the guest's /etc/resolv.conf (<c>dns</c>); "none": leave the guest's own file alone; empty: the bridge's, else the host's.</summary>
+    public List<string> DnsServers { get; set; } = new();
+
+    /// <summary>Ports of the host forwarded to the guest while it runs (<c>publish</c>, Bridge mode).</summary>
+    public List<PortMapping> Publish { get; set; } = new();
+
     /// <summary>The host bridge of Bridge mode (<c>netbridge</c>); null: <see cref="DefaultBridge"/>.</summary>
     public string? Bridge { get; set; }
 
@@ -156,6 +165,8 @@ public sealed class GuestConfig
         c.ResourceLimits = new(ResourceLimits);
         c.Fstab = new(Fstab);
         c.Sysctls = new(Sysctls, StringComparer.Ordinal);
+        c.Publish = new(Publish);
+        c.DnsServers = new(DnsServers);
         c.NotApplied = new(NotApplied);
         c.InitEnvironment = new(InitEnvironment);
         return c;
@@ -179,6 +190,17 @@ public sealed class GuestConfig
         {
             throw new VServerException("InvalidInterface", ErrorKind.InvalidArgument,
                 $"The address {dup.Key} is given more than once for guest '{Name}'.", dup.Key.ToString());
+        }
+        var clash = Publish.SelectMany((p, i) => Publish.Skip(i + 1).Where(q => q.Clashes(p)).Select(q => (p, q))).FirstOrDefault();
+        if (clash.p is not null)
+        {
+            throw new VServerException("InvalidPublish", ErrorKind.InvalidArgument,
+                $"Guest '{Name}' publishes host port {clash.p.HostPort}/{clash.p.Protocol} twice ({clash.p}, {clash.q}).", clash.q.ToString());
+        }
+        if (Publish.Count > 0 && NetworkMode is not (null or global::VServer.NetworkMode.Bridge))
+        {
+            throw new VServerException("InvalidPublish", ErrorKind.InvalidArgument,
+                $"Guest '{Name}' publishes ports, which needs the Bridge network mode (its mode is {NetworkMode}).", Name);
         }
         if (Root is not null && (!Path.IsPathRooted(Root) || Path.GetFullPath(Root).TrimEnd('/').Length == 0))
         {

@@ -28,6 +28,8 @@ public sealed class GuestSettings
     public string? Root { get; set; }
     public NetworkMode? NetworkMode { get; set; }
     public string? Bridge { get; set; }
+    public string[]? Publish { get; set; }
+    public string[]? DnsServer { get; set; }
 
     /// <summary>Settings to remove (reset to their default): property names such as MemoryLimit.</summary>
     public string[]? Clear { get; set; }
@@ -35,7 +37,7 @@ public sealed class GuestSettings
     public static readonly IReadOnlyList<string> ClearableNames = new[]
     {
         "Hostname", "Domainname", "Interface", "Flag", "Capability", "StartCommand", "StopCommand",
-        "MemoryLimit", "CpuLimit", "ProcessLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge",
+        "MemoryLimit", "CpuLimit", "ProcessLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge", "Publish", "DnsServer",
     };
 
     public void ApplyTo(GuestConfig c)
@@ -56,6 +58,19 @@ public sealed class GuestSettings
         var rlimits = ResourceLimits is null ? null : ParseResourceLimits(ResourceLimits);
         var bridge = Bridge is null ? null : InterfaceSpec.IsValidDeviceName(Bridge) ? Bridge
             : throw new VServerException("InvalidBridge", ErrorKind.InvalidArgument, $"'{Bridge}' is not a valid bridge name: 1 to 15 letters, digits, '_', '.' or '-'.", Bridge);
+        var publish = Publish?.Select(PortMapping.Parse).ToList();
+        var dns = DnsServer?.Select(d => d.Trim()).ToList();
+        if (dns is not null)
+        {
+            var none = dns.Any(d => d.Equals("none", StringComparison.OrdinalIgnoreCase));
+            var bad = dns.FirstOrDefault(d => !d.Equals("none", StringComparison.OrdinalIgnoreCase) && !System.Net.IPAddress.TryParse(d, out _));
+            if (bad is not null || (none && dns.Count > 1))
+            {
+                throw new VServerException("InvalidDnsServer", ErrorKind.InvalidArgument,
+                    $"'{bad ?? string.Join(",", dns)}' is not a list of name server addresses (or the single word None, which keeps the guest's own /etc/resolv.conf).", bad ?? string.Join(",", dns));
+            }
+            dns = none ? new List<string> { "none" } : dns;
+        }
         var clear = (Clear ?? Array.Empty<string>()).Select(NormalizeClear).ToHashSet(StringComparer.Ordinal);
         string? root = null;
         if (Root is not null)
@@ -88,6 +103,8 @@ public sealed class GuestSettings
                 case "OnBoot": t.OnBoot = false; break;
                 case "NetworkMode": t.NetworkMode = null; break;
                 case "Bridge": t.Bridge = null; break;
+                case "Publish": t.Publish.Clear(); break;
+                case "DnsServer": t.DnsServers.Clear(); break;
             }
         }
         if (ctx is not null) t.Context = ctx;
@@ -116,13 +133,15 @@ public sealed class GuestSettings
         if (root is not null) t.Root = root;
         if (NetworkMode is global::VServer.NetworkMode mode) t.NetworkMode = mode;
         if (bridge is not null) t.Bridge = bridge;
+        if (publish is not null) t.Publish = publish;
+        if (dns is not null) t.DnsServers = dns;
         t.CheckConsistency();
 
         c.Context = t.Context; c.Hostname = t.Hostname; c.Domainname = t.Domainname; c.Interfaces = t.Interfaces;
         c.Flags = t.Flags; c.Capabilities = t.Capabilities; c.InitStyle = t.InitStyle; c.StartCommand = t.StartCommand;
         c.StopCommand = t.StopCommand; c.MemoryLimit = t.MemoryLimit; c.CpuLimit = t.CpuLimit; c.ProcessLimit = t.ProcessLimit;
         c.Nice = t.Nice; c.ResourceLimits = t.ResourceLimits; c.OnBoot = t.OnBoot; c.Root = t.Root;
-        c.NetworkMode = t.NetworkMode; c.Bridge = t.Bridge;
+        c.NetworkMode = t.NetworkMode; c.Bridge = t.Bridge; c.Publish = t.Publish; c.DnsServers = t.DnsServers;
     }
 
     private static string NormalizeClear(string name)

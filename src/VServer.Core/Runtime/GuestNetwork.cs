@@ -29,6 +29,17 @@ public static class GuestNetwork
     public static string HostLinkName(VServerPaths paths, string guest, int index) =>
         "vs" + Convert.ToHexString(System.IO.Hashing.XxHash32.Hash(System.Text.Encoding.UTF8.GetBytes(paths.InstallationKey.Length == 0 ? guest : paths.InstallationKey + "/" + guest))).ToLowerInvariant() + "." + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// The MAC address of a guest's interface: locally administered (02:…), from a hash of the
+    /// installation, the guest and the interface, so the host's anti-spoofing rules know it before
+    /// the interface exists and it stays the same across starts.
+    /// </summary>
+    public static string MacOf(VServerPaths paths, string guest, int index)
+    {
+        var h = System.IO.Hashing.XxHash64.Hash(System.Text.Encoding.UTF8.GetBytes(paths.InstallationKey + "/" + guest + "/" + index.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        return "02:" + string.Join(':', h.Take(5).Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
     /// <summary>One interface inside the guest, with all its addresses.</summary>
     public sealed record Link(int Index, string GuestName, string HostName, string? Parent, IReadOnlyList<InterfaceSpec> Addresses);
 
@@ -50,7 +61,7 @@ public static class GuestNetwork
             var specs = g.Select(x => x.spec).ToList();
             // Bridge: the device part names the guest's interface; IPvlan: it names the host device, and the guest's is ethN
             var guestName = mode == NetworkMode.Bridge ? g.Key : specs[0].Name ?? $"eth{i}";
-            links.Add(new Link(i, guestName, HostLinkName(paths, c.Name, i), mode == NetworkMode.IPvlan ? specs[0].Device : null, specs));
+            links.Add(new Link(i, guestName, HostLinkName(paths, c.Name, i), mode is NetworkMode.IPvlan or NetworkMode.Macvlan ? specs[0].Device : null, specs));
             i++;
         }
         return links;
@@ -71,12 +82,14 @@ public static class GuestNetwork
         {
             if (mode == NetworkMode.Bridge)
             {
-                cmds.Add(new[] { "link", "add", l.HostName, "type", "veth", "peer", "name", l.GuestName, "netns", ns });
+                cmds.Add(new[] { "link", "add", l.HostName, "type", "veth", "peer", "name", l.GuestName, "address", MacOf(paths, c.Name, l.Index), "netns", ns });
                 cmds.Add(new[] { "link", "set", l.HostName, "master", bridge, "up" });
             }
             else
             {
-                cmds.Add(new[] { "link", "add", "link", l.Parent!, "name", l.HostName, "type", "ipvlan", "mode", "l2" });
+                cmds.Add(mode == NetworkMode.Macvlan
+                    ? new[] { "link", "add", "link", l.Parent!, "name", l.HostName, "address", MacOf(paths, c.Name, l.Index), "type", "macvlan", "mode", "bridge" }
+                    : new[] { "link", "add", "link", l.Parent!, "name", l.HostName, "type", "ipvlan", "mode", "l2" });
                 cmds.Add(new[] { "link", "set", l.HostName, "netns", ns });
                 cmds.Add(new[] { "-n", ns, "link", "set", l.HostName, "name", l.GuestName });
             }
@@ -130,11 +143,16 @@ public static class GuestNetwork
         var links = Links(store.Paths, c);
         foreach (var l in links)
         {
-            if (mode == NetworkMode.IPvlan && (l.Parent is null || !Directory.Exists("/sys/class/net/" + l.Parent)))
+            if (mode is NetworkMode.IPvlan or NetworkMode.Macvlan && (l.Parent is null || !Directory.Exists("/sys/class/net/" + l.Parent)))
             {
                 throw new VServerException("HostDeviceNotFound", ErrorKind.ObjectNotFound,
-                    $"Guest '{c.Name}': interface {l.GuestName} needs the host device '{l.Parent ?? "(none given)"}' for IPvlan, and the host has none of that name (give it as DEV:ADDRESS).", l.Parent);
+                    $"Guest '{c.Name}': interface {l.GuestName} needs the host device '{l.Parent ?? "(none given)"}' for {mode}, and the host has none of that name (give it as DEV:ADDRESS).", l.Parent);
             }
+        }
+        if (c.Publish.Count > 0 && (mode != NetworkMode.Bridge || !links.SelectMany(l => l.Addresses).Any(a => a.Family == AddressFamily.InterNetwork)))
+        {
+            throw new VServerException("InvalidPublish", ErrorKind.InvalidData,
+                $"Guest '{c.Name}' publishes ports ({string.Join(", ", c.Publish)}), which needs the Bridge network mode and an IPv4 address to forward them to (its mode is {mode}).", c.Name);
         }
         if (mode != NetworkMode.Bridge)
         {
@@ -153,6 +171,12 @@ public static class GuestNetwork
             catch (VServerException)
             {
                 continue;
+            }
+            var taken = c.Publish.FirstOrDefault(p => oc.Publish.Any(p.Clashes));
+            if (taken is not null)
+            {
+                throw new VServerException("PortInUse", ErrorKind.ResourceExists,
+                    $"Guest '{c.Name}' cannot start: host port {taken.HostPort}/{taken.Protocol} is already published by running guest '{other}' ({oc.Publish.First(taken.Clashes)}).", taken.ToString());
             }
             if (oc.EffectiveNetworkMode != NetworkMode.Bridge || (oc.Bridge ?? GuestConfig.DefaultBridge) != bridge)
             {
@@ -188,9 +212,12 @@ public static class GuestNetwork
         try
         {
             Dictionary<string, IPAddress[]>? gateways = null;
+            Bridge? config = null;
             if (mode == NetworkMode.Bridge && Links(store.Paths, c).Count > 0)
             {
                 var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
+                var bridges = new BridgeStore(store.Paths);
+                config = bridge == Bridge.DefaultName ? bridges.EnsureDefault() : bridges.Read(bridge);
                 if (!Directory.Exists("/sys/class/net/" + bridge))
                 {
                     reporter.Verbose($"Creating host bridge {bridge}.");
@@ -200,6 +227,16 @@ public static class GuestNetwork
                         Ip.Run("link", "add", bridge, "type", "bridge");
                     }
                 }
+                foreach (var a in config?.Addresses ?? new List<string>())
+                {
+                    Ip.Run("addr", "replace", a, "dev", bridge); // the guests' gateway
+                }
+                if (config is { Nat: true } && config.Networks().Any(n => n.Address.AddressFamily == AddressFamily.InterNetworkV6)
+                    && File.Exists("/proc/sys/net/ipv6/conf/all/forwarding") && File.ReadAllText("/proc/sys/net/ipv6/conf/all/forwarding").Trim() == "0")
+                {
+                    // switching it on would stop the host taking router advertisements: the administrator's call
+                    reporter.Warning($"Bridge '{bridge}' has an IPv6 address and NAT, but IPv6 forwarding is off on this host (net.ipv6.conf.all.forwarding=0): guest '{c.Name}' reaches the outside over IPv4 only. Switch it on with sysctl if the host's IPv6 setup allows.");
+                }
                 Ip.Run("link", "set", bridge, "up");
                 gateways = new() { [bridge] = AddressesOf(bridge) };
             }
@@ -207,12 +244,44 @@ public static class GuestNetwork
             {
                 Ip.Run(cmd);
             }
+            if (config is { Isolated: true })
+            {
+                foreach (var l in Links(store.Paths, c))
+                {
+                    Ip.Run("link", "set", "dev", l.HostName, "type", "bridge_slave", "isolated", "on");
+                }
+            }
+            HostFirewall.Apply(store);
             return NamespacePath(store.Paths, c.Name);
         }
         catch
         {
             Teardown(store.Paths, c.Name);
+            try
+            {
+                HostFirewall.Apply(store);
+            }
+            catch (VServerException)
+            {
+                // the first error is the one to report
+            }
             throw;
+        }
+    }
+
+    /// <summary>Deletes the guest's namespace and makes the host's rules match the guests still attached (the cleanup's part).</summary>
+    public static void Release(GuestStore store, string guest, IOperationReporter reporter)
+    {
+        Directory.CreateDirectory(store.Paths.RunRoot);
+        using var hostLock = HostLock.Acquire(Path.Combine(store.Paths.RunRoot, ".network.lock"));
+        Teardown(store.Paths, guest);
+        try
+        {
+            HostFirewall.Apply(store);
+        }
+        catch (VServerException e)
+        {
+            reporter.Warning($"Guest '{guest}': the host's rules could not be brought up to date after it stopped: {e.Message}");
         }
     }
 
@@ -235,6 +304,7 @@ public static class GuestNetwork
             return Array.Empty<GuestInterface>();
         }
         var links = Links(paths, c);
+        var receiver = mode == NetworkMode.Bridge ? links.FirstOrDefault(x => x.Addresses.Any(a => a.Family == AddressFamily.InterNetwork))?.GuestName : null;
         using var doc = JsonDocument.Parse(Ip.Run("-n", NamespaceOf(paths, c.Name), "-j", "-s", "addr", "show"));
         var result = new List<GuestInterface>();
         foreach (var l in doc.RootElement.EnumerateArray())
@@ -259,6 +329,7 @@ public static class GuestNetwork
                 RxPackets = Stat("rx", "packets"),
                 TxPackets = Stat("tx", "packets"),
                 Namespace = NamespaceOf(paths, c.Name),
+                Published = name == receiver ? c.Publish.Select(p => p.ToString()).ToArray() : Array.Empty<string>(),
             });
         }
         return result;

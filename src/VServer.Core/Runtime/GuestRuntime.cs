@@ -121,7 +121,7 @@ public sealed class GuestRuntime
         }
         catch
         {
-            GuestNetwork.Teardown(Paths, config.Name);
+            GuestNetwork.Release(_store, config.Name, reporter);
             throw;
         }
     }
@@ -131,6 +131,7 @@ public sealed class GuestRuntime
         var name = config.Name;
         var kind = PrepareRoot(name, root);
         config = OciBundle.Effective(config, kind); // Auto decided from the tree
+        WriteResolvConf(config, root, reporter);
         var runtime = OciRuntime.Resolve(Paths);
         var conmon = HostProcess.Find("conmon") ?? throw new VServerException("ConmonNotFound", ErrorKind.NotInstalled,
             "conmon is not installed (Debian package 'conmon'); VServer runs every guest under it.", "conmon");
@@ -228,6 +229,36 @@ public sealed class GuestRuntime
         var tmp = link + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
         File.CreateSymbolicLink(tmp, run.ContextFile);
         Sys.Rename(tmp, link);
+    }
+
+    /// <summary>The guest's /etc/resolv.conf for this start (Bridge, IPvlan and Macvlan guests: the others have the host's network, or none).</summary>
+    private void WriteResolvConf(GuestConfig config, string root, IOperationReporter reporter)
+    {
+        var mode = config.EffectiveNetworkMode;
+        if (mode is not (NetworkMode.Bridge or NetworkMode.IPvlan or NetworkMode.Macvlan))
+        {
+            return;
+        }
+        var bridge = mode == NetworkMode.Bridge ? new BridgeStore(Paths).Read(config.Bridge ?? Bridge.DefaultName) : null;
+        var host = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
+        var (content, warning) = Build.GuestResolvConf.Decide(config, bridge, host);
+        if (warning is not null)
+        {
+            reporter.Warning(warning);
+        }
+        if (content is null)
+        {
+            return;
+        }
+        try
+        {
+            using var fs = GuestRootFs.Open(root);
+            Build.GuestResolvConf.Write(fs, content);
+        }
+        catch (VServerException e)
+        {
+            reporter.Warning($"Guest '{config.Name}': its /etc/resolv.conf could not be written: {e.Message}");
+        }
     }
 
     /// <summary>How long a start watches the guest's init at most before it reports the guest running.</summary>
@@ -667,6 +698,13 @@ public sealed class GuestRuntime
             {
                 reporter.Warning($"Guest '{run.Name}': '{runtime.Name} delete' failed: {OciRuntime.FirstLine(r.StandardError, "no message")}");
             }
+            // a guest's processes die with its init, a moment after it: wait for them, so its cgroup goes
+            var sw = Stopwatch.StartNew();
+            var dir = Cgroups.ProcessDirectory(state.CgroupsPath);
+            while (Cgroups.ProcessesIn(dir).Count > 0 && sw.Elapsed < TimeSpan.FromSeconds(3))
+            {
+                Thread.Sleep(5);
+            }
             Cgroups.RemoveEmpty(state.CgroupsPath);
             if (state.RootMount is string mount)
             {
@@ -674,7 +712,7 @@ public sealed class GuestRuntime
             }
             if (state.NetworkNamespace is not null)
             {
-                GuestNetwork.Teardown(Paths, run.Name);
+                GuestNetwork.Release(_store, run.Name, reporter);
             }
             GuestHooks.Run(Paths, run.Name, "post-stop", reporter);
         }

@@ -14,7 +14,7 @@ public static class HostChecks
     /// <summary>Every check's name, in the order they run: what -Check accepts and completes.</summary>
     public static IReadOnlyList<string> Names { get; } = new[] { "root" }
         .Concat(Namespaces.Select(n => "namespace " + n))
-        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs", "overlayfs", "reflink", "iproute2", "veth", "bridge", "ipvlan" })
+        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs", "overlayfs", "reflink", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan" })
         .ToArray();
 
     public static IEnumerable<HostCheck> Run(VServerPaths paths)
@@ -58,6 +58,9 @@ public static class HostChecks
         yield return Tool("iproute2", () => HostProcess.Find("ip") is string ip
             ? (CheckStatus.Pass, Top(HostProcess.Run(ip, new[] { "-V" }).StandardOutput, ip))
             : (CheckStatus.Fail, "not installed (Debian package iproute2)"));
+        yield return Tool("nftables", () => HostProcess.Find("nft") is string nft
+            ? (CheckStatus.Pass, Top(HostProcess.Run(nft, new[] { "--version" }).StandardOutput, nft) + ": the host is shielded from guests, NAT, no spoofing")
+            : (CheckStatus.Fail, "not installed (Debian package nftables): Bridge guests cannot start"));
         foreach (var c in Links(root))
         {
             yield return c;
@@ -150,7 +153,7 @@ public static class HostChecks
     /// <summary>veth, bridge and ipvlan links made for real inside a scratch network namespace (through <see cref="Ip"/>), which is then deleted.</summary>
     private static List<HostCheck> Links(bool root)
     {
-        var kinds = new[] { "veth", "bridge", "ipvlan" };
+        var kinds = new[] { "veth", "bridge", "ipvlan", "macvlan" };
         if (!root || HostProcess.Find("ip") is null)
         {
             return kinds.Select(k => new HostCheck(k, CheckStatus.Warn, root ? "not tested: iproute2 is missing" : "not tested: needs root")).ToList();
@@ -172,6 +175,7 @@ public static class HostChecks
                 ("veth", new[] { "-n", ns, "link", "add", "vt0", "type", "veth", "peer", "name", "vt1" }, CheckStatus.Fail, "guests with addresses cannot start in Bridge mode"),
                 ("bridge", new[] { "-n", ns, "link", "add", "vtbr", "type", "bridge" }, CheckStatus.Fail, "guests with addresses cannot start in Bridge mode"),
                 ("ipvlan", new[] { "-n", ns, "link", "add", "link", "vt0", "name", "vtiv", "type", "ipvlan", "mode", "l2" }, CheckStatus.Warn, "-NetworkMode IPvlan cannot work"),
+                ("macvlan", new[] { "-n", ns, "link", "add", "link", "vt0", "name", "vtmv", "type", "macvlan", "mode", "bridge" }, CheckStatus.Warn, "-NetworkMode Macvlan cannot work"),
             };
             var result = new List<HostCheck>();
             foreach (var (kind, args, missing, means) in tries)

@@ -233,6 +233,11 @@ public static class OciBundle
             ["rootfsPropagation"] = "private",
         };
         var sysctls = new SortedDictionary<string, string>(c.Sysctls, StringComparer.Ordinal);
+        if (!o.HostNetwork)
+        {
+            // ICMP echo sockets for every user of the guest, as Docker does: ping without NET_RAW (iputils')
+            sysctls.TryAdd("net.ipv4.ping_group_range", "0 2147483647");
+        }
         if (c.Domainname is not null)
         {
             // runc (1.1) takes "domainname" from the bundle but does not set it: the UTS namespace's own sysctl does

@@ -285,9 +285,17 @@ public sealed class RunDirectory
     /// <summary>Removes the whole run directory and the lock (when the guest is removed).</summary>
     public void Delete()
     {
-        if (Directory.Exists(Dir))
+        // the exit hook may still be appending its last line to hook.log (after it let the lock go)
+        for (var attempt = 0; Directory.Exists(Dir); attempt++)
         {
-            Directory.Delete(Dir, recursive: true);
+            try
+            {
+                Directory.Delete(Dir, recursive: true);
+            }
+            catch (IOException) when (attempt < 20)
+            {
+                Thread.Sleep(10);
+            }
         }
         if (File.Exists(LockFile))
         {

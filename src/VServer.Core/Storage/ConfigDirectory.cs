@@ -20,7 +20,7 @@ public static class ConfigDirectory
     {
         "context", "name", "uts/nodename", "uts/domainname", "cflags", "flags", "bcapabilities", "nice", "fstab",
         "apps/init/style", "apps/init/cmd.start", "apps/init/cmd.stop",
-        "cgroup/memory.max", "cgroup/cpu.max", "cgroup/pids.max", "template", "netmode", "netbridge",
+        "cgroup/memory.max", "cgroup/cpu.max", "cgroup/pids.max", "template", "netmode", "netbridge", "publish", "dns",
     };
 
     public static GuestConfig Read(string dir, string name, VServerPaths paths)
@@ -156,6 +156,22 @@ public static class ConfigDirectory
                 ? m : throw Bad("netmode", mode, "is not a network mode (bridge, ipvlan, host, none)");
         }
         c.Bridge = NullIfEmpty(Text("netbridge"));
+        c.DnsServers = Lines("dns").ToList();
+        foreach (var d in c.DnsServers.Where(d => !d.Equals("none", StringComparison.OrdinalIgnoreCase) && !IPAddress.TryParse(d, out _)))
+        {
+            throw Bad("dns", d, "is not an IP address of a name server (or none)");
+        }
+        foreach (var line in Lines("publish"))
+        {
+            try
+            {
+                c.Publish.Add(PortMapping.Parse(line));
+            }
+            catch (VServerException)
+            {
+                throw Bad("publish", line, "is not [hostaddress:]hostport:guestport[/tcp|udp]");
+            }
+        }
         c.Root = ReadRoot(dir);
         return c;
     }
@@ -383,6 +399,14 @@ public static class ConfigDirectory
         if (c.Bridge is not null)
         {
             f["netbridge"] = c.Bridge + "\n";
+        }
+        if (c.DnsServers.Count > 0)
+        {
+            f["dns"] = string.Concat(c.DnsServers.Select(d => d + "\n"));
+        }
+        if (c.Publish.Count > 0)
+        {
+            f["publish"] = string.Concat(c.Publish.Select(p => p + "\n"));
         }
         return f;
     }

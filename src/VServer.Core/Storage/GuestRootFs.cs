@@ -132,6 +132,13 @@ public sealed class GuestRootFs : IDisposable
 
     public void WriteText(string rel, string text, int mode = 0x1A4) => WriteFile(rel, Encoding.UTF8.GetBytes(text), mode);
 
+    /// <summary>Removes a symlink or a regular file of the guest (the entry itself, never what a link names).</summary>
+    public void RemoveEntry(string rel) => InParent(rel, false, (dir, leaf) =>
+    {
+        Sys.UnlinkAt(dir, leaf, 0, Display(rel));
+        return 0;
+    });
+
     /// <summary>Copies a host file (trusted, outside any guest) into the root.</summary>
     public void CopyFromHost(string hostFile, string rel, int mode)
     {

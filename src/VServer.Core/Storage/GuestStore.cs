@@ -349,6 +349,8 @@ public sealed class GuestStore
         var c = ReadConfig(name);
         var root = RootOf(c);
         var run = new Runtime.RunDirectory(Paths, name);
+        // a stop's cleanup (the exit hook, in another process) holds the guest's lock until it is done
+        using var guestLock = File.Exists(run.LockFile) ? run.Lock() : null; // (a guest never started has none)
         if (run.Status().State == GuestState.Running)
         {
             throw new VServerException("GuestRunning", ErrorKind.InvalidOperation,

@@ -42,13 +42,23 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
     [Parameter]
     public InitStyle InitStyle { get; set; }
 
-    /// <summary>Bridge, IPvlan, Host or None; by default Bridge when the guest has interfaces, else None.</summary>
+    /// <summary>Bridge, IPvlan, Macvlan, Host or None; by default Bridge when the guest has interfaces, else None.</summary>
     [Parameter]
     public NetworkMode NetworkMode { get; set; }
 
     /// <summary>The host bridge for Bridge mode (default vsbr0, made on first use).</summary>
     [Parameter]
     public string? Bridge { get; set; }
+
+    /// <summary>Host ports forwarded to the guest while it runs: [hostaddress:]hostport:guestport[/tcp|udp]; replaces the list.</summary>
+    [Parameter]
+    [AllowEmptyCollection]
+    public string[]? Publish { get; set; }
+
+    /// <summary>Name servers for the guest's /etc/resolv.conf, written at each start; None keeps the guest's own file.</summary>
+    [Parameter]
+    [AllowEmptyCollection]
+    public string[]? DnsServer { get; set; }
 
     [Parameter]
     [AllowEmptyString]
@@ -98,6 +108,8 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
         OnBoot = Given(nameof(OnBoot)) ? OnBoot.IsPresent : null,
         NetworkMode = Given(nameof(NetworkMode)) ? NetworkMode : null,
         Bridge = Given(nameof(Bridge)) ? Bridge ?? "" : null,
+        Publish = Given(nameof(Publish)) ? Publish ?? Array.Empty<string>() : null,
+        DnsServer = Given(nameof(DnsServer)) ? DnsServer ?? Array.Empty<string>() : null,
     };
 
     /// <summary>Hashtable values arrive wrapped in PSObjects; Core wants plain values.</summary>
