@@ -77,21 +77,7 @@ public sealed class BridgeStore
             }
         }
         var tx = new ConfigTransaction();
-        void Set(string file, string? content)
-        {
-            var p = Path.Combine(dir, file);
-            if (content is null)
-            {
-                if (File.Exists(p))
-                {
-                    tx.Delete(p);
-                }
-            }
-            else if (!File.Exists(p) || File.ReadAllText(p) != content)
-            {
-                tx.Write(p, content);
-            }
-        }
+        void Set(string file, string? content) => tx.Set(Path.Combine(dir, file), content);
         Set("address", b.Addresses.Count == 0 ? null : string.Concat(b.Addresses.Select(a => a + "\n")));
         Set("nat", b.Nat ? "" : null);
         Set("isolated", b.Isolated ? "" : null);

@@ -585,21 +585,7 @@ public static class ConfigDirectory
 
     private static void EditEntry(string d, InterfaceSpec? old, InterfaceSpec spec, string? defDev, ConfigTransaction tx)
     {
-        void Set(string file, string? value)
-        {
-            var p = Path.Combine(d, file);
-            if (value is null)
-            {
-                if (File.Exists(p))
-                {
-                    tx.Delete(p);
-                }
-            }
-            else if (!File.Exists(p) || File.ReadAllText(p) != value)
-            {
-                tx.Write(p, value);
-            }
-        }
+        void Set(string file, string? value) => tx.Set(Path.Combine(d, file), value);
         if (old is null || !old.Address.Equals(spec.Address))
         {
             Set("ip", spec.Address + "\n");

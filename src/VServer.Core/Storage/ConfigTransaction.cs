@@ -26,6 +26,22 @@ internal sealed class ConfigTransaction
 
     public void Link(string path, string target) => _ops.Add(new LinkOp(path, target));
 
+    /// <summary>A file to hold <paramref name="content"/>: written when it differs, deleted when the content is null and it exists, else left alone.</summary>
+    public void Set(string path, string? content)
+    {
+        if (content is null)
+        {
+            if (File.Exists(path))
+            {
+                Delete(path);
+            }
+        }
+        else if (!File.Exists(path) || File.ReadAllText(path) != content)
+        {
+            Write(path, content);
+        }
+    }
+
     public void Commit()
     {
         var staged = new Dictionary<Op, string>();
