@@ -100,6 +100,8 @@ public sealed class TempRoots : IDisposable
 
     public void Dispose()
     {
+        // the installation's lxcfs serves until its guests are removed: a test that leaves a stopped guest ends it here
+        VServer.Runtime.GuestProcView.Release(Paths, VServer.NullReporter.Instance);
         try
         {
             VServer.Storage.SafeRemove.RemoveTree(Base);

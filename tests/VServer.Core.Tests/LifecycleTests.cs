@@ -80,7 +80,10 @@ internal sealed class LiveGuest : IDisposable
             {
                 Runtime.Stop(Name, TimeSpan.FromSeconds(2));
             }
-            Store.Remove(Name);
+            if (Store.Exists(Name))
+            {
+                Store.Remove(Name);
+            }
         }
         finally
         {

@@ -56,7 +56,7 @@ public class ProcViewTests
     }
 
     [GuestFact(Lxcfs = true)]
-    public void OneLxcfsServesAnInstallationAndEndsWithItsLastGuest()
+    public void OneLxcfsServesAnInstallationFromItsFirstStartUntilItsGuestsAreRemoved()
     {
         using var a = new LiveGuest(Limited);
         using var b = new LiveGuest(c => c.MemoryLimit = 128L * 1024 * 1024, sharing: a);
@@ -70,13 +70,20 @@ public class ProcViewTests
         Assert.Equal(daemon, GuestProcView.DaemonPid(paths)); // b still runs
         Assert.Equal(128L * 1024, MemTotalKb(b.Sh("cat /proc/meminfo")));
 
+        // both stopped: it stays for the next start, as LXC's lxcfs.service does
         b.Runtime.Stop(b.Name, TimeSpan.FromSeconds(5));
-        Assert.True(LiveGuest.WaitFor(() => LiveDaemons(paths).Count == 0, 5), "lxcfs outlived the installation's last guest");
-        Assert.Null(MountTable.FilesystemAt(GuestProcView.MountPoint(paths)));
-
-        // the next start brings it back
+        Assert.Equal(daemon, GuestProcView.DaemonPid(paths));
         a.Runtime.Start(a.Name);
+        Assert.Equal(daemon, GuestProcView.DaemonPid(paths));
         AssertOwnView(a);
+
+        // a remove while a guest runs keeps it; the remove that leaves none running ends it
+        b.Store.Remove(b.Name);
+        Assert.Equal(daemon, GuestProcView.DaemonPid(paths));
+        a.Runtime.Stop(a.Name, TimeSpan.FromSeconds(5));
+        a.Store.Remove(a.Name);
+        Assert.True(LiveGuest.WaitFor(() => LiveDaemons(paths).Count == 0, 5), "lxcfs outlived the installation's guests");
+        Assert.Null(MountTable.FilesystemAt(GuestProcView.MountPoint(paths)));
     }
 
     [GuestFact(Lxcfs = true)]

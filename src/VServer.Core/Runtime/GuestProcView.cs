@@ -13,8 +13,9 @@ namespace VServer.Runtime;
 /// <para>
 /// VServer starts the daemon with the first guest that needs it, checks it at every start
 /// (a daemon that died leaves a dead mount, "Transport endpoint is not connected"; it is cleared
-/// and started again) and stops it when the installation's last guest has stopped, so nothing
-/// is left running on a host with no guests.
+/// and started again) and keeps it while the installation has guests, as LXC keeps lxcfs.service:
+/// a stop and a start do not pay its start-up. A remove that leaves no guest running stops it,
+/// so nothing is left running when the guests are gone.
 /// </para>
 /// </summary>
 public static class GuestProcView
@@ -102,8 +103,8 @@ public static class GuestProcView
     public static string? Current(VServerPaths paths) => Program() is not null && Serving(paths) ? MountPoint(paths) : null;
 
     /// <summary>
-    /// Stops this installation's lxcfs once no guest of it has a cgroup left (a guest being
-    /// started holds its cgroup from before its bundle is written until its cleanup).
+    /// Stops this installation's lxcfs when no guest of it has a cgroup (a guest being started holds
+    /// its cgroup from before its bundle is written until its cleanup). Called when a guest is removed.
     /// </summary>
     public static void Release(VServerPaths paths, IOperationReporter reporter)
     {

@@ -724,7 +724,6 @@ public sealed class GuestRuntime
             Cgroups.RemoveEmpty(Cgroups.PathFor(Paths, run.Name));
         }
         run.Clear();
-        GuestProcView.Release(Paths, reporter); // lxcfs ends with the installation's last guest
         if (state is not null)
         {
             GuestHooks.Run(Paths, run.Name, "postpost-stop", reporter);

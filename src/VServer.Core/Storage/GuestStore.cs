@@ -393,6 +393,8 @@ public sealed class GuestStore
             throw;
         }
         run.Delete();
+        // lxcfs serves the installation's guests from the first start; with no guest running any more, it ends with a remove
+        Runtime.GuestProcView.Release(Paths, reporter);
         foreach (var dir in parked.Select(p => p.Aside).Append(removing))
         {
             try
