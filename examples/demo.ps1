@@ -1,6 +1,6 @@
 # VServer demo: build a Busybox guest named 'demo', start it, run a command in it and show it
 # and its context (vserver-stat, vps).
-# Set VSERVER_DEMO_STOP=1 to stop the guest at the end (CI does).
+# Set VSERVER_DEMO_STOP=1 to stop the guest at the end, and VSERVER_DEMO_REMOVE=1 to remove it then (CI does both).
 # Uses $env:VSERVER_CONFIG_ROOT / VSERVER_VDIR_ROOT when set, else /etc/vservers and /vservers.
 param([string]$Name = 'demo')
 $ErrorActionPreference = 'Stop'
@@ -37,6 +37,7 @@ try {
     "== hostname inside: $(Invoke-VServerCommand $Name hostname)"
     "== eth0 inside (a veth on the host bridge $($guest.Bridge)): $(Invoke-VServerCommand $Name -- ip -o -4 addr show eth0)"
     "== capabilities inside: $(Invoke-VServerCommand $Name -- grep CapBnd /proc/self/status)"
+    "== memory inside (its 128 MB limit, through lxcfs): $(Invoke-VServerCommand $Name -- head -1 /proc/meminfo)"
 
     $guest = Get-VServerGuest $Name
     "== $Name is $($guest.State): init is host pid $($guest.InitPid), $($guest.ProcessCount) process(es), started $($guest.StartTime)"
@@ -48,6 +49,8 @@ try {
     $netns = (Get-VServerNetwork $Name -ExcludeLoopback)[0].Namespace
     "== Get-VServerNetwork $Name (its network namespace is $netns; try: ip netns exec $netns ip addr)"
     Get-VServerNetwork $Name -ExcludeLoopback | Out-Default
+    "== Get-VServerBridge (the guests' gateway and NAT out; VServer's nftables rules keep guests off the host's own services)"
+    Get-VServerBridge | Out-Default
     "== Get-VServerProcess $Name | Sort-Object RSS -Descending | Select-Object -First 3 | Format-Table PID, GPID, RSS, COMMAND"
     Get-VServerProcess $Name | Sort-Object RSS -Descending | Select-Object -First 3 | Format-Table PID, GPID, RSS, COMMAND | Out-Default
 
@@ -56,5 +59,10 @@ finally {
     if ($env:VSERVER_DEMO_STOP -eq '1') {
         "== Stop-VServerGuest $Name"
         Stop-VServerGuest $Name -PassThru
+    }
+    if ($env:VSERVER_DEMO_REMOVE -eq '1') {
+        # (CI: throw-away roots) the guest goes, and with the installation's last guest its lxcfs
+        "== Remove-VServerGuest $Name"
+        Remove-VServerGuest $Name -Confirm:$false
     }
 }
