@@ -5,12 +5,6 @@ namespace VServer.Runtime;
 /// <summary>The bridges as managed objects: listed, changed (live where guests are attached) and removed.</summary>
 public static class BridgeManager
 {
-    private static HostLock NetworkLock(VServerPaths paths)
-    {
-        Directory.CreateDirectory(paths.RunRoot);
-        return HostLock.Acquire(Path.Combine(paths.RunRoot, ".network.lock"));
-    }
-
     private static bool LinkExists(string name) => Directory.Exists("/sys/class/net/" + name);
 
     /// <summary>Configured bridges and bridges guests are attached to now, by name.</summary>
@@ -34,7 +28,7 @@ public static class BridgeManager
     public static Bridge Set(GuestStore store, Bridge wanted, IOperationReporter reporter)
     {
         var bridges = new BridgeStore(store.Paths);
-        using var hostLock = NetworkLock(store.Paths);
+        using var hostLock = GuestNetwork.NetworkLock(store.Paths);
         var before = bridges.Read(wanted.Name);
         bridges.Write(wanted);
         if (LinkExists(wanted.Name))
@@ -66,7 +60,7 @@ public static class BridgeManager
     {
         BridgeStore.ValidName(name);
         var bridges = new BridgeStore(store.Paths);
-        using var hostLock = NetworkLock(store.Paths);
+        using var hostLock = GuestNetwork.NetworkLock(store.Paths);
         var attached = HostFirewall.Uses(store).Where(u => u.Name == name).SelectMany(u => u.Ports.Select(p => p.Guest)).Distinct().ToArray();
         if (attached.Length > 0)
         {

@@ -40,6 +40,17 @@ public static class GuestNetwork
         return "02:" + string.Join(':', h.Take(5).Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
     }
 
+    /// <summary>The installation's network lock: one network setup, teardown or rule change at a time.</summary>
+    internal static HostLock NetworkLock(VServerPaths paths)
+    {
+        Directory.CreateDirectory(paths.RunRoot);
+        return HostLock.Acquire(Path.Combine(paths.RunRoot, ".network.lock"));
+    }
+
+    /// <summary>The interface published ports are forwarded to: the first with an IPv4 address (Bridge mode).</summary>
+    public static Link? PublishTarget(IReadOnlyList<Link> links) =>
+        links.FirstOrDefault(x => x.Addresses.Any(a => a.Family == AddressFamily.InterNetwork));
+
     /// <summary>One interface inside the guest, with all its addresses.</summary>
     public sealed record Link(int Index, string GuestName, string HostName, string? Parent, IReadOnlyList<InterfaceSpec> Addresses);
 
@@ -204,8 +215,7 @@ public static class GuestNetwork
         }
         // one network setup at a time on this host: the conflict check and the addresses it
         // clears are then the same picture (two guests starting at once with one address)
-        Directory.CreateDirectory(store.Paths.RunRoot);
-        using var hostLock = HostLock.Acquire(Path.Combine(store.Paths.RunRoot, ".network.lock"));
+        using var hostLock = NetworkLock(store.Paths);
         Check(c, store);
         Teardown(store.Paths, c.Name); // left by a crash
         Ip.Run("netns", "add", NamespaceOf(store.Paths, c.Name));
@@ -272,8 +282,7 @@ public static class GuestNetwork
     /// <summary>Deletes the guest's namespace and makes the host's rules match the guests still attached (the cleanup's part).</summary>
     public static void Release(GuestStore store, string guest, IOperationReporter reporter)
     {
-        Directory.CreateDirectory(store.Paths.RunRoot);
-        using var hostLock = HostLock.Acquire(Path.Combine(store.Paths.RunRoot, ".network.lock"));
+        using var hostLock = NetworkLock(store.Paths);
         Teardown(store.Paths, guest);
         try
         {
@@ -304,7 +313,7 @@ public static class GuestNetwork
             return Array.Empty<GuestInterface>();
         }
         var links = Links(paths, c);
-        var receiver = mode == NetworkMode.Bridge ? links.FirstOrDefault(x => x.Addresses.Any(a => a.Family == AddressFamily.InterNetwork))?.GuestName : null;
+        var receiver = mode == NetworkMode.Bridge ? PublishTarget(links)?.GuestName : null;
         using var doc = JsonDocument.Parse(Ip.Run("-n", NamespaceOf(paths, c.Name), "-j", "-s", "addr", "show"));
         var result = new List<GuestInterface>();
         foreach (var l in doc.RootElement.EnumerateArray())

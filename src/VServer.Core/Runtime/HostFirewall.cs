@@ -165,7 +165,7 @@ public static class HostFirewall
                 byBridge[bridge] = list = new List<Port>();
             }
             var links = GuestNetwork.Links(store.Paths, c);
-            var receiver = links.FirstOrDefault(x => x.Addresses.Any(a => a.Family == AddressFamily.InterNetwork))?.Index;
+            var receiver = GuestNetwork.PublishTarget(links)?.Index;
             foreach (var l in links)
             {
                 list.Add(new Port(name, l.HostName, GuestNetwork.MacOf(store.Paths, name, l.Index), l.Addresses.Select(a => a.Address).ToList())

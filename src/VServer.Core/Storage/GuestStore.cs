@@ -126,6 +126,15 @@ public sealed class GuestStore
     /// <summary>util-vserver's <c>.defaults/context.next</c>: where dynamic contexts start (40000 without it).</summary>
     private string ContextNextFile => Path.Combine(Paths.ConfigRoot, ".defaults", "context.next");
 
+    /// <summary>Moves <c>.defaults/context.next</c> past a context just handed out, as util-vserver does (only when the file exists).</summary>
+    private void AdvanceContextNext(int handedOut)
+    {
+        if (File.Exists(ContextNextFile) && handedOut + 1 <= Validate.MaxContext)
+        {
+            AtomicFile.WriteAllText(ContextNextFile, (handedOut + 1).ToString(CultureInfo.InvariantCulture) + "\n");
+        }
+    }
+
     private int ContextNext()
     {
         try
@@ -233,9 +242,9 @@ public sealed class GuestStore
             SafeRemove.RemoveTree(stagingConfig);
             throw;
         }
-        if (dynamicContext && File.Exists(ContextNextFile) && config.Context + 1 <= Validate.MaxContext)
+        if (dynamicContext)
         {
-            AtomicFile.WriteAllText(ContextNextFile, (config.Context + 1)!.Value.ToString(CultureInfo.InvariantCulture) + "\n"); // as util-vserver moves it on
+            AdvanceContextNext(config.Context!.Value);
         }
         reporter.Verbose($"Created guest '{name}' with context {config.Context}: config {configDir}, root {rootDir}.");
         return Get(name);
@@ -283,9 +292,9 @@ public sealed class GuestStore
             SafeRemove.RemoveTree(staging);
             throw;
         }
-        if (dynamicContext && File.Exists(ContextNextFile) && config.Context + 1 <= Validate.MaxContext)
+        if (dynamicContext)
         {
-            AtomicFile.WriteAllText(ContextNextFile, (config.Context + 1)!.Value.ToString(CultureInfo.InvariantCulture) + "\n");
+            AdvanceContextNext(config.Context!.Value);
         }
         return Get(name);
     }
