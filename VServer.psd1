@@ -18,6 +18,7 @@
         'Get-VServerGuest'
         'Set-VServerGuest'
         'Remove-VServerGuest'
+        'Rename-VServerGuest'
         'Start-VServerGuest'
         'Stop-VServerGuest'
         'Restart-VServerGuest'

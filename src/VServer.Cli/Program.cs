@@ -5,7 +5,7 @@ using VServer.Storage;
 namespace VServer.Cli;
 
 /// <summary>
-/// <c>vserver NAME start|stop|restart|status|running|exec CMD…|enter</c> with util-vserver's
+/// <c>vserver NAME start|stop|restart|status|running|exec CMD…|enter|rename NEWNAME</c> with util-vserver's
 /// syntax and exit codes (<c>status</c>/<c>running</c>: 0 running, 3 stopped), for scripts and
 /// for conmon, which calls <c>vserver NAME exited INSTANCE</c> when a guest's init ends.
 /// Host-wide: <c>vserver vserver-stat</c>, <c>vserver vps [GUEST…]</c> and
@@ -17,6 +17,7 @@ public static class Program
         "Usage: vserver NAME start|stop|restart|status|running|enter\n" +
         "       vserver NAME build -m METHOD [OPTIONS] [-- METHOD-OPTIONS]   (vserver NAME build --help)\n" +
         "       vserver NAME exec COMMAND [ARG...]\n" +
+        "       vserver NAME rename NEWNAME    (a stopped guest; its root moves with it when it is VDIR_ROOT/NAME)\n" +
         "       vserver NAME import-conf FILE  (a legacy NAME.conf, read as data; the root stays where it is)\n" +
         "       vserver NAME exited INSTANCE   (conmon's exit hook)\n" +
         "       vserver vserver-stat           (every context: CTX PROC VSZ RSS userTIME sysTIME UPTIME NAME)\n" +
@@ -110,6 +111,17 @@ public static class Program
                     return runtime.ExecAttached(name, new ExecRequest(args[2..]));
                 case "enter":
                     return runtime.Enter(name, args.Length > 2 ? args[2] : null);
+                case "rename":
+                {
+                    if (args.Length != 3)
+                    {
+                        Console.Error.Write(Usage);
+                        return 2;
+                    }
+                    var renamed = store.Rename(name, args[2], reporter);
+                    Console.WriteLine($"vserver: guest '{VisibleText.Of(name)}' is now '{renamed.Name}' (root {renamed.Root}).");
+                    return 0;
+                }
                 case "exited":
                 {
                     if (args.Length < 3)

@@ -12,7 +12,7 @@ public sealed class GuestNameCompleter : IArgumentCompleter
         CommandAst commandAst, IDictionary fakeBoundParameters)
     {
         var word = (wordToComplete ?? "").Trim('\'', '"');
-        var pattern = new WildcardPattern(word + "*", WildcardOptions.IgnoreCase);
+        var pattern = new WildcardPattern(WildcardPattern.Escape(word) + "*", WildcardOptions.IgnoreCase);
         IReadOnlyList<string> names;
         try
         {
@@ -24,7 +24,9 @@ public sealed class GuestNameCompleter : IArgumentCompleter
         }
         foreach (var n in names.Where(pattern.IsMatch))
         {
-            yield return new CompletionResult(n, n, CompletionResultType.ParameterValue, n);
+            // a name util-vserver allowed may hold spaces, quotes or wildcard characters: it completes quoted, literally
+            var text = Config.Validate.IsValidGuestName(n) ? n : "'" + CodeGeneration.EscapeSingleQuotedStringContent(n) + "'";
+            yield return new CompletionResult(text, n, CompletionResultType.ParameterValue, n);
         }
     }
 }

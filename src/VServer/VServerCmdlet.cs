@@ -160,7 +160,8 @@ public abstract class VServerCmdlet : PSCmdlet, IDisposable
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var pattern in patterns)
         {
-            if (WildcardPattern.ContainsWildcardCharacters(pattern))
+            // a name util-vserver allowed may hold '[' or '*': the guest of that very name comes first
+            if (WildcardPattern.ContainsWildcardCharacters(pattern) && !Store.Exists(pattern))
             {
                 var wc = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
                 all ??= Store.ListNames();
@@ -173,7 +174,7 @@ public abstract class VServerCmdlet : PSCmdlet, IDisposable
             string? resolved = null;
             Try(pattern, () =>
             {
-                Config.Validate.GuestName(pattern);
+                Config.Validate.ExistingGuestName(pattern);
                 if (!Store.Exists(pattern))
                 {
                     throw new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{pattern}' exists.", pattern);

@@ -170,3 +170,31 @@ Describe 'Invoke-VServerCommand -StandardInput' -Skip:(-not $IsRoot) {
         Invoke-VServerCommand $G -- sh -c 'read a || echo empty' | Should -Be 'empty'
     }
 }
+
+Describe 'A guest util-vserver named as VServer would not' -Skip:(-not $IsRoot) {
+    It 'is listed with a warning, starts, is seen by vserver status, and is renamed by the vserver command' {
+        $odd = "web $(New-UniqueName 'x')"
+        $plain = New-UniqueName 'ren'
+        New-Item -ItemType Directory -Path (Join-Path $env:VSERVER_CONFIG_ROOT $odd) | Out-Null
+        Set-Content -LiteralPath (Join-Path $env:VSERVER_CONFIG_ROOT "$odd/context") -Value '3317'
+        New-Item -ItemType Directory -Path (Join-Path $env:VSERVER_CONFIG_ROOT "$odd/apps/init") | Out-Null
+        Set-Content -LiteralPath (Join-Path $env:VSERVER_CONFIG_ROOT "$odd/apps/init/style") -Value 'plain'
+        Set-Content -LiteralPath (Join-Path $env:VSERVER_CONFIG_ROOT "$odd/netmode") -Value 'none'
+        # its root: a copy of the test guest's busybox tree
+        & cp -a (Get-VServerGuest $G).Root (Join-Path $env:VSERVER_VDIR_ROOT $odd)
+
+        $g = Get-VServerGuest $odd -WarningVariable w -WarningAction SilentlyContinue
+        $g.Name | Should -Be $odd
+        "$w" | Should -Match 'Rename-VServerGuest'
+        Start-VServerGuest $odd -WarningAction SilentlyContinue
+        & $env:VSERVER_CLI $odd status | Should -Be "Vserver '$odd' is running at context '3317'"
+        $LASTEXITCODE | Should -Be 0
+        Invoke-VServerCommand $odd -- cat /proc/1/comm | Should -Not -BeNullOrEmpty
+        & $env:VSERVER_CLI $odd rename $plain 2>&1 | Out-Null
+        $LASTEXITCODE | Should -Be 1  # running: refused
+        Stop-VServerGuest $odd -Timeout 2
+        & $env:VSERVER_CLI $odd rename $plain | Should -Match "is now '$plain'"
+        (Get-VServerGuest $plain).Root | Should -Be (Join-Path $env:VSERVER_VDIR_ROOT $plain)
+        Get-VServerGuest $odd -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+}

@@ -31,9 +31,9 @@ public class UtilVserverTests
     /// its vdir a link to that link (absolute, or relative as some administrators write it), and an
     /// administrator's tuning on top.
     /// </summary>
-    private static string UtilVserverGuest(TempRoots roots, string name, bool relativeVdir, bool buildRoot, string? bridge = null)
+    private static string UtilVserverGuest(TempRoots roots, string name, bool relativeVdir, bool buildRoot, string? bridge = null, string? vdirBase = null)
     {
-        var realBase = Path.Combine(roots.Base, "srv-vservers");
+        var realBase = vdirBase ?? Path.Combine(roots.Base, "srv-vservers");
         Directory.CreateDirectory(realBase);
         var defaults = Path.Combine(roots.Paths.ConfigRoot, ".defaults");
         Directory.CreateDirectory(defaults);
@@ -49,7 +49,7 @@ public class UtilVserverTests
         Put(dir, "fstab", "none /tmp tmpfs size=16m,mode=1777 0 0\n");
         Put(dir, "name", "FTP Server\n");
         Put(dir, "nice", "5\n");
-        Put(dir, "uts/nodename", name + ".nowhe.re\n");
+        Put(dir, "uts/nodename", (Validate.IsValidHostname(name) ? name : "odd") + ".nowhe.re\n");
         Directory.CreateDirectory(Path.Combine(dir, "apps/init"));
         Put(dir, "apps/init/style", "plain\n");
         Put(dir, "interfaces/dev", "eth0\n");
@@ -338,5 +338,194 @@ public class UtilVserverTests
         Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
         Assert.Contains(warnings.Warnings, w => w.Contains("upstart", StringComparison.Ordinal));
         File.WriteAllText(Path.Combine(g.Roots.Paths.ConfigDir(g.Name), "apps/init/style"), "plain\n");
+    }
+
+    // ------------------------------------------------ names util-vserver allowed and VServer does not give
+
+    /// <summary>Directory names util-vserver 0.30 takes for a guest and VServer would not give a new one.</summary>
+    public static readonly TheoryData<string> UtilVserverOnlyNames = new() { "ftp server", "web:8080", "müller", "web[1]", "mail@home", new string('x', 70) };
+
+    [Theory]
+    [MemberData(nameof(UtilVserverOnlyNames))]
+    public void AUtilVserverOnlyNameGetsAMarkedIdTheRuntimeTakes(string name)
+    {
+        Assert.Equal(name, Validate.ExistingGuestName(name));
+        Assert.Throws<VServerException>(() => Validate.GuestName(name));
+        var id = GuestId.Of(name);
+        Assert.StartsWith("+", id);
+        Assert.Matches("^[A-Za-z0-9_+.-]+$", id); // runc's container id alphabet
+        Assert.True(GuestId.IsId(id));
+        Assert.Equal(id, GuestId.Of(name)); // the same at every start
+        Assert.NotEqual(id, GuestId.Of(name + "2"));
+        Assert.False(Validate.IsValidGuestName(id)); // never another guest's name
+        Assert.Equal("plain-name", GuestId.Of("plain-name"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(".defaults")]
+    [InlineData("a/b")]
+    [InlineData("nul\0x")]
+    public void NamesNoDirectoryCouldHaveAreRefusedEvenForExistingGuests(string name)
+    {
+        var e = Assert.Throws<VServerException>(() => Validate.ExistingGuestName(name));
+        Assert.Equal("InvalidName", e.ErrorId);
+        Assert.Throws<VServerException>(() => Validate.ExistingGuestName(new string('y', 256)));
+    }
+
+    [Fact]
+    public void AGuestNamedAsOnlyUtilVserverAllowsIsListedReadAndNotMadeNew()
+    {
+        using var roots = new TempRoots();
+        UtilVserverGuest(roots, "ftp server", relativeVdir: true, buildRoot: false);
+        var store = new GuestStore(roots.Paths);
+        Assert.Contains("ftp server", store.ListNames());
+        Assert.True(store.Exists("ftp server"));
+        Assert.Equal(1042, store.ReadConfig("ftp server").Context);
+        Assert.Contains("Rename-VServerGuest", Validate.LegacyNameNote("ftp server"));
+        Assert.Null(Validate.LegacyNameNote("ftp"));
+        var before = Manifest(roots.Paths.ConfigRoot);
+        var e = Assert.Throws<VServerException>(() => store.Create(new GuestConfig("web server") { InitStyle = InitStyle.Plain }, RootBuilders.For(BuildMethod.Busybox)));
+        Assert.Equal("InvalidName", e.ErrorId);
+        Assert.Contains("web server", e.Message);
+        Assert.Equal(before, Manifest(roots.Paths.ConfigRoot));
+        // a Set on it writes its files as for any guest
+        store.Update("ftp server", new GuestSettings { Nice = 7 });
+        Assert.Equal("7\n", File.ReadAllText(Path.Combine(roots.Paths.ConfigDir("ftp server"), "nice")));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void RenameMovesTheConfigAndTheDefaultRootAndKeepsEveryOtherByte(bool relative)
+    {
+        using var roots = new TempRoots();
+        var dir = UtilVserverGuest(roots, "ftp server", relative, buildRoot: false, vdirBase: roots.Paths.VdirRoot);
+        File.WriteAllText(Path.Combine(roots.Paths.DefaultRootDir("ftp server"), "marker"), "root\n");
+        var store = new GuestStore(roots.Paths);
+        var link = new FileInfo(Path.Combine(dir, "vdir")).LinkTarget!;
+        var before = Manifest(dir).Replace(link, "VDIR", StringComparison.Ordinal);
+        var g = store.Rename("ftp server", "ftp", NullReporter.Instance);
+        Assert.Equal("ftp", g.Name);
+        Assert.False(Directory.Exists(dir));
+        Assert.False(Directory.Exists(roots.Paths.DefaultRootDir("ftp server")));
+        Assert.Equal("root\n", File.ReadAllText(Path.Combine(roots.Paths.DefaultRootDir("ftp"), "marker")));
+        Assert.Equal(roots.Paths.DefaultRootDir("ftp"), g.Root);
+        // the vdir keeps util-vserver's form, through .defaults/vdirbase, with the new name
+        var newLink = new FileInfo(Path.Combine(roots.Paths.ConfigDir("ftp"), "vdir")).LinkTarget!;
+        Assert.Equal(link[..^"ftp server".Length] + "ftp", newLink);
+        Assert.Equal(before, Manifest(roots.Paths.ConfigDir("ftp")).Replace(newLink, "VDIR", StringComparison.Ordinal));
+        Assert.Equal(new[] { "ftp" }, store.ListNames());
+    }
+
+    [Fact]
+    public void RenameLeavesARootElsewhereWhereItsVdirSays()
+    {
+        using var roots = new TempRoots();
+        var dir = UtilVserverGuest(roots, "web:8080", relativeVdir: false, buildRoot: false);
+        var root = new GuestStore(roots.Paths).ReadConfig("web:8080").Root!;
+        var before = Manifest(dir);
+        var g = new GuestStore(roots.Paths).Rename("web:8080", "web", NullReporter.Instance);
+        Assert.Equal(root, g.Root);
+        Assert.True(Directory.Exists(root));
+        Assert.Equal(before, Manifest(roots.Paths.ConfigDir("web")));
+    }
+
+    [Fact]
+    public void ARefusedRenameChangesNothing()
+    {
+        using var roots = new TempRoots();
+        UtilVserverGuest(roots, "ftp server", relativeVdir: true, buildRoot: false, vdirBase: roots.Paths.VdirRoot);
+        Directory.CreateDirectory(roots.Paths.ConfigDir("taken"));
+        Directory.CreateDirectory(roots.Paths.DefaultRootDir("rootthere"));
+        var store = new GuestStore(roots.Paths);
+        string State() => Manifest(roots.Paths.ConfigRoot) + Manifest(roots.Paths.VdirRoot);
+        HostLock.Acquire(roots.Paths.LockFile).Dispose(); // VServer's own lock file, there after any change
+        var before = State();
+        Assert.Equal("GuestExists", Assert.Throws<VServerException>(() => store.Rename("ftp server", "taken")).ErrorId);
+        Assert.Equal("InvalidName", Assert.Throws<VServerException>(() => store.Rename("ftp server", "ftp server 2")).ErrorId);
+        Assert.Equal("GuestNotFound", Assert.Throws<VServerException>(() => store.Rename("nobody here", "ftp")).ErrorId);
+        var e = Assert.Throws<VServerException>(() => store.Rename("ftp server", "rootthere"));
+        Assert.Equal("RootExists", e.ErrorId);
+        Assert.Contains(roots.Paths.DefaultRootDir("rootthere"), e.Message);
+        Assert.Equal(before, State());
+    }
+
+    [RootFact]
+    public void ARenameThatFailsMidwayMovesBackWhatItMoved()
+    {
+        using var roots = new TempRoots();
+        UtilVserverGuest(roots, "ftp server", relativeVdir: true, buildRoot: false, vdirBase: roots.Paths.VdirRoot);
+        var store = new GuestStore(roots.Paths);
+        string State() => Manifest(roots.Paths.ConfigRoot) + Manifest(roots.Paths.VdirRoot);
+        HostLock.Acquire(roots.Paths.LockFile).Dispose(); // VServer's own lock file, there after any change
+        var before = State();
+        // the configuration moves; the root's parent then refuses the root's rename
+        HostProcess.Run("/usr/bin/chattr", new[] { "+i", roots.Paths.VdirRoot });
+        try
+        {
+            Assert.ThrowsAny<Exception>(() => store.Rename("ftp server", "ftp"));
+        }
+        finally
+        {
+            HostProcess.Run("/usr/bin/chattr", new[] { "-i", roots.Paths.VdirRoot });
+        }
+        Assert.Equal(before, State());
+        Assert.Equal(new[] { "ftp server" }, store.ListNames());
+    }
+
+    [GuestFact]
+    public void AGuestNamedAsOnlyUtilVserverAllowsStartsStopsAndIsRenamed()
+    {
+        using var roots = new TempRoots();
+        var name = "ftp server " + Guid.NewGuid().ToString("N")[..6]; // host-wide names: one of its own
+        var plain = "uvren" + Guid.NewGuid().ToString("N")[..6];
+        var bridge = "vsu" + Guid.NewGuid().ToString("N")[..6];
+        UtilVserverGuest(roots, name, relativeVdir: true, buildRoot: true, bridge: bridge, vdirBase: roots.Paths.VdirRoot);
+        var store = new GuestStore(roots.Paths);
+        var runtime = new GuestRuntime(store);
+        TestEnvironment.UseStagedCli();
+        var id = GuestId.Of(name);
+        try
+        {
+            runtime.Start(name);
+            Assert.Equal(GuestState.Running, runtime.Status(name).State);
+            // its host-wide names are its id: the runtime's container, the cgroup, the network namespace, the run directory
+            Assert.NotEmpty(Cgroups.Existing(Cgroups.ParentFor(roots.Paths) + "/" + id));
+            Assert.True(File.Exists("/run/netns/" + GuestNetwork.NamespaceOf(roots.Paths, name)));
+            Assert.EndsWith(id, GuestNetwork.NamespaceOf(roots.Paths, name));
+            Assert.True(Directory.Exists(Path.Combine(roots.Paths.RunRoot, id)));
+            var o = new List<string>();
+            Assert.Equal(0, runtime.Exec(name, new ExecRequest(new[] { "/bin/sh", "-c", "hostname; echo $$" }), o.Add, null));
+            Assert.Equal("odd.nowhe.re", o[0]);
+            // the views name it by its name, not its id
+            Assert.Contains(RunDirectory.Running(roots.Paths), r => r.Name == name && r.State.Context == 1042);
+            Assert.Contains(new Processes.ProcessTable(roots.Paths).Guests, r => r.Name == name);
+            var e = Assert.Throws<VServerException>(() => store.Rename(name, plain));
+            Assert.Equal("GuestRunning", e.ErrorId);
+            runtime.Stop(name, TimeSpan.FromSeconds(5));
+            Assert.Equal(GuestState.Stopped, runtime.Status(name).State);
+            Assert.Empty(Cgroups.Existing(Cgroups.ParentFor(roots.Paths) + "/" + id));
+            Assert.False(File.Exists("/run/netns/" + GuestNetwork.NamespaceOf(roots.Paths, name)));
+
+            store.Rename(name, plain);
+            runtime.Start(plain);
+            o.Clear();
+            Assert.Equal(0, runtime.Exec(plain, new ExecRequest(new[] { "cat", "/proc/sys/kernel/hostname" }), o.Add, null));
+            Assert.Equal("odd.nowhe.re", o[0]);
+            Assert.NotEmpty(Cgroups.Existing(Cgroups.PathFor(roots.Paths, plain)));
+            runtime.Stop(plain, TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            foreach (var n in new[] { name, plain })
+            {
+                if (store.Exists(n) && runtime.Status(n).State == GuestState.Running)
+                {
+                    runtime.Stop(n, TimeSpan.FromSeconds(2));
+                }
+            }
+            HostProcess.Run("ip", new[] { "link", "del", bridge });
+        }
     }
 }

@@ -278,6 +278,43 @@ public class UtilVserverCmdletTests
         Assert.Equal(Path.Combine(s.Roots.Base, "real", "uvftp"), g.Root);
         Assert.Equal(6, g.Nice);
     }
+
+    [Fact]
+    public void GuestsNamedAsOnlyUtilVserverAllowsAreListedWithAWarningAndRenamedByPipeline()
+    {
+        using var s = new PowerShellSession();
+        foreach (var n in new[] { "web[1]", "ftp server" })
+        {
+            Directory.CreateDirectory(Path.Combine(s.Paths.ConfigDir(n), "apps", "init"));
+            Directory.CreateDirectory(s.Paths.DefaultRootDir(n));
+        }
+        File.WriteAllText(Path.Combine(s.Paths.ConfigDir("ftp server"), "context"), "1042\n");
+        var all = s.Invoke("Get-VServerGuest -WarningVariable w -WarningAction SilentlyContinue; $w | ForEach-Object { \"warning: $_\" }");
+        Assert.Empty(s.Errors);
+        Assert.Equal(new[] { "ftp server", "web[1]" }, all.Select(o => o.BaseObject).OfType<Guest>().Select(g => g.Name));
+        Assert.Equal(2, all.Select(o => o.BaseObject).OfType<string>().Count(w => w.StartsWith("warning: ", StringComparison.Ordinal) && w.Contains("Rename-VServerGuest", StringComparison.Ordinal)));
+        // a name with wildcard characters is the guest of that very name
+        Assert.Equal("web[1]", ((Guest)Assert.Single(s.Invoke("Get-VServerGuest 'web[1]' -WarningAction SilentlyContinue")).BaseObject).Name);
+
+        // -WhatIf changes nothing; the pipeline renames; the root at the default place moves with it
+        s.Invoke("Get-VServerGuest 'ftp server' -WarningAction SilentlyContinue | Rename-VServerGuest -NewName ftp -WhatIf");
+        Assert.True(Directory.Exists(s.Paths.ConfigDir("ftp server")));
+        var renamedAll = (s.Invoke("Get-VServerGuest 'ftp server' -WarningAction SilentlyContinue | Rename-VServerGuest -NewName ftp -PassThru"));
+        Assert.True(s.Errors.Count == 0, string.Join("|", s.Errors.Select(x => x.ToString())));
+        var renamed = Assert.Single(renamedAll);
+        Assert.Empty(s.Errors);
+        Assert.Equal(("ftp", 1042, s.Paths.DefaultRootDir("ftp")), (((Guest)renamed.BaseObject).Name, ((Guest)renamed.BaseObject).Context, ((Guest)renamed.BaseObject).Root));
+        Assert.False(Directory.Exists(s.Paths.DefaultRootDir("ftp server")));
+        Assert.Empty(s.Invoke("Rename-VServerGuest 'web[1]' web1")); // no -PassThru: nothing out
+        Assert.Equal(new[] { "ftp", "web1" }, s.Invoke("Get-VServerGuest").Select(o => ((Guest)o.BaseObject).Name));
+
+        // a bad new name is named, and nothing moves
+        s.Invoke("Rename-VServerGuest ftp 'f t p'");
+        var e = Assert.Single(s.Errors);
+        Assert.Equal("InvalidName,VServer.Commands.RenameVServerGuestCommand", e.FullyQualifiedErrorId);
+        Assert.Contains("f t p", e.Exception.Message);
+        Assert.True(Directory.Exists(s.Paths.ConfigDir("ftp")));
+    }
 }
 
 public class BridgeCmdletTests

@@ -175,7 +175,7 @@ public sealed class GuestConfig
     /// <summary>Cross-field checks that hold for any configuration we write.</summary>
     public void CheckConsistency()
     {
-        Config.Validate.GuestName(Name);
+        Config.Validate.ExistingGuestName(Name);
         if (Context is int xid)
         {
             Config.Validate.Context(xid);

@@ -38,6 +38,35 @@ public static partial class Validate
     public static bool IsValidGuestName(string? name) =>
         !string.IsNullOrEmpty(name) && name.Length <= MaxNameLength && NamePattern().IsMatch(name);
 
+    /// <summary>
+    /// The name of a guest that is already there: what util-vserver allows of a directory under
+    /// /etc/vservers (any file name that does not start with '.'), wider than what VServer gives a
+    /// new guest (<see cref="GuestName"/>). Such a guest is listed, started, stopped and renamed;
+    /// its host-wide names (run directory, cgroup, network namespace, runtime id) are its <see cref="Runtime.GuestId"/>.
+    /// </summary>
+    public static string ExistingGuestName(string? name)
+    {
+        if (IsExistingGuestName(name))
+        {
+            return name!;
+        }
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new VServerException("InvalidName", ErrorKind.InvalidArgument, "The guest name is empty.", name ?? "");
+        }
+        throw new VServerException("InvalidName", ErrorKind.InvalidArgument,
+            $"The guest name '{Shorten(VisibleText.Of(name))}' is not valid: a guest is a directory of the config root, so its name has no '/' or NUL, does not start with '.' and has at most 255 bytes.", name);
+    }
+
+    /// <summary>What an administrator is told of a guest whose name only util-vserver allows; null for a name VServer gives.</summary>
+    public static string? LegacyNameNote(string name) => IsValidGuestName(name) ? null :
+        $"Guest '{VisibleText.Of(name)}' has a name util-vserver allows but VServer would not give a new guest (letters, digits, '_', '.' and '-', at most {MaxNameLength}); " +
+        $"it is managed as it is, under the id '{Runtime.GuestId.Of(name)}' in host-wide places. Give it a plain name with Rename-VServerGuest (vserver NAME rename NEWNAME) while it is stopped.";
+
+    public static bool IsExistingGuestName(string? name) =>
+        !string.IsNullOrEmpty(name) && name[0] != '.' && name.IndexOfAny(['/', '\0']) < 0
+        && System.Text.Encoding.UTF8.GetByteCount(name) <= 255;
+
     public static int Context(int xid)
     {
         if (xid < MinContext || xid > MaxContext)

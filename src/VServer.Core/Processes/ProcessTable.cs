@@ -56,7 +56,7 @@ public sealed class ProcessTable
     /// <summary>The running guest of this name; GuestNotRunning when it exists but is stopped, GuestNotFound when it does not exist.</summary>
     public RunningGuest Running(string name)
     {
-        Config.Validate.GuestName(name);
+        Config.Validate.ExistingGuestName(name);
         return Guests.FirstOrDefault(g => g.Name == name) ?? throw (_store.Exists(name)
             ? new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name)
             : new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{name}' exists.", name));

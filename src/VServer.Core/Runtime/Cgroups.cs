@@ -33,7 +33,7 @@ public static class Cgroups
         cgroupPath.StartsWith(Parent + "/", StringComparison.Ordinal) || cgroupPath.StartsWith(Parent + ".", StringComparison.Ordinal);
 
     /// <summary>The guest's cgroup: its limits, its accounting, and every process of the guest below it.</summary>
-    public static string PathFor(VServerPaths paths, string guest) => ParentFor(paths) + "/" + guest;
+    public static string PathFor(VServerPaths paths, string guest) => ParentFor(paths) + "/" + GuestId.Of(guest);
 
     /// <summary>
     /// The cgroup the runtime makes for the guest, one level below its limits: the root of the

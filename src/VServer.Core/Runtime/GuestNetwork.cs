@@ -16,7 +16,7 @@ public static class GuestNetwork
 {
     /// <summary>The guest's network namespace: <c>vs-NAME</c>, or <c>vs-KEY-NAME</c> for an installation other than the default (<see cref="VServerPaths.InstallationKey"/>).</summary>
     public static string NamespaceOf(VServerPaths paths, string guest) =>
-        "vs-" + (paths.InstallationKey.Length == 0 ? "" : paths.InstallationKey + "-") + guest;
+        "vs-" + (paths.InstallationKey.Length == 0 ? "" : paths.InstallationKey + "-") + GuestId.Of(guest);
 
     public static string NamespacePath(VServerPaths paths, string guest) => "/run/netns/" + NamespaceOf(paths, guest);
 

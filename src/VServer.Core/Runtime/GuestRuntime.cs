@@ -194,7 +194,7 @@ public sealed class GuestRuntime
                 InitStyle = config.InitStyle,
                 StopSignal = OciBundle.StopSignal(config, kind),
             });
-            runtime.Check(name, "start", name);
+            runtime.Check(name, "start", run.Id);
             // an init that dies at once (a broken /sbin/init, a missing library) fails the start, with why
             if (!InitSettles(initPid, ticks, cgroups))
             {
@@ -399,7 +399,7 @@ public sealed class GuestRuntime
     {
         var args = new List<string>
         {
-            "--api-version", "1", "-c", run.Name, "-u", instance, "-n", run.Name,
+            "--api-version", "1", "-c", run.Id, "-u", instance, "-n", run.Id,
             "-r", runtime.Path, "-b", run.Bundle, "-p", run.InitPidFile, "-P", run.ConmonPidFile,
             "-l", "k8s-file:" + run.ConsoleLog, "--log-size-max", "4194304",
             "--exit-dir", run.ExitDir, "--socket-dir-path", run.AttachDir,
@@ -561,7 +561,7 @@ public sealed class GuestRuntime
     public void Stop(string name, TimeSpan timeout, IOperationReporter? reporter = null, CancellationToken cancel = default)
     {
         reporter ??= NullReporter.Instance;
-        Config.Validate.GuestName(name);
+        Config.Validate.ExistingGuestName(name);
         // a running guest can always be stopped, whatever its files say now
         GuestConfig config;
         var configReadable = true;
@@ -606,7 +606,7 @@ public sealed class GuestRuntime
             stopCancel.CancelAfter(timeout);
             try
             {
-                var r = runtime.Invoke(new[] { "exec", name }.Concat(stopCommand), stopCancel.Token);
+                var r = runtime.Invoke(new[] { "exec", run.Id }.Concat(stopCommand), stopCancel.Token);
                 if (r.ExitCode != 0)
                 {
                     reporter.Verbose($"Guest '{name}': the stop command exited with {r.ExitCode}: {OciRuntime.FirstLine(r.StandardError, "")}");
@@ -624,10 +624,10 @@ public sealed class GuestRuntime
         if (!WaitForExit(state, left > TimeSpan.Zero ? left : TimeSpan.Zero, cancel))
         {
             reporter.Verbose($"Guest '{name}' did not stop within {timeout.TotalSeconds} s: sending TERM to all its processes, then KILL.");
-            runtime.Invoke(new[] { "kill", "--all", name, "TERM" });
+            runtime.Invoke(new[] { "kill", "--all", run.Id, "TERM" });
             if (!WaitForExit(state, KillGrace, cancel))
             {
-                runtime.Invoke(new[] { "kill", "--all", name, "KILL" });
+                runtime.Invoke(new[] { "kill", "--all", run.Id, "KILL" });
                 WaitForExit(state, TimeSpan.FromSeconds(10), CancellationToken.None);
             }
         }
@@ -680,7 +680,7 @@ public sealed class GuestRuntime
 
     private static void KillAndWait(RunDirectory run, OciRuntime runtime, int initPid)
     {
-        runtime.Invoke(new[] { "kill", "--all", run.Name, "KILL" });
+        runtime.Invoke(new[] { "kill", "--all", run.Id, "KILL" });
         if (ProcFs.StartTicks(initPid) is ulong t)
         {
             WaitForExit(initPid, t, TimeSpan.FromSeconds(10), CancellationToken.None);
@@ -693,8 +693,8 @@ public sealed class GuestRuntime
         if (state is not null)
         {
             var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
-            var r = runtime.Invoke(new[] { "delete", "--force", run.Name });
-            if (r.ExitCode != 0 && runtime.Status(run.Name) is not null)
+            var r = runtime.Invoke(new[] { "delete", "--force", run.Id });
+            if (r.ExitCode != 0 && runtime.Status(run.Id) is not null)
             {
                 reporter.Warning($"Guest '{run.Name}': '{runtime.Name} delete' failed: {OciRuntime.FirstLine(r.StandardError, "no message")}");
             }
@@ -720,7 +720,7 @@ public sealed class GuestRuntime
         {
             // a start that failed before it recorded its state: the runtime may still know the container
             var rt = File.Exists(run.ConfigJson) ? TryResolve() : null;
-            rt?.Invoke(new[] { "delete", "--force", run.Name });
+            rt?.Invoke(new[] { "delete", "--force", run.Id });
             Cgroups.RemoveEmpty(Cgroups.PathFor(Paths, run.Name));
         }
         run.Clear();
@@ -860,7 +860,7 @@ public sealed class GuestRuntime
             }
             args.AddRange(new[] { "--env", k + "=" + v });
         }
-        args.Add(name);
+        args.Add(run.Id);
         args.AddRange(request.Command);
         return (new OciRuntime(state.Runtime, state.RuntimeRoot), args);
     }

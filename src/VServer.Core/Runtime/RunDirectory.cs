@@ -48,22 +48,27 @@ public sealed record GuestStatus(GuestState State, int? InitPid, DateTimeOffset?
 }
 
 /// <summary>
-/// The run directory of one guest, <c>$RUN_ROOT/NAME/</c>: the generated bundle, conmon's and the
+/// The run directory of one guest, <c>$RUN_ROOT/ID/</c> (ID is the guest's <see cref="GuestId"/>,
+/// its name unless only util-vserver allows that name): the generated bundle, conmon's and the
 /// init's pid files, the console log, the exit status conmon records, VServer's state file and the
-/// stop marker. The per-guest lock lives beside it (<c>$RUN_ROOT/.NAME.lock</c>) so it outlives the directory.
+/// stop marker. The per-guest lock lives beside it (<c>$RUN_ROOT/.ID.lock</c>) so it outlives the directory.
 /// </summary>
 public sealed class RunDirectory
 {
     public RunDirectory(VServerPaths paths, string name)
     {
         Name = name;
+        Id = GuestId.Of(name);
         Paths = paths;
         RunRoot = paths.RunRoot;
-        Dir = Path.Combine(paths.RunRoot, name);
-        LockFile = Path.Combine(paths.RunRoot, "." + name + ".lock");
+        Dir = Path.Combine(paths.RunRoot, Id);
+        LockFile = Path.Combine(paths.RunRoot, "." + Id + ".lock");
     }
 
     public string Name { get; }
+
+    /// <summary>The guest's name in host-wide places: the runtime's container id, conmon's exit file, this directory's name.</summary>
+    public string Id { get; }
     public VServerPaths Paths { get; }
     public string RunRoot { get; }
     public string Dir { get; }
@@ -74,7 +79,7 @@ public sealed class RunDirectory
     public string ConmonPidFile => Path.Combine(Dir, "conmon.pid");
     public string ConsoleLog => Path.Combine(Dir, "console.log");
     public string ExitDir => Path.Combine(Dir, "exit");
-    public string ExitFile => Path.Combine(ExitDir, Name);
+    public string ExitFile => Path.Combine(ExitDir, Id);
     public string AttachDir => Path.Combine(Dir, "attach");
     public string StateFile => Path.Combine(Dir, "state.json");
     public string StoppingFile => Path.Combine(Dir, "stopping");
@@ -96,15 +101,17 @@ public sealed class RunDirectory
         }
         // the run directories, and the guest cgroups of guests whose run directory was lost (the
         // kernel's word wins: a recovered guest is one whose monitor belongs to this run root)
-        var names = Directory.EnumerateDirectories(paths.RunRoot).Select(Path.GetFileName)
+        var ids = Directory.EnumerateDirectories(paths.RunRoot).Select(Path.GetFileName)
             .Concat(Cgroups.Existing(Cgroups.ParentFor(paths)).SelectMany(ListDirectories))
-            .Where(n => n is not null && !n.StartsWith('.') && Config.Validate.IsValidGuestName(n))
+            .Where(GuestId.IsId)
             .Distinct(StringComparer.Ordinal);
-        foreach (var name in names)
+        var names = new GuestId.Resolver(paths);
+        foreach (var id in ids)
         {
-            if (new RunDirectory(paths, name!).ReadState() is { InitAlive: true } state)
+            // a '+' id whose guest directory is gone (removed or renamed while it ran) cannot be named: its state says nothing of a name either
+            if (names.NameOf(id!) is string name && new RunDirectory(paths, name).ReadState() is { InitAlive: true } state)
             {
-                result.Add((name!, state));
+                result.Add((name, state));
             }
         }
         result.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
@@ -191,7 +198,7 @@ public sealed class RunDirectory
         System.Text.Json.Nodes.JsonNode? annotations = null;
         try
         {
-            var r = runtime.Invoke(new[] { "state", Name });
+            var r = runtime.Invoke(new[] { "state", Id });
             annotations = r.ExitCode == 0 ? System.Text.Json.Nodes.JsonNode.Parse(r.StandardOutput)?["annotations"] : null;
         }
         catch (Exception e) when (e is VServerException or JsonException)

@@ -615,9 +615,11 @@ public static class ConfigDirectory
     /// ends at, the way util-vserver follows it; these links are the host administrator's, never
     /// a guest's. Null when there is no vdir.
     /// </summary>
-    internal static string? ReadRoot(string dir)
+    internal static string? ReadRoot(string dir) => ReadRootOf(Path.Combine(dir, "vdir"), dir);
+
+    /// <summary>The root a <c>vdir</c> entry at <paramref name="vdir"/> names, a relative link read from <paramref name="dir"/>.</summary>
+    internal static string? ReadRootOf(string vdir, string dir)
     {
-        var vdir = Path.Combine(dir, "vdir");
         var info = new FileInfo(vdir);
         if (info.LinkTarget is string link)
         {

@@ -30,17 +30,17 @@ public sealed class GuestStore
             return Array.Empty<string>();
         }
         return new DirectoryInfo(Paths.ConfigRoot).EnumerateDirectories()
-            .Where(d => d.LinkTarget is null && Validate.IsValidGuestName(d.Name) && !d.Name.StartsWith('.'))
+            .Where(d => d.LinkTarget is null && Validate.IsExistingGuestName(d.Name))
             .Select(d => d.Name)
             .Order(StringComparer.Ordinal)
             .ToArray();
     }
 
-    public bool Exists(string name) => Validate.IsValidGuestName(name) && Directory.Exists(Paths.ConfigDir(name));
+    public bool Exists(string name) => Validate.IsExistingGuestName(name) && Directory.Exists(Paths.ConfigDir(name));
 
     public GuestConfig ReadConfig(string name)
     {
-        Validate.GuestName(name);
+        Validate.ExistingGuestName(name);
         return ConfigDirectory.Read(Paths.ConfigDir(name), name, Paths);
     }
 
@@ -52,7 +52,7 @@ public sealed class GuestStore
     /// </summary>
     public string ResolveCloneSource(string source)
     {
-        if (Validate.IsValidGuestName(source) && Exists(source))
+        if (Exists(source))
         {
             return RootOf(ReadConfig(source));
         }
@@ -154,6 +154,7 @@ public sealed class GuestStore
     {
         reporter ??= NullReporter.Instance;
         config = config.Clone();
+        Validate.GuestName(config.Name); // a new guest gets a name every host-wide place takes as it is
         config.CheckConsistency();
         builder.Preflight();
         if (builder is CloneBuilder clone)
@@ -259,6 +260,7 @@ public sealed class GuestStore
     {
         reporter ??= NullReporter.Instance;
         config = config.Clone();
+        Validate.GuestName(config.Name); // a new guest gets a name every host-wide place takes as it is
         config.CheckConsistency();
         var name = config.Name;
         var configDir = Paths.ConfigDir(name);
@@ -303,7 +305,7 @@ public sealed class GuestStore
     public Guest Update(string name, GuestSettings settings, IOperationReporter? reporter = null)
     {
         reporter ??= NullReporter.Instance;
-        Validate.GuestName(name);
+        Validate.ExistingGuestName(name);
         using var hostLock = HostLock.Acquire(Paths.LockFile);
         var c = ReadConfig(name);
         var oldRoot = RootOf(c);
@@ -353,7 +355,7 @@ public sealed class GuestStore
     public void Remove(string name, IOperationReporter? reporter = null, CancellationToken cancel = default)
     {
         reporter ??= NullReporter.Instance;
-        Validate.GuestName(name);
+        Validate.ExistingGuestName(name);
         using var hostLock = HostLock.Acquire(Paths.LockFile);
         var c = ReadConfig(name);
         var root = RootOf(c);
@@ -425,6 +427,101 @@ public sealed class GuestStore
             Directory.CreateDirectory(dir);
             File.SetUnixFileMode(dir, (UnixFileMode)mode);
         }
+    }
+
+    /// <summary>
+    /// Gives a stopped guest a new name: its configuration directory is renamed, and so is its root
+    /// (with a Template guest's layers) when it lies at the default place for its name
+    /// (<c>$VDIR_ROOT/NAME</c>); a root elsewhere stays where its <c>vdir</c> says. All or nothing:
+    /// a rename that fails moves back what it moved. The new name is one VServer gives a new guest;
+    /// the old may be any name util-vserver allowed.
+    /// </summary>
+    public Guest Rename(string name, string newName, IOperationReporter? reporter = null)
+    {
+        reporter ??= NullReporter.Instance;
+        Validate.ExistingGuestName(name);
+        Validate.GuestName(newName);
+        using var hostLock = HostLock.Acquire(Paths.LockFile);
+        var c = ReadConfig(name);
+        if (name == newName)
+        {
+            return Get(name);
+        }
+        var configDir = Paths.ConfigDir(name);
+        var newConfigDir = Paths.ConfigDir(newName);
+        if (Directory.Exists(newConfigDir) || File.Exists(newConfigDir) || new FileInfo(newConfigDir).LinkTarget is not null)
+        {
+            throw new VServerException("GuestExists", ErrorKind.ResourceExists, $"Guest '{newName}' already exists ({newConfigDir}).", newName);
+        }
+        var run = new Runtime.RunDirectory(Paths, name);
+        using var guestLock = File.Exists(run.LockFile) ? run.Lock() : null;
+        var left = Runtime.Cgroups.Processes(Runtime.Cgroups.PathFor(Paths, name));
+        if (run.Status().State == GuestState.Running || left.Count > 0)
+        {
+            throw new VServerException("GuestRunning", ErrorKind.InvalidOperation,
+                $"Guest '{name}' is running: stop it first (Stop-VServerGuest '{name}'); a running guest's cgroup, network namespace and monitor carry its name.", name);
+        }
+        var root = RootOf(c);
+        var moves = new List<(string From, string To)> { (configDir, newConfigDir) };
+        string? vdirText = null;
+        if (root == Paths.DefaultRootDir(name))
+        {
+            var newRoot = Paths.DefaultRootDir(newName);
+            foreach (var (from, to) in new[] { (root, newRoot), (TemplateLayers.LayersOf(root), TemplateLayers.LayersOf(newRoot)) })
+            {
+                var exists = Directory.Exists(from) || File.Exists(from);
+                if (exists && (Directory.Exists(to) || File.Exists(to) || new FileInfo(to).LinkTarget is not null))
+                {
+                    throw new VServerException("RootExists", ErrorKind.ResourceExists,
+                        $"Guest '{name}' cannot be renamed to '{newName}': its root {from} would move to {to}, which is already there.", to);
+                }
+                if (exists)
+                {
+                    moves.Add((from, to));
+                }
+            }
+            // util-vserver's own vdir (…/.defaults/vdirbase/NAME) keeps its form, with the new name
+            if (new FileInfo(Path.Combine(configDir, "vdir")).LinkTarget is string link)
+            {
+                vdirText = link.EndsWith("/" + name, StringComparison.Ordinal) ? link[..^name.Length] + newName : newRoot;
+            }
+        }
+        var done = new List<(string From, string To)>();
+        try
+        {
+            foreach (var (from, to) in moves)
+            {
+                Sys.Rename(from, to); // rename(2): a link is moved, never followed
+                done.Add((from, to));
+            }
+            if (vdirText is not null)
+            {
+                var vdir = Path.Combine(newConfigDir, "vdir");
+                var staged = vdir + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
+                File.CreateSymbolicLink(staged, vdirText);
+                if (ConfigDirectory.ReadRootOf(staged, newConfigDir) != Paths.DefaultRootDir(newName))
+                {
+                    File.Delete(staged);
+                    File.CreateSymbolicLink(staged, Paths.DefaultRootDir(newName));
+                }
+                Sys.Rename(staged, vdir);
+            }
+        }
+        catch
+        {
+            for (var i = done.Count - 1; i >= 0; i--)
+            {
+                Sys.Rename(done[i].To, done[i].From);
+            }
+            foreach (var stray in Directory.Exists(configDir) ? Directory.EnumerateFileSystemEntries(configDir, "vdir.tmp-*") : [])
+            {
+                File.Delete(stray);
+            }
+            throw;
+        }
+        run.Delete();
+        reporter.Verbose($"Guest '{name}' is now '{newName}'.");
+        return Get(newName);
     }
 
     /// <summary>Staging and removal leftovers of an interrupted process (we hold the lock: nobody else is working).</summary>

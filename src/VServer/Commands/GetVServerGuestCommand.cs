@@ -39,6 +39,10 @@ public sealed class GetVServerGuestCommand : VServerCmdlet
         }
         foreach (var n in ResolveNames(Name ?? new[] { "*" }))
         {
+            if (Config.Validate.LegacyNameNote(n) is string note)
+            {
+                WriteWarning(note);
+            }
             Try(n, () => WriteObject(Store.Get(n)));
         }
     }

@@ -66,7 +66,7 @@ public sealed class InvokeVServerUnifyCommand : VServerCmdlet
             var found = false;
             Try(Reference, () =>
             {
-                Config.Validate.GuestName(Reference);
+                Config.Validate.ExistingGuestName(Reference);
                 found = Store.Exists(Reference) ? true : throw new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{Reference}' exists (-Reference).", Reference);
             });
             if (!found)
