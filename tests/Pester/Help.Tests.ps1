@@ -64,7 +64,7 @@ Install-PSResource VServer -Repository VServerLocal -TrustRepository
 "@
     }
     AfterAll {
-        Invoke-ChildPwsh -Environment $Env 'Import-Module VServer; Get-VServerGuest | Where-Object State -EQ Running | Stop-VServerGuest -Timeout 2; Get-VServerGuest | Remove-VServerGuest -Confirm:$false' | Out-Null
+        Invoke-ChildPwsh -Environment $Env 'Import-Module VServer; Get-VServerGuest | Where-Object State -EQ Running | Stop-VServerGuest -Timeout 0; Get-VServerGuest | Remove-VServerGuest -Confirm:$false' | Out-Null
         Remove-Item -LiteralPath $Base -Recurse -Force
     }
 

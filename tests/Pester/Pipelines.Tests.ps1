@@ -192,7 +192,7 @@ Describe 'A guest util-vserver named as VServer would not' -Skip:(-not $IsRoot) 
         Invoke-VServerCommand $odd -- cat /proc/1/comm | Should -Not -BeNullOrEmpty
         & $env:VSERVER_CLI $odd rename $plain 2>&1 | Out-Null
         $LASTEXITCODE | Should -Be 1  # running: refused
-        Stop-VServerGuest $odd -Timeout 2
+        Stop-VServerGuest $odd -Timeout 0
         & $env:VSERVER_CLI $odd rename $plain | Should -Match "is now '$plain'"
         (Get-VServerGuest $plain).Root | Should -Be (Join-Path $env:VSERVER_VDIR_ROOT $plain)
         Get-VServerGuest $odd -ErrorAction SilentlyContinue | Should -BeNullOrEmpty

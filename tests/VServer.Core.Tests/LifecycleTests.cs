@@ -78,7 +78,7 @@ internal sealed class LiveGuest : IDisposable
         {
             if (Runtime.Status(Name).State == GuestState.Running)
             {
-                Runtime.Stop(Name, TimeSpan.FromSeconds(2));
+                Runtime.Stop(Name, TimeSpan.Zero); // KILL at once: the tests that stop gracefully do so themselves
             }
             if (Store.Exists(Name))
             {
@@ -287,6 +287,23 @@ public class LifecycleTests
         g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(1));
         Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
         Assert.InRange(sw.Elapsed.TotalSeconds, 1, 1 + GuestRuntime.KillGrace.TotalSeconds + 5);
+    }
+
+    [GuestFact]
+    public void AZeroTimeoutKillsAtOnceWithoutTheStopCommand()
+    {
+        // a Sysv guest whose stop command would leave a mark: with no grace it is not run, and init dies of SIGKILL
+        using var g = new LiveGuest(c =>
+        {
+            c.InitStyle = InitStyle.Sysv;
+            c.StartCommand = new[] { "/bin/sh", "-c", "trap '' TERM INT; while :; do sleep 1; done" };
+            c.StopCommand = new[] { "/bin/sh", "-c", "echo ran > /tmp/stop.log" };
+        });
+        g.Runtime.Stop(g.Name, TimeSpan.Zero);
+        Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
+        Assert.False(File.Exists(Path.Combine(g.Root, "tmp/stop.log")));
+        Assert.Contains("exit status 137", File.ReadAllText(g.Runtime.Run(g.Name).HookLog)); // 128 + SIGKILL
+        Assert.Empty(Cgroups.Existing(g.Cgroup));
     }
 
     [GuestFact]

@@ -556,7 +556,8 @@ public sealed class GuestRuntime
     /// <summary>
     /// Stops a guest: the style's stop command inside (Sysv: <c>/etc/init.d/rc 6</c>) and stop
     /// signal to its init (SIGINT for a distribution init, SIGTERM otherwise), up to
-    /// <paramref name="timeout"/> for it to end, then TERM to everything, 5 s, KILL.
+    /// <paramref name="timeout"/> for it to end, then TERM to everything, 5 s, KILL. A zero timeout
+    /// kills every process of the guest at once (as <c>docker stop -t 0</c>, <c>lxc-stop -k</c>): no stop command, no grace.
     /// </summary>
     public void Stop(string name, TimeSpan timeout, IOperationReporter? reporter = null, CancellationToken cancel = default)
     {
@@ -599,7 +600,13 @@ public sealed class GuestRuntime
         var started = config.Clone();
         started.InitStyle = state.InitStyle ?? (config.InitStyle == InitStyle.Auto ? InitStyle.Plain : config.InitStyle);
         var stopCommand = OciBundle.StopCommand(started);
-        if (stopCommand is not null && File.Exists(run.ConfigJson))
+        if (timeout <= TimeSpan.Zero)
+        {
+            reporter.Verbose($"Guest '{name}': a zero timeout: KILL to all its processes.");
+            runtime.Invoke(new[] { "kill", "--all", run.Id, "KILL" });
+            WaitForExit(state, TimeSpan.FromSeconds(10), CancellationToken.None);
+        }
+        else if (stopCommand is not null && File.Exists(run.ConfigJson))
         {
             reporter.Verbose($"Guest '{name}': running {Config.CommandLine.Join(stopCommand)}.");
             using var stopCancel = CancellationTokenSource.CreateLinkedTokenSource(cancel);

@@ -130,7 +130,7 @@ public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
 /// <summary>The cmdlets that stop a guest and so wait for it.</summary>
 public abstract class StoppingCmdlet : GuestLifecycleCmdlet
 {
-    /// <summary>Seconds to wait for the guest to stop before its processes are killed.</summary>
+    /// <summary>Seconds to wait for the guest to stop before its processes are killed; 0 kills them at once.</summary>
     [Parameter]
     [ValidateRange(0, 86400)]
     public int Timeout { get; set; } = 30;
