@@ -348,7 +348,12 @@ public class RedTeamTests
             .Select(i => i.Name + (i.LinkTarget is string t ? "->" + t : i is FileInfo f ? ":" + File.ReadAllText(f.FullName) : "/")).Order());
         var before = HostDir();
 
-        TestSeams.SkipRootPreparation = true; // weak: the runtime is handed the tree as it is
+        // weak: the runtime is handed the tree as it is, and the runtime is runc, which resolves the
+        // link on the host (crun resolves it in the root and so refuses on its own: VServer's check
+        // is what holds on every runtime)
+        Assert.True(HostProcess.Find("runc") is not null, "runc is needed to show the attack without VServer's check");
+        TestSeams.SkipRootPreparation = true;
+        Environment.SetEnvironmentVariable("VSERVER_RUNTIME", "runc");
         try
         {
             try
@@ -367,6 +372,7 @@ public class RedTeamTests
         finally
         {
             TestSeams.SkipRootPreparation = false;
+            Environment.SetEnvironmentVariable("VSERVER_RUNTIME", null);
         }
 
         SafeRemove.RemoveTree(hostDev);

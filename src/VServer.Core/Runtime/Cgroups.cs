@@ -164,6 +164,30 @@ public static class Cgroups
         }
     }
 
+    /// <summary>Where a hybrid host mounts its cgroup2 tree beside the v1 hierarchies (systemd's layout, and crun's test for it).</summary>
+    public const string HybridUnifiedMount = "/sys/fs/cgroup/unified";
+
+    /// <summary>
+    /// A hybrid host (v1 controllers, cgroup2 at <see cref="HybridUnifiedMount"/>) whose cgroup2 tree
+    /// holds controllers (here hugetlb): crun refuses to create a container on it as it is.
+    /// </summary>
+    public static bool HybridWithControllers()
+    {
+        var h = Hierarchies();
+        if (!h.TryGetValue("", out var unified) || unified != HybridUnifiedMount || h.Count < 2)
+        {
+            return false;
+        }
+        try
+        {
+            return File.ReadAllText(Path.Combine(unified, "cgroup.controllers")).Trim().Length > 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Mount points of the cgroup hierarchies: v1 by controller ("pids", "memory", …) and "" for v2.</summary>
     public static IReadOnlyDictionary<string, string> Hierarchies()
     {

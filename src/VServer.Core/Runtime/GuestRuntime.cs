@@ -397,14 +397,19 @@ public sealed class GuestRuntime
     /// </summary>
     private int LaunchConmon(string conmon, OciRuntime runtime, RunDirectory run, string instance, bool terminal, IOperationReporter reporter, CancellationToken cancel)
     {
+        var create = runtime.CreateCommand(); // conmon runs only the runtime's create
         var args = new List<string>
         {
             "--api-version", "1", "-c", run.Id, "-u", instance, "-n", run.Id,
-            "-r", runtime.Path, "-b", run.Bundle, "-p", run.InitPidFile, "-P", run.ConmonPidFile,
+            "-r", create.Program, "-b", run.Bundle, "-p", run.InitPidFile, "-P", run.ConmonPidFile,
             "-l", "k8s-file:" + run.ConsoleLog, "--log-size-max", "4194304",
             "--exit-dir", run.ExitDir, "--socket-dir-path", run.AttachDir,
-            "--runtime-arg", "--root=" + runtime.StateRoot,
         };
+        foreach (var a in create.Args.Append("--root=" + runtime.StateRoot))
+        {
+            args.Add("--runtime-arg");
+            args.Add(a);
+        }
         if (terminal)
         {
             args.Add("-t"); // the bundle asks for a console: conmon makes the pty and logs it
@@ -792,8 +797,8 @@ public sealed class GuestRuntime
     /// <summary>Runs a command inside a running guest (same namespaces, cgroup, capabilities); returns its exit code.</summary>
     public int Exec(string name, ExecRequest request, Action<string>? onOutput, Action<string>? onError, CancellationToken cancel = default)
     {
-        var (runtime, args) = ExecArgs(name, request, terminal: false);
-        var r = HostProcess.Run(runtime.Path, runtime.GlobalArgs.Concat(args), cancel, onOutput, onError, input: request.Input);
+        using var exec = PrepareExec(name, request, terminal: false);
+        var r = HostProcess.Run(exec.Runtime.Path, exec.Runtime.GlobalArgs.Concat(exec.Args), cancel, onOutput, onError, input: request.Input);
         return r.ExitCode;
     }
 
@@ -804,8 +809,8 @@ public sealed class GuestRuntime
     /// </summary>
     public int ExecAttached(string name, ExecRequest request)
     {
-        var (runtime, args) = ExecArgs(name, request, terminal: false);
-        return HostProcess.RunInteractive(runtime.Path, runtime.GlobalArgs.Concat(args));
+        using var exec = PrepareExec(name, request, terminal: false);
+        return HostProcess.RunInteractive(exec.Runtime.Path, exec.Runtime.GlobalArgs.Concat(exec.Args));
     }
 
     /// <summary>An interactive shell on this process's terminal.</summary>
@@ -813,16 +818,42 @@ public sealed class GuestRuntime
     public int Enter(string name, string? shell)
     {
         shell ??= _store.ReadConfig(name).Shell ?? "/bin/sh";
-        var (runtime, args) = ExecArgs(name, new ExecRequest(new[] { shell, "-l" })
+        using var exec = PrepareExec(name, new ExecRequest(new[] { shell, "-l" })
         {
             Environment = new Dictionary<string, string> { ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "linux" },
         }, terminal: IsTerminal());
-        return HostProcess.RunInteractive(runtime.Path, runtime.GlobalArgs.Concat(args));
+        return HostProcess.RunInteractive(exec.Runtime.Path, exec.Runtime.GlobalArgs.Concat(exec.Args));
     }
 
     private static bool IsTerminal() => !Console.IsInputRedirected && !Console.IsOutputRedirected;
 
-    private (OciRuntime Runtime, List<string> Args) ExecArgs(string name, ExecRequest request, bool terminal)
+    /// <summary>A runtime <c>exec</c> ready to run, and its process file, deleted when disposed.</summary>
+    private sealed class PreparedExec : IDisposable
+    {
+        public required OciRuntime Runtime { get; init; }
+        public required List<string> Args { get; init; }
+        public required string ProcessFile { get; init; }
+
+        public void Dispose()
+        {
+            try
+            {
+                File.Delete(ProcessFile);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// The runtime's <c>exec</c> for a command: its process is the guest's own process of the
+    /// bundle (capabilities, resource limits, no_new_privs, environment) with the command, user,
+    /// directory, extra variables and terminal of this request, given whole with <c>--process</c>.
+    /// So every runtime runs it alike: runc copies the container's process for an exec, crun does
+    /// not carry its resource limits over.
+    /// </summary>
+    private PreparedExec PrepareExec(string name, ExecRequest request, bool terminal)
     {
         var config = _store.ReadConfig(name);
         if (config.Flags.Contains("private"))
@@ -834,30 +865,10 @@ public sealed class GuestRuntime
         {
             throw new VServerException("MissingCommand", ErrorKind.InvalidArgument, "Give the command to run in the guest.", name);
         }
-        var run = Run(name);
-        var state = run.ReadState();
-        if (state is not { InitAlive: true })
+        if (request.WorkingDirectory is string cwd && !cwd.StartsWith('/'))
         {
-            throw new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name);
-        }
-        EnsureBundle(config, run, state);
-        var args = new List<string> { "exec" };
-        if (terminal)
-        {
-            args.Add("--tty");
-        }
-        if (request.User is string user)
-        {
-            args.AddRange(new[] { "--user", ResolveUser(config, user) });
-        }
-        if (request.WorkingDirectory is string cwd)
-        {
-            if (!cwd.StartsWith('/'))
-            {
-                throw new VServerException("InvalidWorkingDirectory", ErrorKind.InvalidArgument,
-                    $"The working directory '{cwd}' must be an absolute path inside the guest.", cwd);
-            }
-            args.AddRange(new[] { "--cwd", cwd });
+            throw new VServerException("InvalidWorkingDirectory", ErrorKind.InvalidArgument,
+                $"The working directory '{cwd}' must be an absolute path inside the guest.", cwd);
         }
         foreach (var (k, v) in request.Environment ?? new Dictionary<string, string>())
         {
@@ -865,11 +876,44 @@ public sealed class GuestRuntime
             {
                 throw new VServerException("InvalidEnvironment", ErrorKind.InvalidArgument, $"'{k}' is not a valid environment variable name.", k);
             }
-            args.AddRange(new[] { "--env", k + "=" + v });
         }
-        args.Add(run.Id);
-        args.AddRange(request.Command);
-        return (new OciRuntime(state.Runtime, state.RuntimeRoot), args);
+        var run = Run(name);
+        var state = run.ReadState();
+        if (state is not { InitAlive: true })
+        {
+            throw new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name);
+        }
+        EnsureBundle(config, run, state);
+        var process = JsonNode.Parse(File.ReadAllText(run.ConfigJson))?["process"]?.DeepClone().AsObject()
+            ?? throw new VServerException("GuestStateUnreadable", ErrorKind.InvalidOperation, $"Guest '{name}': its bundle {run.ConfigJson} has no process.", name);
+        process["args"] = new JsonArray(request.Command.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray());
+        process["terminal"] = terminal;
+        process.Remove("consoleSize");
+        if (request.WorkingDirectory is string dir)
+        {
+            process["cwd"] = dir;
+        }
+        if (request.User is string user)
+        {
+            var ids = ResolveUser(config, user).Split(':');
+            var uid = uint.Parse(ids[0], CultureInfo.InvariantCulture);
+            process["user"] = new JsonObject
+            {
+                ["uid"] = uid,
+                ["gid"] = ids.Length > 1 ? uint.Parse(ids[1], CultureInfo.InvariantCulture) : (uint?)process["user"]?["gid"] ?? 0, // a bare uid keeps the process's group, as runc's --user did
+            };
+        }
+        var env = (process["env"] as JsonArray)?.Select(e => (string?)e).OfType<string>().ToList() ?? new List<string>();
+        foreach (var (k, v) in request.Environment ?? new Dictionary<string, string>())
+        {
+            env.RemoveAll(e => e.StartsWith(k + "=", StringComparison.Ordinal));
+            env.Add(k + "=" + v);
+        }
+        process["env"] = new JsonArray(env.Select(e => (JsonNode?)JsonValue.Create(e)).ToArray());
+        var file = Path.Combine(run.Dir, "exec-" + Guid.NewGuid().ToString("N")[..12] + ".json");
+        AtomicFile.WriteAllText(file, process.ToJsonString());
+        var args = new List<string> { "exec", "--process", file, run.Id };
+        return new PreparedExec { Runtime = new OciRuntime(state.Runtime, state.RuntimeRoot), Args = args, ProcessFile = file };
     }
 
     /// <summary>uid[:gid] for a user name or number, looked up in the guest's own passwd (read as hostile data, in-root).</summary>

@@ -35,7 +35,8 @@ public static class HostChecks
         {
             var rt = OciRuntime.Resolve(paths);
             var version = HostProcess.Run(rt.Path, new[] { "--version" });
-            return (CheckStatus.Pass, $"{rt.Name}: {Top(version.StandardOutput, rt.Path)}");
+            var how = rt.CreateCommand().Args.Count > 0 ? " (hybrid cgroups: its create runs in a mount namespace without " + VServer.Runtime.Cgroups.HybridUnifiedMount + ")" : "";
+            return (CheckStatus.Pass, $"{rt.Name}: {Top(version.StandardOutput, rt.Path)}{how}");
         });
         yield return Tool("conmon", () => HostProcess.Find("conmon") is string conmon
             ? (CheckStatus.Pass, Top(HostProcess.Run(conmon, new[] { "--version" }).StandardOutput, conmon))

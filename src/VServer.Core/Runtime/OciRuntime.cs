@@ -82,6 +82,7 @@ public sealed class OciRuntime
         try
         {
             Directory.CreateDirectory(System.IO.Path.Combine(dir, "rootfs", "proc"));
+            Directory.CreateDirectory(System.IO.Path.Combine(dir, "rootfs", "dev")); // crun opens the rootfs's /dev at create
             var probe = System.IO.Path.Combine(dir, "rootfs", "probe"); // never run: create only checks that it could be
             File.WriteAllText(probe, "");
             File.SetUnixFileMode(probe, UnixFileMode.UserRead | UnixFileMode.UserExecute);
@@ -99,7 +100,8 @@ public sealed class OciRuntime
             };
             File.WriteAllText(System.IO.Path.Combine(dir, "config.json"), config.ToJsonString());
             var state = System.IO.Path.Combine(dir, "state");
-            var r = HostProcess.Run(Path, new[] { "--root", state, "create", "--bundle", dir, id }, leavesChildren: true);
+            var (program, prefix) = CreateCommand();
+            var r = HostProcess.Run(program, prefix.Concat(new[] { "--root", state, "create", "--bundle", dir, id }), leavesChildren: true);
             HostProcess.Run(Path, new[] { "--root", state, "delete", "--force", id });
             Cgroups.RemoveEmpty("/vserver/" + id);
             return r.ExitCode == 0 ? null : FirstLine(r.StandardError, $"create exited with {r.ExitCode}");
@@ -113,6 +115,32 @@ public sealed class OciRuntime
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
+
+    /// <summary>
+    /// The program (and its arguments, before the runtime's own) that creates a container: the
+    /// runtime itself, or on a hybrid host whose cgroup2 mount holds controllers (where crun
+    /// refuses: "cgroups in hybrid mode not supported") crun in a mount namespace of its own
+    /// without that mount, so it sees the v1 hierarchies alone and uses them as on a legacy host.
+    /// The namespace is a slave copy of the host's: nothing done in it reaches the host, and the
+    /// guest's own mount namespace is made from it. Only create needs it: start, exec, kill,
+    /// state and delete work on the container crun recorded, with crun called directly.
+    /// </summary>
+    public (string Program, IReadOnlyList<string> Args) CreateCommand()
+    {
+        if (Name != "crun" || !Cgroups.HybridWithControllers())
+        {
+            return (Path, Array.Empty<string>());
+        }
+        var unshare = HostProcess.Find("unshare") ?? throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
+            "crun needs unshare (Debian package 'util-linux') on this hybrid cgroup host.", "unshare");
+        var umount = HostProcess.Find("umount") ?? throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
+            "crun needs umount (Debian package 'mount') on this hybrid cgroup host.", "umount");
+        return (unshare, new[] { "--mount", "--propagation", "slave", "/bin/sh", "-c", umount + " -l " + Cgroups.HybridUnifiedMount + " && exec \"$0\" \"$@\"", Path });
+    }
+
+    /// <summary>Whether conmon's <c>-r</c> program with these runtime arguments is <see cref="CreateCommand"/>'s wrapper; then the runtime it runs.</summary>
+    public static string RuntimeOfCreateCommand(string program, IReadOnlyList<string> runtimeArgs) =>
+        System.IO.Path.GetFileName(program) == "unshare" && runtimeArgs.Count >= 7 && runtimeArgs[3] == "/bin/sh" ? runtimeArgs[6] : program;
 
     private bool ProbeTimeNamespace()
     {

@@ -194,6 +194,8 @@ public sealed class RunDirectory
         {
             return null; // another installation's guest of the same name
         }
+        var runtimeArgs = args.Select((a, i) => (a, i)).Where(x => x.a == "--runtime-arg" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToArray();
+        runtimePath = OciRuntime.RuntimeOfCreateCommand(runtimePath, runtimeArgs); // crun behind its hybrid-host wrapper
         var runtime = new OciRuntime(runtimePath, root);
         System.Text.Json.Nodes.JsonNode? annotations = null;
         try
