@@ -105,9 +105,11 @@ void Lifecycle(int iterations, int idleGuests)
         mounts.Remove(m);
     }
     File.WriteAllText(Path.Combine(bare, "config.json"), cfg.ToJsonString());
+    var create = runtime.CreateCommand();
     var bareStart = Measure(iterations,
         // the container's init keeps the creator's stdio: give create /dev/null, as conmon gives it its own pipes
-        () => { Check("/bin/sh", "-c", "exec \"$0\" \"$@\" </dev/null >/dev/null 2>&1", runtime.Path, "--root", runtime.StateRoot, "create", "--bundle", bare, "bare"); Check(runtime.Path, "--root", runtime.StateRoot, "start", "bare"); },
+        // (crun on a hybrid host: its create in the mount namespace VServer gives it, as conmon runs it)
+        () => { Check("/bin/sh", new[] { "-c", "exec \"$0\" \"$@\" </dev/null >/dev/null 2>&1", create.Program }.Concat(create.Args).Concat(new[] { "--root", runtime.StateRoot, "create", "--bundle", bare, "bare" }).ToArray()); Check(runtime.Path, "--root", runtime.StateRoot, "start", "bare"); },
         after: () => { runtime.Invoke(new[] { "delete", "--force", "bare" }); });
     Cgroups.RemoveEmpty("/vserver/bench-bare");
     // ... and raw unshare: new namespaces, chroot, exec the guest's /bin/true
@@ -330,7 +332,7 @@ void Boot(int iterations)
     }, () => Check("lxc-stop", "-n", "deb", "-P", lxcPath, "-k"));
 
     Console.WriteLine($"boot to \"running\" (systemd), median of {iterations}:");
-    Console.WriteLine($"  VServer (GuestRuntime.Start, runc under conmon): {vs:F0} ms");
+    Console.WriteLine($"  VServer (GuestRuntime.Start, {OciRuntime.Resolve(paths).Name} under conmon): {vs:F0} ms");
     Console.WriteLine($"  systemd-nspawn -b: {nspawn:F0} ms   ratio VServer/nspawn {vs / nspawn:F2}");
     Console.WriteLine($"  lxc-start -d:      {lxc:F0} ms   ratio VServer/LXC {vs / lxc:F2}");
 }
