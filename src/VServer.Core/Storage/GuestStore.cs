@@ -172,7 +172,7 @@ public sealed class GuestStore
         {
             throw new VServerException("GuestExists", ErrorKind.ResourceExists, $"A guest named '{name}' already exists ({configDir}).", name);
         }
-        if (Directory.Exists(rootDir) || File.Exists(rootDir) || new FileInfo(rootDir).LinkTarget is not null)
+        if (Taken(rootDir))
         {
             throw new VServerException("RootExists", ErrorKind.ResourceExists,
                 $"The root directory {rootDir} for guest '{name}' already exists; remove it or choose another -Root.", rootDir);
@@ -267,7 +267,7 @@ public sealed class GuestStore
         EnsureDirectory(Paths.ConfigRoot, 0x1ED);
         using var hostLock = HostLock.Acquire(Paths.LockFile);
         RemoveStale(Paths.ConfigRoot);
-        if (Directory.Exists(configDir) || File.Exists(configDir) || new FileInfo(configDir).LinkTarget is not null)
+        if (Taken(configDir))
         {
             throw new VServerException("GuestExists", ErrorKind.ResourceExists, $"A guest named '{name}' already exists ({configDir}); nothing was imported.", name);
         }
@@ -449,7 +449,7 @@ public sealed class GuestStore
         }
         var configDir = Paths.ConfigDir(name);
         var newConfigDir = Paths.ConfigDir(newName);
-        if (Directory.Exists(newConfigDir) || File.Exists(newConfigDir) || new FileInfo(newConfigDir).LinkTarget is not null)
+        if (Taken(newConfigDir))
         {
             throw new VServerException("GuestExists", ErrorKind.ResourceExists, $"Guest '{newName}' already exists ({newConfigDir}).", newName);
         }
@@ -470,7 +470,7 @@ public sealed class GuestStore
             foreach (var (from, to) in new[] { (root, newRoot), (TemplateLayers.LayersOf(root), TemplateLayers.LayersOf(newRoot)) })
             {
                 var exists = Directory.Exists(from) || File.Exists(from);
-                if (exists && (Directory.Exists(to) || File.Exists(to) || new FileInfo(to).LinkTarget is not null))
+                if (exists && Taken(to))
                 {
                     throw new VServerException("RootExists", ErrorKind.ResourceExists,
                         $"Guest '{name}' cannot be renamed to '{newName}': its root {from} would move to {to}, which is already there.", to);
@@ -523,6 +523,9 @@ public sealed class GuestStore
         reporter.Verbose($"Guest '{name}' is now '{newName}'.");
         return Get(newName);
     }
+
+    /// <summary>Whether anything is at a path: a directory, a file, or a link (dangling too), never followed.</summary>
+    private static bool Taken(string path) => Directory.Exists(path) || File.Exists(path) || new FileInfo(path).LinkTarget is not null;
 
     /// <summary>Staging and removal leftovers of an interrupted process (we hold the lock: nobody else is working).</summary>
     private static void RemoveStale(string dir)
