@@ -52,7 +52,6 @@ public class NetworkTests
             .Select(a => string.Join(' ', a)).ToList();
         Assert.Equal(new[]
         {
-            "-n vs-web1 link set lo up",
             $"link add vsfa24652b.0 type veth peer name eth0 address {GuestNetwork.MacOf(Default, "web1", 0)} netns vs-web1",
             "link set vsfa24652b.0 master br9 up",
             "-n vs-web1 addr add 10.9.0.2/24 dev eth0",
@@ -72,18 +71,55 @@ public class NetworkTests
         c.NetworkMode = NetworkMode.IPvlan;
         Assert.Equal(new[]
         {
-            "-n vs-web1 link set lo up",
             "link add link eth0 name vsfa24652b.0 type ipvlan mode l2",
             "link set vsfa24652b.0 netns vs-web1",
             "-n vs-web1 link set vsfa24652b.0 name eth0",
             "-n vs-web1 addr add 10.9.0.2/24 dev eth0",
             "-n vs-web1 addr add fd00::2/64 dev eth0",
             "-n vs-web1 link set eth0 up",
-        }, GuestNetwork.Commands(Default, c).Take(7).Select(a => string.Join(' ', a)));
+        }, GuestNetwork.Commands(Default, c).Take(6).Select(a => string.Join(' ', a)));
 
         c.NetworkMode = NetworkMode.None;
-        Assert.Equal(new[] { "-n vs-web1 link set lo up" }, GuestNetwork.Commands(Default, c).Select(a => string.Join(' ', a)));
+        Assert.Empty(GuestNetwork.Commands(Default, c)); // lo is up from the namespace's making
         Assert.Equal(NetworkMode.None, new GuestConfig("bare").EffectiveNetworkMode);
+    }
+
+    [RootFact]
+    public void ANamespaceIsMadeAsIpNetnsMakesItAndABatchNamesItsFailingCommand()
+    {
+        var name = "vs-t" + Guid.NewGuid().ToString("N")[..8];
+        var path = Path.Combine(GuestNetwork.NetnsDirectory, name);
+        Native.Sys.NetnsAdd(GuestNetwork.NetnsDirectory, name);
+        try
+        {
+            // iproute2 sees it, with its loopback up, and nothing else in it
+            Assert.Contains(name, Ip.Run("netns", "list"));
+            Assert.Contains("state UNKNOWN", Ip.Run("-n", name, "link", "show", "lo"));
+            Assert.Contains("LOOPBACK,UP", Ip.Run("-n", name, "link", "show", "lo"));
+            Assert.Single(Ip.Run("-n", name, "-o", "link", "show").Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Equal("open,EEXIST", Assert.ThrowsAny<VServerException>(() => Native.Sys.NetnsAdd(GuestNetwork.NetnsDirectory, name)).ErrorId);
+
+            Ip.Batch(name, Array.Empty<string[]>()); // nothing to do: no process
+            var e = Assert.Throws<VServerException>(() => Ip.Batch(name, new[]
+            {
+                new[] { "addr", "add", "127.0.0.2/8", "dev", "lo" },
+                new[] { "link", "set", "nosuch0", "up" },
+                new[] { "addr", "add", "127.0.0.3/8", "dev", "lo" },
+            }));
+            Assert.Equal("NetworkSetupFailed", e.ErrorId);
+            Assert.Contains($"'ip -n {name} link set nosuch0 up' failed", e.Message);
+            Assert.Contains("nosuch0", e.Message);
+            Assert.Contains("127.0.0.2", Ip.Run("-n", name, "addr", "show", "lo")); // in order, and the first failure stops it
+            Assert.DoesNotContain("127.0.0.3", Ip.Run("-n", name, "addr", "show", "lo"));
+            Assert.Throws<VServerException>(() => Ip.Batch(name, new[] { new[] { "link", "set", "lo down; reboot" } }));
+        }
+        finally
+        {
+            Assert.True(Native.Sys.NetnsDelete(path));
+        }
+        Assert.DoesNotContain(name, Ip.Run("netns", "list"));
+        Assert.False(File.Exists(path));
+        Assert.DoesNotContain(path, File.ReadAllText("/proc/self/mountinfo"));
     }
 
     [Fact]
@@ -109,7 +145,7 @@ public class NetworkTests
 
         var c = new GuestConfig("web1") { Bridge = "br9" };
         c.Interfaces.Add(InterfaceSpec.Parse("eth0:10.9.0.2/24"));
-        Assert.Contains($"-n vs-{key}-web1 link set lo up", GuestNetwork.Commands(other, c).Select(a => string.Join(' ', a)));
+        Assert.Contains($"-n vs-{key}-web1 addr add 10.9.0.2/24 dev eth0", GuestNetwork.Commands(other, c).Select(a => string.Join(' ', a)));
     }
 
     [Fact]

@@ -18,7 +18,10 @@ public static class GuestNetwork
     public static string NamespaceOf(VServerPaths paths, string guest) =>
         "vs-" + (paths.InstallationKey.Length == 0 ? "" : paths.InstallationKey + "-") + GuestId.Of(guest);
 
-    public static string NamespacePath(VServerPaths paths, string guest) => "/run/netns/" + NamespaceOf(paths, guest);
+    public static string NamespacePath(VServerPaths paths, string guest) => Path.Combine(NetnsDirectory, NamespaceOf(paths, guest));
+
+    /// <summary>iproute2's directory of named network namespaces.</summary>
+    public const string NetnsDirectory = "/run/netns";
 
     /// <summary>
     /// The host-side name of a guest's interface: <c>vs</c>, a 32-bit hash of the guest's name in
@@ -88,7 +91,7 @@ public static class GuestNetwork
         var mode = c.EffectiveNetworkMode;
         var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
         var links = Links(paths, c);
-        var cmds = new List<string[]> { new[] { "-n", ns, "link", "set", "lo", "up" } };
+        var cmds = new List<string[]>(); // (lo is up from the namespace's making, Native.Sys.NetnsAdd)
         foreach (var l in links)
         {
             if (mode == NetworkMode.Bridge)
@@ -119,9 +122,7 @@ public static class GuestNetwork
                     links.SelectMany(l => l.Addresses).Any(a => a.Family == family && SameSubnet(a, gw)));
                 if (via is not null)
                 {
-                    cmds.Add(family == AddressFamily.InterNetwork
-                        ? new[] { "-n", ns, "route", "add", "default", "via", via.ToString() }
-                        : new[] { "-n", ns, "-6", "route", "add", "default", "via", via.ToString() });
+                    cmds.Add(new[] { "-n", ns, "route", "add", "default", "via", via.ToString() }); // (ip takes the family from the gateway)
                 }
             }
         }
@@ -218,7 +219,7 @@ public static class GuestNetwork
         using var hostLock = NetworkLock(store.Paths);
         Check(c, store);
         Teardown(store.Paths, c.Name); // left by a crash
-        Ip.Run("netns", "add", NamespaceOf(store.Paths, c.Name));
+        Native.Sys.NetnsAdd(NetnsDirectory, NamespaceOf(store.Paths, c.Name));
         try
         {
             Dictionary<string, IPAddress[]>? gateways = null;
@@ -250,17 +251,17 @@ public static class GuestNetwork
                 Ip.Run("link", "set", bridge, "up");
                 gateways = new() { [bridge] = AddressesOf(bridge) };
             }
-            foreach (var cmd in Commands(store.Paths, c, gateways))
-            {
-                Ip.Run(cmd);
-            }
+            // one ip process for the host's side, one for the namespace's: the host's side makes
+            // the links the namespace's side configures
+            var cmds = Commands(store.Paths, c, gateways);
+            var ns = NamespaceOf(store.Paths, c.Name);
+            var hostSide = cmds.Where(x => x[0] != "-n").ToList();
             if (config is { Isolated: true })
             {
-                foreach (var l in Links(store.Paths, c))
-                {
-                    Ip.Run("link", "set", "dev", l.HostName, "type", "bridge_slave", "isolated", "on");
-                }
+                hostSide.AddRange(Links(store.Paths, c).Select(l => new[] { "link", "set", "dev", l.HostName, "type", "bridge_slave", "isolated", "on" }));
             }
+            Ip.Batch(null, hostSide);
+            Ip.Batch(ns, cmds.Where(x => x[0] == "-n").Select(x => x[2..]).ToList());
             HostFirewall.Apply(store);
             return NamespacePath(store.Paths, c.Name);
         }
@@ -347,9 +348,6 @@ public static class GuestNetwork
     /// <summary>Deletes the guest's namespace: its veth pairs (host ends included) and ipvlans go with it.</summary>
     public static void Teardown(VServerPaths paths, string guest)
     {
-        if (File.Exists(NamespacePath(paths, guest)))
-        {
-            Ip.TryRun("netns", "delete", NamespaceOf(paths, guest));
-        }
+        Native.Sys.NetnsDelete(NamespacePath(paths, guest));
     }
 }

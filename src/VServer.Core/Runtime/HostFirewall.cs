@@ -185,18 +185,34 @@ public static class HostFirewall
     public static void Apply(GuestStore store)
     {
         var uses = TestSeams.SkipHostFirewall ? Array.Empty<BridgeUse>() : Uses(store);
-        if (uses.Count == 0 && !TablesExist(store.Paths))
+        var marker = TablesMarker(store.Paths);
+        // no guest on a bridge and no tables made: nothing to do, and no nft process to ask (the
+        // marker is written before any table is made and removed after they are deleted)
+        if (uses.Count == 0 && !(File.Exists(marker) && TablesExist(store.Paths)))
         {
+            if (File.Exists(marker))
+            {
+                File.Delete(marker);
+            }
             RestoreForwarding(store.Paths);
             return;
         }
         var nft = HostProcess.Find("nft") ?? throw new VServerException("NftNotFound", ErrorKind.NotInstalled,
             "nftables (the nft command) is not installed (Debian package nftables): VServer needs it to shield the host from its guests and for NAT.", "nft");
+        if (uses.Count > 0)
+        {
+            Directory.CreateDirectory(store.Paths.RunRoot);
+            File.WriteAllText(marker, TableOf(store.Paths) + "\n");
+        }
         var r = HostProcess.Run(nft, new[] { "-f", "-" }, input: Script(TableOf(store.Paths), uses));
         if (r.ExitCode != 0)
         {
             throw new VServerException("FirewallFailed", ErrorKind.InvalidOperation,
                 $"nft refused VServer's rules: {OciRuntime.FirstLine(r.StandardError, "exit code " + r.ExitCode)}", TableOf(store.Paths));
+        }
+        if (uses.Count == 0)
+        {
+            File.Delete(marker);
         }
         if (uses.Any(u => u.Config is { Nat: true } && u.Config.Networks().Any(n => n.Address.AddressFamily == AddressFamily.InterNetwork)))
         {
@@ -207,6 +223,9 @@ public static class HostFirewall
             RestoreForwarding(store.Paths);
         }
     }
+
+    /// <summary>Says that this installation may have tables in the kernel (<c>$RUN_ROOT/.nft-tables</c>).</summary>
+    private static string TablesMarker(VServerPaths paths) => Path.Combine(paths.RunRoot, ".nft-tables");
 
     /// <summary>Whether this installation's tables are in the kernel now.</summary>
     public static bool TablesExist(VServerPaths paths)
