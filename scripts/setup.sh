@@ -11,8 +11,10 @@ cd "$(dirname "$0")/.."
 # debootstrap builds Debian guests (-Method Debootstrap; the reference guest of the tests); xz-utils and
 # zstd unpack .tar.xz and .tar.zst guest archives (-Method Archive); lxcfs gives each guest its own
 # /proc/meminfo, uptime, load and CPUs (free, uptime and top inside show the guest's limits); nftables
-# shields the host from its guests, masquerades their traffic out and stops address spoofing
-PACKAGES=(busybox-static crun runc conmon tini xfsprogs e2fsprogs iproute2 gcc libc6-dev openssh-server openssh-client debootstrap xz-utils zstd lxcfs nftables)
+# shields the host from its guests, masquerades their traffic out and stops address spoofing; clang and
+# zlib1g-dev link the vserver command, compiled ahead of time (NativeAOT); crun is the OCI runtime
+# (runc the fallback)
+PACKAGES=(busybox-static crun runc conmon clang zlib1g-dev tini xfsprogs e2fsprogs iproute2 gcc libc6-dev openssh-server openssh-client debootstrap xz-utils zstd lxcfs nftables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -512,6 +512,7 @@ public sealed class GuestRuntime
     }
 
     /// <summary>The <c>vserver</c> program conmon calls back: VSERVER_CLI, else beside this assembly.</summary>
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "An empty location (the native vserver command) falls back to AppContext.BaseDirectory.")]
     public static string? CliPath()
     {
         var env = Environment.GetEnvironmentVariable("VSERVER_CLI");
@@ -519,7 +520,9 @@ public sealed class GuestRuntime
         {
             return File.Exists(env) ? Path.GetFullPath(env) : null;
         }
-        var dir = Path.GetDirectoryName(typeof(GuestRuntime).Assembly.Location);
+        // the module's folder; the vserver command itself is one native file there, whose assembly has no location
+        var location = typeof(GuestRuntime).Assembly.Location;
+        var dir = location.Length > 0 ? Path.GetDirectoryName(location) : AppContext.BaseDirectory;
         var p = dir is null ? null : Path.Combine(dir, "vserver");
         if (p is null || !File.Exists(p))
         {

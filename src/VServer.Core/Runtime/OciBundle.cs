@@ -206,15 +206,15 @@ public static class OciBundle
             {
                 continue;
             }
-            namespaces.Add(ns == "network" && o.NetworkNamespace is string path
+            namespaces.Add((JsonNode)(ns == "network" && o.NetworkNamespace is string path
                 ? new JsonObject { ["type"] = ns, ["path"] = path }
-                : new JsonObject { ["type"] = ns });
+                : new JsonObject { ["type"] = ns }));
         }
         if (flags.Contains("virt_uptime"))
         {
             if (o.TimeNamespace)
             {
-                namespaces.Add(new JsonObject { ["type"] = "time" });
+                namespaces.Add((JsonNode)new JsonObject { ["type"] = "time" });
             }
             else
             {
@@ -298,7 +298,7 @@ public static class OciBundle
             {
                 continue;
             }
-            list.Add(new JsonObject { ["type"] = "RLIMIT_" + r.Resource.ToUpperInvariant(), ["hard"] = hard.Value, ["soft"] = soft.Value });
+            list.Add((JsonNode)new JsonObject { ["type"] = "RLIMIT_" + r.Resource.ToUpperInvariant(), ["hard"] = hard.Value, ["soft"] = soft.Value });
         }
         return list;
     }
@@ -306,7 +306,7 @@ public static class OciBundle
     /// <summary>The runtime's resources: only the device allowlist. Memory, CPU and process limits are <see cref="Limits"/>.</summary>
     private static JsonObject Resources()
     {
-        var devices = new JsonArray { new JsonObject { ["allow"] = false, ["access"] = "rwm" } };
+        var devices = new JsonArray((JsonNode)new JsonObject { ["allow"] = false, ["access"] = "rwm" });
         foreach (var (major, minor) in AllowedDevices)
         {
             var d = new JsonObject { ["allow"] = true, ["type"] = "c", ["major"] = major, ["access"] = "rwm" };
@@ -314,7 +314,7 @@ public static class OciBundle
             {
                 d["minor"] = m;
             }
-            devices.Add(d);
+            devices.Add((JsonNode)d);
         }
         return new JsonObject { ["devices"] = devices };
     }

@@ -51,6 +51,13 @@ public sealed class OciRuntime
             {
                 return known;
             }
+            // what an earlier process of this installation found, while that program is unchanged:
+            // a probe creates a container, which the vserver command would pay at every start
+            var record = System.IO.Path.Combine(paths.RunRoot, ".runtime.probed");
+            if (ReadProbeRecord(record) is string found && HostProcess.Find(System.IO.Path.GetFileName(found)) == found)
+            {
+                return Probed[stateRoot] = new OciRuntime(found, stateRoot);
+            }
             var reasons = new List<string>();
             foreach (var name in new[] { "crun", "runc" })
             {
@@ -64,6 +71,7 @@ public sealed class OciRuntime
                 var why = rt.Probe(paths.RunRoot);
                 if (why is null)
                 {
+                    WriteProbeRecord(record, p);
                     Probed[stateRoot] = rt;
                     return rt;
                 }
@@ -71,6 +79,34 @@ public sealed class OciRuntime
             }
             throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
                 $"No working OCI runtime: {string.Join("; ", reasons)}. Install runc or crun (Debian packages 'runc', 'crun').", "runtime");
+        }
+    }
+
+    /// <summary>The runtime a probe record names, when the program is still the one probed (same modification time).</summary>
+    private static string? ReadProbeRecord(string record)
+    {
+        try
+        {
+            var parts = File.ReadAllText(record).Trim().Split('\t');
+            return parts.Length == 2 && File.Exists(parts[0])
+                && File.GetLastWriteTimeUtc(parts[0]).Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) == parts[1] ? parts[0] : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static void WriteProbeRecord(string record, string program)
+    {
+        try
+        {
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(record)!);
+            Storage.AtomicFile.WriteAllText(record, program + "\t" + File.GetLastWriteTimeUtc(program).Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // a read-only run root: the next process probes again
         }
     }
 

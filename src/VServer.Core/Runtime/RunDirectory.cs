@@ -41,6 +41,12 @@ public sealed record RunState
     public bool InitAlive => ProcFs.IsAlive(InitPid, InitStartTicks);
 }
 
+/// <summary>state.json's (de)serializer, made at compile time: the vserver command is compiled ahead of time.</summary>
+[JsonSerializable(typeof(RunState))]
+internal sealed partial class RunStateJson : JsonSerializerContext
+{
+}
+
 /// <summary>A guest's run-time state as Get-VServerGuest reports it.</summary>
 public sealed record GuestStatus(GuestState State, int? InitPid, DateTimeOffset? StartTime, int ProcessCount)
 {
@@ -152,7 +158,7 @@ public sealed class RunDirectory
     {
         try
         {
-            return JsonSerializer.Deserialize<RunState>(File.ReadAllText(StateFile));
+            return JsonSerializer.Deserialize(File.ReadAllText(StateFile), RunStateJson.Default.RunState);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or JsonException)
         {
@@ -237,7 +243,7 @@ public sealed class RunDirectory
         return state;
     }
 
-    public void WriteState(RunState s) => AtomicFile.WriteAllText(StateFile, JsonSerializer.Serialize(s));
+    public void WriteState(RunState s) => AtomicFile.WriteAllText(StateFile, JsonSerializer.Serialize(s, RunStateJson.Default.RunState));
 
     /// <summary>The exit status conmon recorded (128+N when init died of signal N); null when there is none.</summary>
     public int? ReadExitCode() => ReadNumber(ExitFile);

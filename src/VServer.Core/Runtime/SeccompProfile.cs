@@ -114,7 +114,7 @@ public static class SeccompProfile
             {
                 o["args"] = new JsonArray(new JsonObject { ["index"] = 0, ["value"] = flag, ["valueTwo"] = flag, ["op"] = "SCMP_CMP_MASKED_EQ" });
             }
-            syscalls.Add(o);
+            syscalls.Add((JsonNode)o);
         }
         var arches = arch switch
         {
