@@ -204,7 +204,7 @@ public sealed class GuestRuntime
         }
         catch
         {
-            KillAndWait(run, runtime, initPid);
+            KillAndWait(run, runtime, initPid, ProcFs.StartTicks(initPid));
             CleanupLocked(run, run.ReadState(), reporter);
             throw;
         }
@@ -611,8 +611,7 @@ public sealed class GuestRuntime
         if (timeout <= TimeSpan.Zero)
         {
             reporter.Verbose($"Guest '{name}': a zero timeout: KILL to all its processes.");
-            runtime.Invoke(new[] { "kill", "--all", run.Id, "KILL" });
-            WaitForExit(state, TimeSpan.FromSeconds(10), CancellationToken.None);
+            KillAndWait(run, runtime, state.InitPid, state.InitStartTicks);
         }
         else if (stopCommand is not null && File.Exists(run.ConfigJson))
         {
@@ -642,8 +641,7 @@ public sealed class GuestRuntime
             runtime.Invoke(new[] { "kill", "--all", run.Id, "TERM" });
             if (!WaitForExit(state, KillGrace, cancel))
             {
-                runtime.Invoke(new[] { "kill", "--all", run.Id, "KILL" });
-                WaitForExit(state, TimeSpan.FromSeconds(10), CancellationToken.None);
+                KillAndWait(run, runtime, state.InitPid, state.InitStartTicks);
             }
         }
         // conmon now records the exit status and runs the exit hook, which cleans up; wait for it.
@@ -693,10 +691,11 @@ public sealed class GuestRuntime
 
     private static bool IsConmon(int pid) => ProcFs.Stat(pid) is { Comm: "conmon", IsZombie: false };
 
-    private static void KillAndWait(RunDirectory run, OciRuntime runtime, int initPid)
+    /// <summary>KILL to every process of the guest, then up to 10 s for its init (this pid with this start time, when known) to end.</summary>
+    private static void KillAndWait(RunDirectory run, OciRuntime runtime, int initPid, ulong? initStartTicks)
     {
         runtime.Invoke(new[] { "kill", "--all", run.Id, "KILL" });
-        if (ProcFs.StartTicks(initPid) is ulong t)
+        if (initStartTicks is ulong t)
         {
             WaitForExit(initPid, t, TimeSpan.FromSeconds(10), CancellationToken.None);
         }
