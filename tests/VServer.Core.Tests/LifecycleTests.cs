@@ -199,6 +199,30 @@ public class LifecycleTests
         Assert.Equal("1234", g.Sh("ulimit -n"));
     }
 
+    [GuestFact]
+    public void TheRuntimeProbeIsRecordedAndOnlyTrustedForTheSameCandidates()
+    {
+        var crun = HostProcess.Find("crun");
+        var runc = HostProcess.Find("runc");
+        Assert.True(crun is not null && runc is not null, "crun and runc are both needed");
+        using var roots = new TempRoots();
+        var record = Path.Combine(roots.Paths.RunRoot, ".runtime.probed");
+        Directory.CreateDirectory(roots.Paths.RunRoot);
+        // a record from other candidates (runc alone, say, before crun was installed) is probed again
+        File.WriteAllText(record, runc + "\t-;" + runc + "@0\n");
+        Assert.Equal(crun, OciRuntime.Resolve(roots.Paths).Path);
+        var written = File.ReadAllText(record).Trim().Split('\t');
+        Assert.Equal(crun, written[0]);
+        Assert.Contains(crun + "@", written[1]);
+        Assert.Contains(runc + "@", written[1]);
+
+        // a record for these candidates is taken as it is: runc, though crun would win a probe (a new run root: a key of its own in this process's cache)
+        using var other = new TempRoots();
+        Directory.CreateDirectory(other.Paths.RunRoot);
+        File.WriteAllText(Path.Combine(other.Paths.RunRoot, ".runtime.probed"), runc + "\t" + written[1] + "\n");
+        Assert.Equal(runc, OciRuntime.Resolve(other.Paths).Path);
+    }
+
     private static ulong CapMask(IEnumerable<string> caps) =>
         caps.Aggregate(0UL, (m, c) => m | (1UL << Capabilities.All.ToList().IndexOf(c)));
 

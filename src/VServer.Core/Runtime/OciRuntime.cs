@@ -51,45 +51,49 @@ public sealed class OciRuntime
             {
                 return known;
             }
-            // what an earlier process of this installation found, while that program is unchanged:
-            // a probe creates a container, which the vserver command would pay at every start
+            // what an earlier process of this installation found, while the candidates are the same
+            // programs (none installed, removed or replaced since): a probe creates a container,
+            // which the vserver command would pay at every start
             var record = System.IO.Path.Combine(paths.RunRoot, ".runtime.probed");
-            if (ReadProbeRecord(record) is string found && HostProcess.Find(System.IO.Path.GetFileName(found)) == found)
+            var candidates = Candidates.Select(HostProcess.Find).ToArray();
+            var fingerprint = string.Join(";", candidates.Select(p => p is null ? "-" : p + "@" + File.GetLastWriteTimeUtc(p).Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            if (ReadProbeRecord(record, fingerprint) is string found && candidates.Contains(found))
             {
                 return Probed[stateRoot] = new OciRuntime(found, stateRoot);
             }
             var reasons = new List<string>();
-            foreach (var name in new[] { "crun", "runc" })
+            for (var i = 0; i < Candidates.Length; i++)
             {
-                var p = HostProcess.Find(name);
-                if (p is null)
+                if (candidates[i] is not string p)
                 {
-                    reasons.Add($"{name}: not installed");
+                    reasons.Add($"{Candidates[i]}: not installed");
                     continue;
                 }
                 var rt = new OciRuntime(p, stateRoot);
                 var why = rt.Probe(paths.RunRoot);
                 if (why is null)
                 {
-                    WriteProbeRecord(record, p);
+                    WriteProbeRecord(record, p + "\t" + fingerprint);
                     Probed[stateRoot] = rt;
                     return rt;
                 }
-                reasons.Add($"{name}: {why}");
+                reasons.Add($"{Candidates[i]}: {why}");
             }
             throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
                 $"No working OCI runtime: {string.Join("; ", reasons)}. Install runc or crun (Debian packages 'runc', 'crun').", "runtime");
         }
     }
 
-    /// <summary>The runtime a probe record names, when the program is still the one probed (same modification time).</summary>
-    private static string? ReadProbeRecord(string record)
+    /// <summary>The runtimes tried, in order of preference.</summary>
+    private static readonly string[] Candidates = { "crun", "runc" };
+
+    /// <summary>The runtime a probe record names, when it was written for these candidates (<paramref name="fingerprint"/>).</summary>
+    private static string? ReadProbeRecord(string record, string fingerprint)
     {
         try
         {
             var parts = File.ReadAllText(record).Trim().Split('\t');
-            return parts.Length == 2 && File.Exists(parts[0])
-                && File.GetLastWriteTimeUtc(parts[0]).Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) == parts[1] ? parts[0] : null;
+            return parts.Length == 2 && parts[1] == fingerprint ? parts[0] : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -97,12 +101,12 @@ public sealed class OciRuntime
         }
     }
 
-    private static void WriteProbeRecord(string record, string program)
+    private static void WriteProbeRecord(string record, string content)
     {
         try
         {
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(record)!);
-            Storage.AtomicFile.WriteAllText(record, program + "\t" + File.GetLastWriteTimeUtc(program).Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
+            Storage.AtomicFile.WriteAllText(record, content + "\n");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -174,9 +178,13 @@ public sealed class OciRuntime
         return (unshare, new[] { "--mount", "--propagation", "slave", "/bin/sh", "-c", umount + " -l " + Cgroups.HybridUnifiedMount + " && exec \"$0\" \"$@\"", Path });
     }
 
-    /// <summary>Whether conmon's <c>-r</c> program with these runtime arguments is <see cref="CreateCommand"/>'s wrapper; then the runtime it runs.</summary>
+    /// <summary>
+    /// The runtime behind conmon's <c>-r</c> program and runtime arguments: the program itself, or
+    /// for <see cref="CreateCommand"/>'s wrapper its last argument, the one before the runtime's own <c>--root=</c>.
+    /// </summary>
     public static string RuntimeOfCreateCommand(string program, IReadOnlyList<string> runtimeArgs) =>
-        System.IO.Path.GetFileName(program) == "unshare" && runtimeArgs.Count >= 7 && runtimeArgs[3] == "/bin/sh" ? runtimeArgs[6] : program;
+        System.IO.Path.GetFileName(program) == "unshare" && runtimeArgs.TakeWhile(a => !a.StartsWith("--root=", StringComparison.Ordinal)).LastOrDefault() is string runtime
+            ? runtime : program;
 
     private bool ProbeTimeNamespace()
     {
