@@ -294,6 +294,17 @@ void Boot(int iterations)
         WaitRunning(() => NsenterState(init));
     }, () => rt.Stop("debclone", TimeSpan.FromSeconds(10)));
 
+    // the same start as typed: `vserver debclone start`, a new (native) process, as lxc-start is
+    var cli = Path.Combine(repo, "output", "VServer", "vserver");
+    var cliEnv = new Dictionary<string, string> { ["VSERVER_CONFIG_ROOT"] = paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = paths.VdirRoot, ["VSERVER_RUN_ROOT"] = paths.RunRoot };
+    var vsCli = Measure(iterations, () =>
+    {
+        var r = HostProcess.Run(cli, new[] { "debclone", "start" }, environment: cliEnv);
+        if (r.ExitCode != 0) { throw new InvalidOperationException($"vserver debclone start: {r.StandardError}"); }
+        var init = rt.Status("debclone").InitPid!.Value.ToString(CultureInfo.InvariantCulture);
+        WaitRunning(() => NsenterState(init));
+    }, () => rt.Stop("debclone", TimeSpan.FromSeconds(10)));
+
     static string NsenterState(string pid) =>
         HostProcess.Run("nsenter", new[] { "-t", pid, "-m", "-u", "-i", "-n", "-p", "systemctl", "is-system-running" }).StandardOutput;
 
@@ -333,8 +344,9 @@ void Boot(int iterations)
 
     Console.WriteLine($"boot to \"running\" (systemd), median of {iterations}:");
     Console.WriteLine($"  VServer (GuestRuntime.Start, {OciRuntime.Resolve(paths).Name} under conmon): {vs:F0} ms");
-    Console.WriteLine($"  systemd-nspawn -b: {nspawn:F0} ms   ratio VServer/nspawn {vs / nspawn:F2}");
-    Console.WriteLine($"  lxc-start -d:      {lxc:F0} ms   ratio VServer/LXC {vs / lxc:F2}");
+    Console.WriteLine($"  VServer (vserver debclone start, as typed): {vsCli:F0} ms");
+    Console.WriteLine($"  systemd-nspawn -b: {nspawn:F0} ms   ratio VServer/nspawn {vs / nspawn:F2} (as typed {vsCli / nspawn:F2})");
+    Console.WriteLine($"  lxc-start -d:      {lxc:F0} ms   ratio VServer/LXC {vs / lxc:F2} (as typed {vsCli / lxc:F2})");
 }
 
 static double Measure(int n, Action work, Action? after = null, int warmup = 0)
