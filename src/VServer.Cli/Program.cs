@@ -14,20 +14,53 @@ namespace VServer.Cli;
 public static class Program
 {
     private const string Usage =
-        "Usage: vserver NAME start|stop|restart|status|running|enter\n" +
-        "       vserver NAME build -m METHOD [OPTIONS] [-- METHOD-OPTIONS]   (vserver NAME build --help)\n" +
-        "       vserver NAME exec COMMAND [ARG...]\n" +
-        "       vserver NAME rename NEWNAME    (a stopped guest; its root moves with it when it is VDIR_ROOT/NAME)\n" +
-        "       vserver NAME import-conf FILE  (a legacy NAME.conf, read as data; the root stays where it is)\n" +
-        "       vserver NAME exited INSTANCE   (conmon's exit hook)\n" +
-        "       vserver vserver-stat           (every context: CTX PROC VSZ RSS userTIME sysTIME UPTIME NAME)\n" +
-        "       vserver vps [GUEST|CONTEXT...] (processes tagged with their context)\n" +
-        "       vserver vkill -c GUEST [-s SIGNAL] PID...   (PIDs as the guest sees them)\n" +
-        "       vserver testme                 (is this host ready? exit 1 when a check fails)\n";
+        "Usage: vserver [--silent] [--debug] [--nodev] NAME COMMAND [ARG...]   (NAME: a guest, or its configuration directory)\n" +
+        "  start | stop | restart | condrestart   start, stop, restart; condrestart restarts a running guest only\n" +
+        "  status                     whether it runs, its process count and uptime (exit 0 running, 3 stopped)\n" +
+        "  running                    exit 0 when it runs, 1 when not (a test for scripts)\n" +
+        "  enter [SHELL]              a login shell in the guest\n" +
+        "  exec COMMAND [ARG...]      a command in the guest, as its root\n" +
+        "  suexec USER COMMAND [ARG...]  a command in the guest, as USER (a name or uid of the guest's)\n" +
+        "  service SERVICE ACTION [ARG...]  a service of the guest through its own init (systemctl, service or /etc/init.d)\n" +
+        "  chkconfig SERVICE [on|off] turn a service of the guest on or off at its boot (no argument: show)\n" +
+        "  build -m METHOD [OPTIONS] [-- METHOD-OPTIONS]   (vserver NAME build --help)\n" +
+        "  delete                     remove a stopped guest, root and configuration, after asking (y/N on standard input)\n" +
+        "  unify [REFERENCE]          share the guest's identical files with its reference guest's (apps/vunify/refserver.*)\n" +
+        "  hashify [REFERENCE]        the same as unify (shared extents, not hard links)\n" +
+        "  rename NEWNAME             a stopped guest; its root moves with it when it is VDIR_ROOT/NAME\n" +
+        "  import-conf FILE           a legacy NAME.conf, read as data; the root stays where it is\n" +
+        "  exited INSTANCE            conmon's exit hook\n" +
+        "Options: --silent  no informative messages (warnings and errors stay)\n" +
+        "         --debug   print every host command line VServer runs (the OCI runtime, conmon, ip)\n" +
+        "         --nodev   start without the guest's network devices: loopback only, for this start\n" +
+        "Host-wide: vserver vserver-stat           (every context: CTX PROC VSZ RSS userTIME sysTIME UPTIME NAME)\n" +
+        "           vserver vps [GUEST|CONTEXT...] (processes tagged with their context)\n" +
+        "           vserver vkill -c GUEST [-s SIGNAL] PID...   (PIDs as the guest sees them)\n" +
+        "           vserver testme                 (is this host ready? exit 1 when a check fails)\n" +
+        "Exit status (util-vserver's): 0 done; 1 failed, or 'running' of a stopped guest; 2 usage; 3 'status' of a\n" +
+        "stopped guest; exec, suexec and service give the command's own. Starting a running guest or stopping a\n" +
+        "stopped one warns and gives 0.\n";
 
     public static int Main(string[] args)
     {
         VServer.Native.Sys.UnblockAllSignals();
+        bool silent = false, debug = false, nodev = false;
+        var first = 0;
+        for (; first < args.Length; first++)
+        {
+            switch (args[first])
+            {
+                case "--silent": silent = true; continue;
+                case "--debug": debug = true; continue;
+                case "--nodev": nodev = true; continue;
+            }
+            break;
+        }
+        args = args[first..];
+        if (debug)
+        {
+            HostProcess.Trace = line => Console.Error.WriteLine("vserver: debug: " + line);
+        }
         if (args.Length == 1 && args[0] is "testme")
         {
             return HostCommands.TestMe(VServerPaths.FromEnvironment());
@@ -41,15 +74,24 @@ public static class Program
             Console.Error.Write(Usage);
             return args.Length > 0 && args[0] is "-h" or "--help" ? 0 : 2;
         }
-        var name = args[0];
+        var paths = VServerPaths.FromEnvironment();
         var verb = args[1];
-        var store = new GuestStore(VServerPaths.FromEnvironment());
+        var store = new GuestStore(paths);
         var runtime = new GuestRuntime(store);
-        var reporter = new ConsoleReporter();
+        var reporter = new ConsoleReporter(debug);
+        void Say(string line)
+        {
+            if (!silent)
+            {
+                Console.WriteLine(line);
+            }
+        }
         using var cancel = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        var name = args[0];
         try
         {
+            name = GuestName(args[0], paths);
             if (verb == "build")
             {
                 return BuildCommand.Run(name, args[2..], store, reporter, cancel.Token);
@@ -58,8 +100,7 @@ public static class Program
             {
                 if (args.Length != 3)
                 {
-                    Console.Error.Write(Usage);
-                    return 2;
+                    return UsageError();
                 }
                 VServer.Config.Validate.GuestName(name);
                 var notes = new List<string>();
@@ -69,7 +110,7 @@ public static class Program
                     reporter.Warning(note);
                 }
                 var guest = store.Adopt(config, reporter);
-                Console.WriteLine($"vserver: guest '{name}' imported from {args[2]} (context {guest.Context}, root {guest.Root}).");
+                Say($"vserver: guest '{name}' imported from {args[2]} (context {guest.Context}, root {guest.Root}).");
                 return 0;
             }
             if (!store.Exists(name))
@@ -79,62 +120,107 @@ public static class Program
             switch (verb)
             {
                 case "start":
-                    runtime.Start(name, reporter, cancel.Token);
-                    return 0;
+                    return AlreadyThere(() => runtime.Start(name, nodev, reporter, cancel.Token), "GuestAlreadyRunning", reporter);
                 case "stop":
-                    runtime.Stop(name, GuestRuntime.DefaultStopTimeout, reporter, cancel.Token);
-                    return 0;
+                    return AlreadyThere(() => runtime.Stop(name, GuestRuntime.DefaultStopTimeout, reporter, cancel.Token), "GuestNotRunning", reporter);
                 case "restart":
-                    runtime.Restart(name, GuestRuntime.DefaultStopTimeout, reporter, cancel.Token);
+                    if (runtime.Status(name).State == GuestState.Running)
+                    {
+                        AlreadyThere(() => runtime.Stop(name, GuestRuntime.DefaultStopTimeout, reporter, cancel.Token), "GuestNotRunning", reporter);
+                    }
+                    runtime.Start(name, nodev, reporter, cancel.Token);
                     return 0;
+                case "condrestart":
+                    if (runtime.Status(name).State != GuestState.Running)
+                    {
+                        return 0;
+                    }
+                    goto case "restart";
                 case "status":
-                case "running":
                 {
                     var status = runtime.Status(name);
-                    var running = status.State == GuestState.Running;
-                    if (verb == "status")
+                    if (status.State != GuestState.Running)
                     {
-                        var ctx = store.ReadConfig(name).Context;
-                        Console.WriteLine(running
-                            ? $"Vserver '{name}' is running at context '{ctx}'"
-                            : $"Vserver '{name}' is stopped");
+                        Console.WriteLine($"Server {VisibleText.Of(name)} is not running");
+                        return 3;
                     }
-                    return running ? 0 : 3;
+                    Console.Write(StatusText(name, status));
+                    return 0;
                 }
+                case "running":
+                    if (args.Length != 2)
+                    {
+                        return UsageError();
+                    }
+                    return runtime.Status(name).State == GuestState.Running ? 0 : 1;
                 case "exec":
                     if (args.Length < 3)
                     {
-                        Console.Error.Write(Usage);
-                        return 2;
+                        return UsageError();
                     }
                     // stdin, stdout and stderr pass straight through: piped input and a terminal's answers reach the command
                     return runtime.ExecAttached(name, new ExecRequest(args[2..]));
+                case "suexec":
+                    if (args.Length < 4)
+                    {
+                        return UsageError();
+                    }
+                    return runtime.ExecAttached(name, new ExecRequest(args[3..]) { User = args[2] });
+                case "service":
+                    if (args.Length < 4)
+                    {
+                        return UsageError();
+                    }
+                    return runtime.ExecAttached(name, new ExecRequest(GuestServices.Service(ServiceName(args[2]), args[3..])));
+                case "chkconfig":
+                    if (args.Length is < 3 or > 4 || (args.Length == 4 && args[3] is not ("on" or "off")))
+                    {
+                        return UsageError();
+                    }
+                    return runtime.ExecAttached(name, new ExecRequest(GuestServices.ChkConfig(ServiceName(args[2]), args.Length == 4 ? args[3] : null)));
+                case "delete":
+                    return Delete(name, store, reporter, Say, cancel.Token);
+                case "unify":
+                case "hashify":
+                {
+                    if (args.Length > 3)
+                    {
+                        return UsageError();
+                    }
+                    var reference = args.Length == 3 ? GuestName(args[2], paths) : GuestServices.ReferenceOf(store, name)
+                        ?? throw new VServerException("NoUnifyReference", ErrorKind.InvalidArgument,
+                            $"Guest '{name}' has no reference guest: give one (vserver {name} {verb} REFERENCE) or link apps/vunify/refserver.0 to its configuration directory.", name);
+                    var result = new Unifier(store).Run(new[] { name }, new UnifyOptions { Reference = reference }, reporter, cancel.Token);
+                    Say($"vserver: {VisibleText.Of(name)} unified with {VisibleText.Of(reference)}: {result.FilesDeduplicated} files, {result.BytesDeduplicated} bytes now shared.");
+                    return 0;
+                }
+                case "pkgmgmt":
+                    throw new VServerException("NotSupported", ErrorKind.InvalidOperation,
+                        "vserver NAME pkgmgmt (moving a guest's package database out to the host) is not supported: a VServer guest keeps its package manager inside, and the host never runs it.", verb);
                 case "enter":
                     return runtime.Enter(name, args.Length > 2 ? args[2] : null);
                 case "rename":
                 {
                     if (args.Length != 3)
                     {
-                        Console.Error.Write(Usage);
-                        return 2;
+                        return UsageError();
                     }
                     var renamed = store.Rename(name, args[2], reporter);
-                    Console.WriteLine($"vserver: guest '{VisibleText.Of(name)}' is now '{renamed.Name}' (root {renamed.Root}).");
+                    Say($"vserver: guest '{VisibleText.Of(name)}' is now '{renamed.Name}' (root {renamed.Root}).");
                     return 0;
                 }
                 case "exited":
                 {
                     if (args.Length < 3)
                     {
-                        Console.Error.Write(Usage);
-                        return 2;
+                        return UsageError();
                     }
                     var result = runtime.OnExit(name, args[2], reporter);
                     Log(runtime, name, result);
                     return 0;
                 }
                 default:
-                    Console.Error.Write($"vserver: unknown command '{verb}'.\n" + Usage);
+                    Console.Error.Write($"vserver: unknown command '{VisibleText.Of(verb)}'.\n" + Usage);
                     return 2;
             }
         }
@@ -154,6 +240,87 @@ public static class Program
         }
     }
 
+    private static int UsageError()
+    {
+        Console.Error.Write(Usage);
+        return 2;
+    }
+
+    /// <summary>util-vserver's: starting a running guest or stopping a stopped one is a warning, and done.</summary>
+    private static int AlreadyThere(Action action, string errorId, IOperationReporter reporter)
+    {
+        try
+        {
+            action();
+        }
+        catch (VServerException e) when (e.ErrorId == errorId)
+        {
+            reporter.Warning(e.Message);
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// A guest named as util-vserver takes it: its name, or the path of its configuration directory
+    /// (<c>/etc/vservers/web1</c>), which must then lie directly under the configuration root.
+    /// </summary>
+    internal static string GuestName(string arg, VServerPaths paths)
+    {
+        if (!arg.Contains('/'))
+        {
+            return arg;
+        }
+        var full = Path.GetFullPath(arg.TrimEnd('/').Length == 0 ? "/" : arg.TrimEnd('/'));
+        if (Path.GetDirectoryName(full) == paths.ConfigRoot && Path.GetFileName(full) is { Length: > 0 } n)
+        {
+            return n;
+        }
+        throw new VServerException("GuestNotFound", ErrorKind.ObjectNotFound,
+            $"'{VisibleText.Of(arg)}' is not a guest's configuration directory: those are the directories in {paths.ConfigRoot}.", arg);
+    }
+
+    private static string ServiceName(string s) => s.Length > 0 && !s.Contains('/') && !s.StartsWith('-') ? s
+        : throw new VServerException("InvalidServiceName", ErrorKind.InvalidArgument, $"'{VisibleText.Of(s)}' is not a service name.", s);
+
+    /// <summary>Seed 000's status: "Server artemis is running", "26 processes running", "Vserver uptime: 25 days, 10:23".</summary>
+    internal static string StatusText(string name, GuestStatus status)
+    {
+        var up = status.StartTime is DateTimeOffset t ? DateTimeOffset.UtcNow - t : TimeSpan.Zero;
+        return $"Server {VisibleText.Of(name)} is running\n{status.ProcessCount} processes running\nVserver uptime: {Uptime(up)}\n";
+    }
+
+    /// <summary>As uptime(1) prints it: "25 days, 10:23", "1 day, 0:05", "10:23", "7 min".</summary>
+    internal static string Uptime(TimeSpan up)
+    {
+        if (up < TimeSpan.Zero)
+        {
+            up = TimeSpan.Zero;
+        }
+        var clock = up.TotalHours >= 1 ? $"{up.Hours}:{up.Minutes:D2}" : $"{up.Minutes} min";
+        return up.Days switch
+        {
+            0 => clock,
+            1 => "1 day, " + clock,
+            _ => $"{up.Days} days, " + clock,
+        };
+    }
+
+    private static int Delete(string name, GuestStore store, IOperationReporter reporter, Action<string> say, CancellationToken cancel)
+    {
+        var root = store.RootOf(store.ReadConfig(name));
+        Console.Error.Write($"Are you sure you want to delete the vserver {VisibleText.Of(name)} (its root {root} and configuration {store.Paths.ConfigDir(name)}) (y/N)? ");
+        var answer = Console.In.ReadLine()?.Trim();
+        if (answer is not ("y" or "Y" or "yes" or "YES" or "Yes"))
+        {
+            Console.Error.WriteLine();
+            Console.Error.WriteLine($"vserver: guest '{VisibleText.Of(name)}' was not deleted.");
+            return 1;
+        }
+        store.Remove(name, reporter, cancel);
+        say($"vserver: guest '{VisibleText.Of(name)}' deleted.");
+        return 0;
+    }
+
     /// <summary>What the exit hook did, appended to the guest's hook log (conmon gives the hook no terminal).</summary>
     private static void Log(GuestRuntime runtime, string name, string what)
     {
@@ -168,13 +335,13 @@ public static class Program
         }
     }
 
-    private sealed class ConsoleReporter : IOperationReporter
+    private sealed class ConsoleReporter(bool debug) : IOperationReporter
     {
         public void Progress(string activity, string status, int percent) { }
         public void Warning(string message) => Console.Error.WriteLine("vserver: warning: " + message);
         public void Verbose(string message)
         {
-            if (Environment.GetEnvironmentVariable("VSERVER_VERBOSE") == "1")
+            if (debug || Environment.GetEnvironmentVariable("VSERVER_VERBOSE") == "1")
             {
                 Console.Error.WriteLine("vserver: " + message);
             }

@@ -47,10 +47,23 @@ public sealed class GuestRuntime
 
     // ---------------------------------------------------------------- start
 
-    public GuestStatus Start(string name, IOperationReporter? reporter = null, CancellationToken cancel = default)
+    public GuestStatus Start(string name, IOperationReporter? reporter = null, CancellationToken cancel = default) => Start(name, noDevices: false, reporter, cancel);
+
+    /// <summary>
+    /// Starts a guest; <paramref name="noDevices"/> (util-vserver's <c>--nodev</c>): without its
+    /// network devices, for this start only — a guest with its own network namespace gets one with
+    /// only loopback (no veth, no address, no published port); a Host-mode guest is unchanged.
+    /// </summary>
+    public GuestStatus Start(string name, bool noDevices, IOperationReporter? reporter = null, CancellationToken cancel = default)
     {
         reporter ??= NullReporter.Instance;
         var config = _store.ReadConfig(name);
+        if (noDevices && config.EffectiveNetworkMode != NetworkMode.Host)
+        {
+            config.NetworkMode = NetworkMode.None;
+            config.Publish = new();
+            reporter.Verbose($"Guest '{name}' starts without its network devices (--nodev): loopback only.");
+        }
         OciBundle.CheckStartable(config);
         var run = Run(name);
         // one running guest per context: the check and the start under the context's lock

@@ -41,10 +41,17 @@ public static class HostProcess
     /// program leaves a process behind that holds its output open (<c>runc create</c>), so only
     /// its own exit is waited for.
     /// </summary>
+    /// <summary>Called with every command line this class runs (the vserver command's <c>--debug</c>); null: none.</summary>
+    public static Action<string>? Trace { get; set; }
+
+    private static void Traced(string file, IEnumerable<string> args) =>
+        Trace?.Invoke(string.Join(' ', args.Prepend(file).Select(a => a.Length > 0 && a.All(ch => char.IsAsciiLetterOrDigit(ch) || "/._-=+:,@%".Contains(ch)) ? a : "'" + a.Replace("'", "'\\''") + "'")));
+
     public static ProcessResult Run(string file, IEnumerable<string> args, CancellationToken cancel = default,
         Action<string>? onOutput = null, Action<string>? onError = null,
         IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false, string? input = null)
     {
+        Traced(file, args);
         var psi = new ProcessStartInfo(file)
         {
             RedirectStandardInput = true,
@@ -137,6 +144,7 @@ public static class HostProcess
     /// <summary>Runs a program on this process's own terminal (an interactive shell in a guest).</summary>
     public static int RunInteractive(string file, IEnumerable<string> args)
     {
+        Traced(file, args);
         var psi = new ProcessStartInfo(file) { UseShellExecute = false };
         foreach (var a in args)
         {

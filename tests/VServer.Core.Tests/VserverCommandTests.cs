@@ -1,0 +1,154 @@
+using System.Text.RegularExpressions;
+using VServer.Config;
+using VServer.Runtime;
+using VServer.Tests.Shared;
+using Xunit;
+
+namespace VServer.Tests;
+
+/// <summary>The vserver command as util-vserver's scripts call it: its verbs, options and exit codes.</summary>
+public sealed class VserverCommandTests
+{
+    private static ProcessResult Cli(LiveGuest g, params string[] args) => CliWithInput(g, null, args);
+
+    private static ProcessResult CliWithInput(LiveGuest g, string? input, params string[] args) => HostProcess.Run(TestEnvironment.CliPath, args, environment: new Dictionary<string, string>
+    {
+        ["VSERVER_CONFIG_ROOT"] = g.Roots.Paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = g.Roots.Paths.VdirRoot, ["VSERVER_RUN_ROOT"] = g.Roots.Paths.RunRoot,
+        ["VSERVER_CLI"] = TestEnvironment.CliPath,
+    }, input: input);
+
+    [GuestFact]
+    public void StatusRunningStartAndStopGiveUtilVserversOutputAndExitCodes()
+    {
+        using var g = new LiveGuest(start: false);
+        var r = Cli(g, g.Name, "running");
+        Assert.Equal(1, r.ExitCode); // util-vserver's: not 3
+        r = Cli(g, g.Name, "status");
+        Assert.Equal(3, r.ExitCode);
+        Assert.Equal($"Server {g.Name} is not running\n", r.StandardOutput);
+        r = Cli(g, g.Name, "stop"); // a stopped guest: a warning, and done
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("is not running", r.StandardError);
+
+        Assert.Equal(0, Cli(g, g.Name, "start").ExitCode);
+        r = Cli(g, g.Name, "start"); // a running guest: a warning, and done
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("already running", r.StandardError);
+        Assert.Equal(0, Cli(g, g.Name, "running").ExitCode);
+        g.Sh("sleep 300 >/dev/null 2>&1 &");
+        r = Cli(g, g.Name, "status");
+        Assert.Equal(0, r.ExitCode);
+        // seed 000: "Server artemis is running / 26 processes running / Vserver uptime: 25 days, 10:23"
+        var m = Regex.Match(r.StandardOutput, @"^Server (\S+) is running\n(\d+) processes running\nVserver uptime: (\d+ min|\d+:\d\d)\n$");
+        Assert.True(m.Success, r.StandardOutput);
+        Assert.Equal(g.Name, m.Groups[1].Value);
+        Assert.Equal(g.Runtime.Status(g.Name).ProcessCount, int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) >= 2); // init and the sleep
+
+        // condrestart: a running guest restarts (a new init), a stopped one stays stopped
+        var before = g.State.Instance;
+        Assert.Equal(0, Cli(g, g.Name, "condrestart").ExitCode);
+        Assert.NotEqual(before, g.State.Instance);
+        Assert.Equal(0, Cli(g, g.Name, "stop").ExitCode);
+        Assert.Equal(0, Cli(g, g.Name, "condrestart").ExitCode);
+        Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
+    }
+
+    [GuestFact]
+    public void NamesAsPathsOptionsAndUnknownVerbs()
+    {
+        using var g = new LiveGuest(start: false);
+        // the configuration directory's path names the guest, with or without a trailing slash
+        Assert.Equal(3, Cli(g, g.Roots.Paths.ConfigDir(g.Name) + "/", "status").ExitCode);
+        Assert.Equal(1, Cli(g, g.Roots.Paths.ConfigDir(g.Name), "running").ExitCode);
+        var r = Cli(g, "/etc/passwd", "status");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("'/etc/passwd' is not a guest's configuration directory", r.StandardError);
+        // options come before the name and are never taken as one
+        r = Cli(g, "--silent", "--debug", g.Name, "start");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("vserver: debug: ", r.StandardError);
+        Assert.Contains("conmon", r.StandardError); // the runtime's command lines
+        Assert.Equal("", r.StandardOutput);
+        Assert.Equal(0, Cli(g, "--silent", g.Name, "stop").ExitCode);
+        // --silent: no informative message
+        var newName = "s" + Guid.NewGuid().ToString("N")[..8];
+        r = Cli(g, "--silent", g.Name, "rename", newName);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("", r.StandardOutput);
+        r = Cli(g, newName, "rename", g.Name);
+        Assert.Contains($"is now '{g.Name}'", r.StandardOutput);
+        r = Cli(g, g.Name, "frobnicate");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("unknown command 'frobnicate'", r.StandardError);
+        r = Cli(g, g.Name, "pkgmgmt");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("not supported", r.StandardError);
+        r = Cli(g, "--help");
+        Assert.Equal(0, r.ExitCode);
+        foreach (var verb in new[] { "start", "stop", "restart", "condrestart", "status", "running", "enter", "exec", "suexec", "service", "chkconfig", "build", "delete", "unify", "hashify", "rename", "import-conf", "--silent", "--debug", "--nodev", "vserver-stat", "vps", "vkill", "testme" })
+        {
+            Assert.Contains(verb, r.StandardError);
+        }
+    }
+
+    [GuestFact]
+    public void NodevStartsWithLoopbackOnlyAndTheNextStartHasTheInterfacesAgain()
+    {
+        var bridge = "vsc" + Guid.NewGuid().ToString("N")[..6];
+        try
+        {
+            using var g = new LiveGuest(c => { c.Interfaces.Add(InterfaceSpec.Parse("eth0:10.231.0.2/24")); c.Bridge = bridge; }, start: false);
+            Assert.Equal(0, Cli(g, "--nodev", g.Name, "start").ExitCode);
+            Assert.DoesNotContain("eth0", g.Sh("cat /proc/net/dev"));
+            Assert.Contains("lo:", g.Sh("cat /proc/net/dev"));
+            Assert.Equal(0, Cli(g, g.Name, "restart").ExitCode);
+            Assert.Contains("inet 10.231.0.2/24", g.Sh("ip addr show eth0"));
+        }
+        finally
+        {
+            Ip.TryRun("link", "delete", bridge);
+        }
+    }
+
+    [GuestFact]
+    public void SuexecServiceAndChkconfigRunInsideTheGuestThroughItsOwnInit()
+    {
+        using var g = new LiveGuest();
+        var r = Cli(g, g.Name, "suexec", "nobody", "id", "-u");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("65534", r.StandardOutput.Trim());
+        // a Busybox guest has neither systemctl nor service(8): its /etc/init.d script is run, in the guest
+        g.Sh("mkdir -p /etc/init.d && printf '#!/bin/sh\\necho \"hello $1 $(cat /etc/hostname)\"\\nexit 7\\n' > /etc/init.d/hello && chmod +x /etc/init.d/hello");
+        r = Cli(g, g.Name, "service", "hello", "start");
+        Assert.Equal(7, r.ExitCode); // the service's own exit status
+        Assert.Equal($"hello start {g.Store.ReadConfig(g.Name).Hostname ?? g.Name}", r.StandardOutput.Trim());
+        r = Cli(g, g.Name, "service", "nosuch", "start");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("service nosuch: not found", r.StandardError);
+        Assert.Equal(1, Cli(g, g.Name, "service", "../../bin/sh", "start").ExitCode); // not a service name
+        r = Cli(g, g.Name, "chkconfig", "hello", "on");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("no systemctl, chkconfig or update-rc.d", r.StandardError);
+        Assert.Equal(2, Cli(g, g.Name, "chkconfig", "hello", "maybe").ExitCode);
+    }
+
+    [GuestFact]
+    public void DeleteAsksAndRemovesOnlyAStoppedGuestOnYes()
+    {
+        using var g = new LiveGuest();
+        var root = g.Root;
+        var r = CliWithInput(g, "n\n", g.Name, "delete");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("was not deleted", r.StandardError);
+        Assert.Equal(1, Cli(g, g.Name, "delete").ExitCode); // no answer at all: no
+        r = CliWithInput(g, "y\n", g.Name, "delete"); // it runs: refused
+        Assert.Equal(1, r.ExitCode);
+        Assert.True(g.Store.Exists(g.Name));
+        g.Runtime.Stop(g.Name, TimeSpan.Zero);
+        r = CliWithInput(g, "y\n", g.Name, "delete");
+        Assert.Equal(0, r.ExitCode);
+        Assert.False(g.Store.Exists(g.Name));
+        Assert.False(Directory.Exists(root));
+    }
+}
