@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using VServer.Build;
 using VServer.Config;
 using VServer.Native;
+using VServer.Runtime;
 using VServer.Storage;
 using VServer.Tests.Shared;
 using Xunit;
@@ -166,6 +167,38 @@ public class UnifyTests
         Assert.True(SharesWith(Path.Combine(Root(store, "ref"), "bin/busybox"), Path.Combine(Root(store, "c"), "bin/busybox")));
         Assert.False(SharesWith(Path.Combine(Root(store, "b"), "opt/only-bc.bin"), Path.Combine(Root(store, "c"), "opt/only-bc.bin")));
         Assert.Equal(0, result.Details!.Single(d => d.Name == "ref").FilesDeduplicated);
+    }
+
+    [LoopFsFact]
+    public void VserverUnifyTakesItsReferenceFromTheCommandLineOrFromRefserverLinks()
+    {
+        using var fs = LoopFileSystem.Xfs();
+        var store = Store(fs, "ref", "b", "c");
+        var env = new Dictionary<string, string>
+        {
+            ["VSERVER_CONFIG_ROOT"] = fs.Paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = fs.Paths.VdirRoot, ["VSERVER_RUN_ROOT"] = fs.Paths.RunRoot,
+        };
+        ProcessResult Cli(params string[] args) => HostProcess.Run(TestEnvironment.CliPath, args, environment: env);
+        Write(store, "ref", "/opt/big.bin", Big);
+        Write(store, "b", "/opt/big.bin", Big);
+        Write(store, "c", "/opt/big.bin", Big);
+        var r = Cli("c", "unify"); // no reference given or configured
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("no reference guest", r.StandardError);
+        Assert.False(SharesWith(Path.Combine(Root(store, "ref"), "opt/big.bin"), Path.Combine(Root(store, "c"), "opt/big.bin")));
+
+        r = Cli("b", "unify", "ref");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        Assert.Contains("unified with ref", r.StandardOutput);
+        Assert.True(SharesWith(Path.Combine(Root(store, "ref"), "opt/big.bin"), Path.Combine(Root(store, "b"), "opt/big.bin")));
+
+        // util-vserver's apps/vunify/refserver.0: a link to the reference's configuration directory, read, never followed
+        var vunify = Path.Combine(fs.Paths.ConfigDir("c"), "apps", "vunify");
+        Directory.CreateDirectory(vunify);
+        File.CreateSymbolicLink(Path.Combine(vunify, "refserver.0"), "../../../ref");
+        r = Cli("c", "hashify");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        Assert.True(SharesWith(Path.Combine(Root(store, "ref"), "opt/big.bin"), Path.Combine(Root(store, "c"), "opt/big.bin")));
     }
 
     [LoopFsFact]
