@@ -19,6 +19,8 @@
         'Set-VServerGuest'
         'Remove-VServerGuest'
         'Rename-VServerGuest'
+        'Export-VServerGuest'
+        'Import-VServerGuest'
         'Start-VServerGuest'
         'Stop-VServerGuest'
         'Restart-VServerGuest'

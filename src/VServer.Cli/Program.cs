@@ -27,6 +27,9 @@ public static class Program
         "  delete                     remove a stopped guest, root and configuration, after asking (y/N on standard input)\n" +
         "  unify [REFERENCE]          share the guest's identical files with its reference guest's (apps/vunify/refserver.*)\n" +
         "  hashify [REFERENCE]        the same as unify (shared extents, not hard links)\n" +
+        "  export FILE [--force]      configuration and root in one archive (.tar, .tar.gz, .tar.xz, .tar.zst);\n" +
+        "                             --force: a running guest, frozen while it is read\n" +
+        "  import FILE [--context N]  a new guest NAME from an export (N: its context; 0: a free one)\n" +
         "  rename NEWNAME             a stopped guest; its root moves with it when it is VDIR_ROOT/NAME\n" +
         "  import-conf FILE           a legacy NAME.conf, read as data; the root stays where it is\n" +
         "  exited INSTANCE            conmon's exit hook\n" +
@@ -113,6 +116,21 @@ public static class Program
                 Say($"vserver: guest '{name}' imported from {args[2]} (context {guest.Context}, root {guest.Root}).");
                 return 0;
             }
+            if (verb == "import")
+            {
+                // vserver NAME import FILE [--context N]: NAME is the new guest's
+                if (args.Length is not (3 or 5) || (args.Length == 5 && args[3] != "--context"))
+                {
+                    return UsageError();
+                }
+                int? context = args.Length == 5
+                    ? (int.TryParse(args[4], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var cx) ? cx
+                        : throw new VServerException("InvalidContext", ErrorKind.InvalidArgument, $"'{VisibleText.Of(args[4])}' is not a context number.", args[4]))
+                    : null;
+                var imported = GuestArchive.Import(store, args[2], name, context, reporter, cancel.Token);
+                Say($"vserver: guest '{imported.Name}' imported from {args[2]} (context {imported.Context}, root {imported.Root}).");
+                return 0;
+            }
             if (!store.Exists(name))
             {
                 throw new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{name}'.", name);
@@ -192,6 +210,17 @@ public static class Program
                             $"Guest '{name}' has no reference guest: give one (vserver {name} {verb} REFERENCE) or link apps/vunify/refserver.0 to its configuration directory.", name);
                     var result = new Unifier(store).Run(new[] { name }, new UnifyOptions { Reference = reference }, reporter, cancel.Token);
                     Say($"vserver: {VisibleText.Of(name)} unified with {VisibleText.Of(reference)}: {result.FilesDeduplicated} files, {result.BytesDeduplicated} bytes now shared.");
+                    return 0;
+                }
+                case "export":
+                {
+                    // vserver NAME export FILE [--force]
+                    if (args.Length is not (3 or 4) || (args.Length == 4 && args[3] != "--force"))
+                    {
+                        return UsageError();
+                    }
+                    var result = GuestArchive.Export(store, name, args[2], args.Length == 4, reporter, cancel.Token);
+                    Say($"vserver: guest '{VisibleText.Of(name)}' exported to {result.Path} ({result.Bytes} bytes{(result.Frozen ? ", frozen while it was read" : "")}).");
                     return 0;
                 }
                 case "pkgmgmt":

@@ -78,7 +78,13 @@ public sealed class ArchiveBuilder : IRootBuilder
     }
 
     /// <summary>Reads every member and refuses the archive at the first one that would land outside the root. Returns the member count.</summary>
-    public static int Check(string file, CancellationToken cancel = default)
+    public static int Check(string file, CancellationToken cancel = default) => Scan(file, null, cancel);
+
+    /// <summary>
+    /// <see cref="Check"/>, calling <paramref name="visit"/> with each member and its clean name
+    /// ("./etc/x" → "etc/x") after the member passed, for checks of the caller's own (which throw).
+    /// </summary>
+    public static int Scan(string file, Action<TarMember, string>? visit, CancellationToken cancel = default)
     {
         var compression = Compression(file);
         using var raw = File.OpenRead(file);
@@ -111,6 +117,7 @@ public sealed class ArchiveBuilder : IRootBuilder
                 var name = Member(file, entry.Name, entry.Name);
                 if (name.Length == 0)
                 {
+                    visit?.Invoke(entry, name);
                     continue; // "./" itself
                 }
                 // a member under a symlink member would be written wherever that link points
@@ -133,6 +140,7 @@ public sealed class ArchiveBuilder : IRootBuilder
                         symlinks.Remove(name); // replaced by a file or directory of the same name
                         break;
                 }
+                visit?.Invoke(entry, name);
             }
             return count;
         }

@@ -36,20 +36,21 @@ public static class HostProcess
         return null;
     }
 
-    /// <summary>
-    /// Runs a program to its end, streaming its output lines. <paramref name="leavesChildren"/>: the
-    /// program leaves a process behind that holds its output open (<c>runc create</c>), so only
-    /// its own exit is waited for.
-    /// </summary>
     /// <summary>Called with every command line this class runs (the vserver command's <c>--debug</c>); null: none.</summary>
     public static Action<string>? Trace { get; set; }
 
     private static void Traced(string file, IEnumerable<string> args) =>
         Trace?.Invoke(string.Join(' ', args.Prepend(file).Select(a => a.Length > 0 && a.All(ch => char.IsAsciiLetterOrDigit(ch) || "/._-=+:,@%".Contains(ch)) ? a : "'" + a.Replace("'", "'\\''") + "'")));
 
+    /// <summary>
+    /// Runs a program to its end, streaming its output lines. <paramref name="leavesChildren"/>: the
+    /// program leaves a process behind that holds its output open (<c>runc create</c>), so only
+    /// its own exit is waited for.
+    /// </summary>
     public static ProcessResult Run(string file, IEnumerable<string> args, CancellationToken cancel = default,
         Action<string>? onOutput = null, Action<string>? onError = null,
-        IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false, string? input = null)
+        IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false, string? input = null,
+        Action? onTick = null)
     {
         Traced(file, args);
         var psi = new ProcessStartInfo(file)
@@ -84,6 +85,11 @@ public static class HostProcess
         var errReader = Reader(p.StandardError, stderr, onError);
         using (cancel.Register(() => Interrupt(p)))
         {
+            // onTick: twice a second on the calling thread while the program runs (progress)
+            while (!p.WaitForExit(onTick is null ? Timeout.Infinite : 500))
+            {
+                onTick!();
+            }
             p.WaitForExit();
             // a child it leaves behind (the runtime's init after create) keeps the pipes open
             var wait = leavesChildren ? 50 : Timeout.Infinite;

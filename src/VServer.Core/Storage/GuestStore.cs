@@ -149,8 +149,13 @@ public sealed class GuestStore
         }
     }
 
-    /// <summary>Creates a guest: validates, allocates a context, builds its root, renames both into place.</summary>
-    public Guest Create(GuestConfig config, IRootBuilder builder, IOperationReporter? reporter = null, CancellationToken cancel = default)
+    /// <summary>
+    /// Creates a guest: validates, allocates a context, builds its root, renames both into place.
+    /// <paramref name="seedConfig"/> fills the staging configuration directory first (an import's
+    /// files, kept byte for byte); the configuration is then written over it, changing only what differs.
+    /// </summary>
+    public Guest Create(GuestConfig config, IRootBuilder builder, IOperationReporter? reporter = null, CancellationToken cancel = default,
+        Action<string>? seedConfig = null)
     {
         reporter ??= NullReporter.Instance;
         config = config.Clone();
@@ -218,6 +223,12 @@ public sealed class GuestStore
             using (var fs = GuestRootFs.Open(config.Template is null ? stagingRoot : TemplateLayers.UpperOf(stagingRoot)))
             {
                 Build.GuestNameFiles.Write(fs, config);
+            }
+            if (seedConfig is not null)
+            {
+                Directory.CreateDirectory(stagingConfig, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                    UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+                seedConfig(stagingConfig);
             }
             ConfigDirectory.Write(stagingConfig, config, rootDir);
             Directory.Move(stagingRoot, rootDir);
