@@ -39,7 +39,8 @@ public sealed class ExportVServerGuestCommand : VServerCmdlet
                 {
                     WriteVerbose($"Guest '{Name}' was frozen for {result.Duration.TotalSeconds:F1} s while it was read.");
                 }
-                WriteObject(new System.IO.FileInfo(result.Path));
+                // through the provider, so it shows and pipes as Get-Item's would (mode, size, PSPath)
+                WriteObject(InvokeProvider.Item.Get(WildcardPattern.Escape(result.Path)), enumerateCollection: true);
             }
         });
     }
