@@ -198,3 +198,34 @@ Describe 'A guest util-vserver named as VServer would not' -Skip:(-not $IsRoot) 
         Get-VServerGuest $odd -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 }
+
+Describe 'Export-VServerGuest and Import-VServerGuest' -Skip:(-not $IsRoot) {
+    It 'writes a running guest only with -Force, and Get-ChildItem | Import-VServerGuest makes a copy that starts' {
+        $copy = New-UniqueName 'imp'
+        $archive = Join-Path ([IO.Path]::GetTempPath()) "$(New-UniqueName 'exp').tar.gz"
+        try {
+            Start-VServerGuest $G -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
+            Export-VServerGuest $G $archive -ErrorVariable e -ErrorAction SilentlyContinue
+            $e[0].FullyQualifiedErrorId | Should -Be 'GuestRunning,VServer.Commands.ExportVServerGuestCommand'
+            Test-Path $archive | Should -BeFalse
+            $f = Export-VServerGuest $G $archive -Force
+            $f.FullName | Should -Be $archive
+            $f.Length | Should -BeGreaterThan 0
+            (Get-VServerGuest $G).State | Should -Be 'Running'  # thawed, still running
+
+            # ($imported: PowerShell's variable names ignore case, and $G is the test guest's name)
+            $imported = Get-ChildItem $archive | Import-VServerGuest -Name $copy -Context 0
+            $imported.Name | Should -Be $copy
+            $imported.Context | Should -Not -Be (Get-VServerGuest $G).Context
+            Start-VServerGuest $copy -WarningAction SilentlyContinue
+            Invoke-VServerCommand $copy -- cat /proc/1/comm | Should -Not -BeNullOrEmpty
+            & $env:VSERVER_CLI $copy running
+            $LASTEXITCODE | Should -Be 0
+        }
+        finally {
+            Stop-VServerGuest $copy -Timeout 0 -ErrorAction SilentlyContinue
+            Remove-VServerGuest $copy -Confirm:$false -ErrorAction SilentlyContinue
+            Remove-Item -LiteralPath $archive -ErrorAction SilentlyContinue
+        }
+    }
+}

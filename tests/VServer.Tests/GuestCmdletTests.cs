@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using VServer.Tests.Shared;
 using Xunit;
 
 namespace VServer.Tests;
@@ -242,6 +243,40 @@ public class UtilVserverCmdletTests
         s.Errors.Clear();
         var renamed = Assert.Single(s.Invoke($"Import-VServerLegacyConfig '{legacy}/ftp.conf' -Name ftp2 -WarningAction SilentlyContinue"));
         Assert.Equal("ftp2", ((Guest)renamed.BaseObject).Name);
+        Assert.Empty(s.Errors);
+    }
+
+    [RootFact]
+    public void ExportAndImportAsAUserTypesThem()
+    {
+        using var s = new PowerShellSession();
+        s.Invoke("New-VServerGuest web -Context 1000 -Method Skeleton -Hostname web.example.org -WarningAction SilentlyContinue | Out-Null");
+        var archive = Path.Combine(s.Roots.Base, "web.tar.xz");
+        // -WhatIf writes nothing; the archive comes out as Get-Item shows it
+        s.Invoke($"Export-VServerGuest web '{archive}' -WhatIf");
+        Assert.False(File.Exists(archive));
+        var file = Assert.Single(s.Invoke($"Get-VServerGuest web | Export-VServerGuest -Path '{archive}'"));
+        Assert.Equal(archive, ((FileInfo)file.BaseObject).FullName);
+        Assert.Equal(archive, file.Properties["PSPath"].Value.ToString()!.Split("::")[^1]);
+        Assert.Empty(s.Errors);
+        // the file again: refused, naming it
+        s.Invoke($"Export-VServerGuest web '{archive}'");
+        Assert.Equal("ArchiveExists,VServer.Commands.ExportVServerGuestCommand", Assert.Single(s.Errors).FullyQualifiedErrorId);
+        s.Errors.Clear();
+
+        // the archive's context is web's: refused; a copy with a free context and the archive's other settings
+        s.Invoke($"'{archive}' | Import-VServerGuest -Name web2");
+        var refused = Assert.Single(s.Errors);
+        Assert.Equal("ContextInUse,VServer.Commands.ImportVServerGuestCommand", refused.FullyQualifiedErrorId);
+        Assert.Contains("'web'", refused.Exception.Message);
+        s.Errors.Clear();
+        s.Invoke($"Import-VServerGuest '{archive}' web3 -WhatIf");
+        Assert.Empty(s.Invoke("Get-VServerGuest web3 -ErrorAction SilentlyContinue"));
+        var copy = (Guest)Assert.Single(s.Invoke($"Export-VServerGuest web '{archive}' -Force | Import-VServerGuest -Name web2 -Context 0")).BaseObject;
+        Assert.Equal("web2", copy.Name);
+        Assert.NotEqual(1000, copy.Context);
+        Assert.Equal("web.example.org", copy.Hostname);
+        Assert.Equal(Path.Combine(s.Paths.VdirRoot, "web2"), copy.Root);
         Assert.Empty(s.Errors);
     }
 
