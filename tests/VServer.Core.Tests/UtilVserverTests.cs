@@ -234,8 +234,10 @@ public class UtilVserverTests
         Assert.Equal("1", c.Sysctls["net.ipv4.ip_forward"]);
         Assert.Equal("/bin/ash", c.Shell);
         Assert.Equal(new[] { "LANG=C.UTF-8" }, c.InitEnvironment);
+        Assert.Equal(new[] { "db" }, c.Depends); // read: it orders a marked start (Start-VServerGuest -OnBoot)
         var named = string.Join("\n", c.NotApplied);
-        foreach (var item in new[] { "ccapabilities", "apps/init/depends", "fstab.remote", "interfaces/02/scope", "apps/vunify" })
+        Assert.DoesNotContain("apps/init/depends", named);
+        foreach (var item in new[] { "ccapabilities", "fstab.remote", "interfaces/02/scope", "apps/vunify" })
         {
             Assert.Contains(item + ":", named);
         }

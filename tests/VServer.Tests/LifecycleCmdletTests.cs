@@ -169,4 +169,48 @@ public class LifecycleCmdletTests
         s.Invoke($"Invoke-VServerCommand {n} true");
         Assert.Equal("GuestPrivate", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
     }
+
+    [GuestFact]
+    public void OnBootStartsMarkedGuestsAfterTheirDependsAndRefusesACycleByName()
+    {
+        var (db, app, web, other, c1, c2) = (Unique("bdb"), Unique("bapp"), Unique("bweb"), Unique("both"), Unique("bcy"), Unique("bcz"));
+        using var s = WithGuests(db, app, web, other, c1, c2);
+        void Put(string guest, string rel, string content)
+        {
+            var f = Path.Combine(s.Paths.ConfigDir(guest), rel);
+            Directory.CreateDirectory(Path.GetDirectoryName(f)!);
+            File.WriteAllText(f, content);
+        }
+        // util-vserver's files: web and app are marked; app needs db (not marked), web needs app
+        Put(web, "apps/init/mark", "default\n");
+        Put(web, "apps/init/depends", app + "\n");
+        Put(app, "apps/init/mark", "default\n");
+        Put(app, "apps/init/depends", db + "\n");
+        Put(other, "apps/init/mark", "later\n");
+        Put(c1, "apps/init/mark", "default\n");
+        Put(c1, "apps/init/depends", c2 + "\n");
+        Put(c2, "apps/init/depends", c1 + "\n");
+
+        // -WhatIf names each guest's level and what it waits for, and starts nothing
+        var whatIf = s.Render("Start-VServerGuest -OnBoot -WhatIf -ErrorAction SilentlyContinue");
+        Assert.Contains($"Start guest (boot level 2, after {app})", whatIf);
+        Assert.Contains($"Start guest (boot level 0)\" on target \"{db}\"", whatIf);
+        Assert.Empty(s.Invoke("Get-VServerGuest | Where-Object State -eq Running"));
+
+        var started = s.Invoke("Start-VServerGuest -OnBoot -PassThru -ThrottleLimit 8").Select(o => (Guest)o.BaseObject).ToList();
+        Assert.Equal(new[] { app, db, web }.Order(), started.Select(g => g.Name).Order());
+        DateTimeOffset At(string n) => started.Single(g => g.Name == n).StartTime!.Value;
+        Assert.True(At(db) < At(app) && At(app) < At(web), $"{At(db):O} {At(app):O} {At(web):O}");
+        var cycle = s.Errors.Where(e => e.FullyQualifiedErrorId.StartsWith("BootOrderRefused", StringComparison.Ordinal)).Select(e => e.Exception.Message).ToList();
+        Assert.Equal(2, cycle.Count);
+        Assert.All(cycle, m => Assert.Contains($"{c1} -> {c2} -> {c1}", m));
+        Assert.Equal(2, s.Errors.Count);
+        foreach (var n in new[] { other, c1, c2 })
+        {
+            Assert.Equal("Stopped", s.Invoke($"(Get-VServerGuest {n}).State.ToString()")[0].BaseObject);
+        }
+        // another mark: only its guests
+        var later = s.Invoke("Start-VServerGuest -OnBoot -Mark later -PassThru").Select(o => ((Guest)o.BaseObject).Name).ToList();
+        Assert.Equal(new[] { other }, later);
+    }
 }

@@ -106,6 +106,12 @@ public sealed class GuestConfig
     public List<ResourceLimit> ResourceLimits { get; set; } = new();
     public bool OnBoot { get; set; }
 
+    /// <summary>util-vserver's <c>apps/init/mark</c> as written ("default" is OnBoot); null: none. Read only: OnBoot writes it.</summary>
+    public string? Mark { get; set; }
+
+    /// <summary>util-vserver's <c>apps/init/depends</c>: guests that start before this one at a marked start (Start-VServerGuest -OnBoot).</summary>
+    public List<string> Depends { get; set; } = new();
+
     /// <summary>The guest's root directory (the <c>vdir</c> link). Null means the default under the vdir root.</summary>
     public string? Root { get; set; }
 
@@ -168,6 +174,7 @@ public sealed class GuestConfig
         c.Publish = new(Publish);
         c.DnsServers = new(DnsServers);
         c.NotApplied = new(NotApplied);
+        c.Depends = new(Depends);
         c.InitEnvironment = new(InitEnvironment);
         return c;
     }

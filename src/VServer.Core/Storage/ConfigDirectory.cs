@@ -129,7 +129,9 @@ public static class ConfigDirectory
         c.StartCommand = start.Length > 0 ? start : null;
         var stop = Lines("apps/init/cmd.stop").ToArray();
         c.StopCommand = stop.Length > 0 ? stop : null;
-        c.OnBoot = string.Equals(Text("apps/init/mark"), "default", StringComparison.Ordinal);
+        c.Mark = NullIfEmpty(Text("apps/init/mark"));
+        c.OnBoot = string.Equals(c.Mark, "default", StringComparison.Ordinal);
+        c.Depends = Lines("apps/init/depends").Distinct(StringComparer.Ordinal).ToList();
 
         if ((Text("cgroup/memory.max") ?? Text("cgroup/memory.limit_in_bytes")) is string mem && mem.Length > 0 && mem != "max")
         {
@@ -182,7 +184,6 @@ public static class ConfigDirectory
     private static readonly (string Path, string Why)[] NotAppliedSettings =
     {
         ("ccapabilities", "context capabilities have no equivalent without CAP_SYS_ADMIN (SET_UTSNAME: the guest cannot rename itself; use -Hostname)"),
-        ("apps/init/depends", "start order between guests is not kept; start the guests it names first"),
         ("fstab.remote", "mounts in the host's namespace are not made; mount them on the host and bind them with fstab"),
         ("apps/vunify", "vunify's per-guest settings are not read; use Invoke-VServerUnify -Exclude"),
         ("nflags", "network context flags have no equivalent in a network namespace"),

@@ -11,6 +11,9 @@ public abstract class GuestLifecycleCmdlet : VServerCmdlet
 {
     private readonly List<string> _names = new();
 
+    /// <summary>The guests confirmed on the pipeline, in order.</summary>
+    protected IReadOnlyList<string> Selected => _names;
+
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Name")]
     [SupportsWildcards]
     [ArgumentCompleter(typeof(GuestNameCompleter))]
@@ -94,15 +97,37 @@ public abstract class GuestLifecycleCmdlet : VServerCmdlet
 [OutputType(typeof(Guest))]
 public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
 {
-    /// <summary>Start every guest marked to start at boot.</summary>
+    /// <summary>
+    /// Start every guest marked to start at boot (util-vserver's <c>apps/init/mark</c> "default",
+    /// or the mark -Mark names), after the guests each names in <c>apps/init/depends</c>.
+    /// </summary>
     [Parameter(Mandatory = true, ParameterSetName = "OnBoot")]
     public SwitchParameter OnBoot { get; set; }
 
+    /// <summary>With -OnBoot: the mark to start (util-vserver's <c>apps/init/mark</c>); default "default", what -OnBoot sets.</summary>
+    [Parameter(ParameterSetName = "OnBoot")]
+    [ValidateNotNullOrEmpty]
+    public string Mark { get; set; } = "default";
+
+    private global::VServer.Runtime.BootOrder? _plan;
+
     protected override string Action => "Start guest";
 
-    /// <summary>-WhatIf tells what would really happen to a guest that already runs.</summary>
-    protected override string ActionFor(string name) =>
-        Runtime.Status(name).State == GuestState.Running ? "Start guest (it is already running: nothing would be done, GuestAlreadyRunning)" : Action;
+    /// <summary>-WhatIf tells what would really happen to a guest that already runs, and a marked start its level.</summary>
+    protected override string ActionFor(string name)
+    {
+        if (Runtime.Status(name).State == GuestState.Running)
+        {
+            return "Start guest (it is already running: nothing would be done, GuestAlreadyRunning)";
+        }
+        if (_plan is null)
+        {
+            return Action;
+        }
+        var level = _plan.Levels.Select((l, i) => (l, i)).First(x => x.l.Contains(name)).i;
+        var deps = Store.ReadConfig(name).Depends;
+        return $"Start guest (boot level {level}" + (deps.Count > 0 ? $", after {string.Join(", ", deps)})" : ")");
+    }
 
     protected override IEnumerable<string> Names()
     {
@@ -115,13 +140,77 @@ public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
         {
             Try(n, () =>
             {
-                if (Store.ReadConfig(n).OnBoot && Runtime.Status(n).State != GuestState.Running)
+                if (Store.ReadConfig(n).Mark == Mark)
                 {
                     marked.Add(n);
                 }
             });
         }
-        return marked;
+        _plan = global::VServer.Runtime.BootOrder.Plan(marked, n =>
+        {
+            try
+            {
+                return Store.Exists(n) ? Store.ReadConfig(n).Depends : null;
+            }
+            catch (VServerException)
+            {
+                return null; // unreadable: named when it is started by name
+            }
+        });
+        foreach (var (guest, why) in _plan.Refused.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            WriteError(ErrorMapping.ToRecord(new VServerException("BootOrderRefused", ErrorKind.InvalidData,
+                $"Guest '{guest}' is not started: {why}.", guest), guest));
+        }
+        // the dependencies first, whatever their order on the pipeline; running guests count as started
+        return _plan.Levels.SelectMany(l => l).Where(n => Runtime.Status(n).State != GuestState.Running);
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_plan is null)
+        {
+            base.EndProcessing();
+            return;
+        }
+        // level by level, each level's guests in parallel; a guest whose dependency did not start is not started
+        var failed = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
+        foreach (var level in _plan.Levels)
+        {
+            var now = new List<string>();
+            foreach (var n in level.Where(Selected.Contains))
+            {
+                var depends = Store.ReadConfig(n).Depends;
+                if (depends.FirstOrDefault(failed.ContainsKey) is string bad)
+                {
+                    failed[n] = true;
+                    WriteError(ErrorMapping.ToRecord(new VServerException("DependencyNotStarted", ErrorKind.InvalidOperation,
+                        $"Guest '{n}' is not started: it depends on '{bad}', which did not start.", n), n));
+                    continue;
+                }
+                now.Add(n);
+            }
+            foreach (var n in level.Where(n => !Selected.Contains(n) && Runtime.Status(n).State != GuestState.Running))
+            {
+                failed[n] = true; // declined (-WhatIf, -Confirm): its dependents wait for it in vain
+            }
+            ForEachGuest(now, ThrottleLimit, (name, sink) =>
+            {
+                try
+                {
+                    Work(name, sink);
+                }
+                catch
+                {
+                    failed[name] = true;
+                    throw;
+                }
+                if (PassThru)
+                {
+                    sink.Object(Store.Get(name));
+                }
+            });
+        }
     }
 
     protected override void Work(string name, GuestSink sink) => Runtime.Start(name, sink, sink.Cancel);
