@@ -1,5 +1,6 @@
 using System.Globalization;
 using VServer.Processes;
+using VServer.Runtime;
 
 namespace VServer.Cli;
 
@@ -23,9 +24,14 @@ internal static class HostCommands
                     return 0;
                 case "vps":
                 {
-                    var (host, guests) = Select(table, args);
-                    Console.Out.Write(StatFormat.ProcessTable(table.Processes(host, guests)));
-                    return 0;
+                    if (args.Length > 0 && args[0] == "--detail")
+                    {
+                        // VServer's own layout: guest pid, user, state, memory and time, for some guests or all
+                        var (host, guests) = Select(table, args[1..]);
+                        Console.Out.Write(StatFormat.ProcessTable(table.Processes(host, guests)));
+                        return 0;
+                    }
+                    return Vps(table, args);
                 }
                 default:
                     return Kill(table, args);
@@ -80,6 +86,66 @@ internal static class HostCommands
             (int.TryParse(nameOrContext, NumberStyles.None, CultureInfo.InvariantCulture, out var x) && g.Context == x))
         ?? throw new VServerException("GuestNotRunning", ErrorKind.ObjectNotFound, $"No running guest is named or numbered '{nameOrContext}'.", nameOrContext);
 
+    /// <summary>
+    /// util-vserver's vps: ps(1) with the given options (all processes, <c>-e</c>, when none), its
+    /// output with a CONTEXT column after PID: the context number and the guest's name, <c>0 MAIN</c>
+    /// for the host (seed 000's layout). ps runs from its argument list; its exit status is vps's.
+    /// </summary>
+    private static int Vps(ProcessTable table, string[] args)
+    {
+        var ps = HostProcess.Find("ps") ?? throw new VServerException("PsNotFound", ErrorKind.NotInstalled, "vps needs ps (Debian package procps).", "ps");
+        var r = HostProcess.Run(ps, args.Length == 0 ? new[] { "-e" } : args);
+        Console.Error.Write(r.StandardError);
+        var lines = r.StandardOutput.Split('\n');
+        if (lines.Length == 0 || lines[0].Length == 0)
+        {
+            return r.ExitCode;
+        }
+        // the PID column: its header's right edge (ps right-aligns numbers under it)
+        var header = lines[0];
+        var at = System.Text.RegularExpressions.Regex.Match(header, @"(?<=^|\s)PID(?=\s|$)");
+        if (!at.Success)
+        {
+            Console.Out.Write(r.StandardOutput); // a format without PID: nothing to tag
+            return r.ExitCode;
+        }
+        var end = at.Index + at.Length;
+        var sb = new System.Text.StringBuilder();
+        sb.Append(header[..end]).Append(" CONTEXT".PadRight(20)).Append(header[end..]).Append('\n');
+        foreach (var line in lines.Skip(1).Where(l => l.Length > 0))
+        {
+            // the pid: the digits that end at (or run through) the column's edge
+            var stop = Math.Min(end, line.Length);
+            var from = stop;
+            while (from > 0 && line[from - 1] != ' ')
+            {
+                from--;
+            }
+            var field = line[from..stop];
+            string column;
+            if (int.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                column = table.TryGuestOfPid(pid, out var g) ? Column(g?.Context ?? 0, g?.Name ?? ProcessInfo.HostContextName) : Column(-1, "?");
+            }
+            else
+            {
+                column = new string(' ', 19);
+            }
+            sb.Append(line[..stop]).Append(' ').Append(column).Append(line[stop..]).Append('\n');
+        }
+        Console.Out.Write(sb.ToString());
+        return r.ExitCode;
+    }
+
+    private const string KillUsage =
+        "Usage: vserver vkill [--xid|-c GUEST|CONTEXT] [-s SIGNAL] [--] [PID...]\n" +
+        "  -c GUEST PID...  PIDs as the guest sees them;  -c GUEST alone: every process of the guest;\n" +
+        "  PID... without -c: host PIDs, each only if it is a guest's process";
+
+    /// <summary>Seed 000's CONTEXT column: the context in 5, the name in 13 (cut as ps cuts).</summary>
+    private static string Column(int context, string name) =>
+        string.Create(CultureInfo.InvariantCulture, $"{context,5} {StatFormat.Cut(name, 13),-13}");
+
     private static int Kill(ProcessTable table, string[] args)
     {
         string? guest = null;
@@ -100,20 +166,57 @@ internal static class HostCommands
                 default:
                     if (!int.TryParse(args[i], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0)
                     {
-                        Console.Error.WriteLine($"vkill: '{args[i]}' is not a pid.\nUsage: vserver vkill -c GUEST [-s SIGNAL] PID...");
+                        Console.Error.WriteLine($"vkill: '{args[i]}' is not a pid.\n" + KillUsage);
                         return 2;
                     }
                     pids.Add(pid);
                     break;
             }
         }
-        if (guest is null || pids.Count == 0)
+        if (guest is null && pids.Count == 0)
         {
-            Console.Error.WriteLine("Usage: vserver vkill -c GUEST [-s SIGNAL] PID...   (PIDs as the guest sees them)");
+            Console.Error.WriteLine(KillUsage);
             return 2;
         }
-        var g = Find(table, guest);
         var rc = 0;
+        if (guest is null)
+        {
+            // host pids: each signalled only when it is a guest's process, never the host's
+            foreach (var pid in pids)
+            {
+                try
+                {
+                    if (!table.TryGuestOfPid(pid, out var owner) || owner is null)
+                    {
+                        throw new VServerException("ProcessNotInGuest", ErrorKind.PermissionDenied,
+                            $"Refusing to signal host pid {pid}: it is not a guest's process (vkill signals only guests' processes).", pid);
+                    }
+                    table.Signal(owner, pid, signal, ProcFs.Stat(pid)?.StartTicks, $"host pid {pid}");
+                }
+                catch (VServerException e)
+                {
+                    Console.Error.WriteLine($"vkill: {e.Message} [{e.ErrorId}]");
+                    rc = 1;
+                }
+            }
+            return rc;
+        }
+        var g = Find(table, guest);
+        if (pids.Count == 0)
+        {
+            // the whole context: every process of the guest
+            foreach (var p in table.Of(g).ToList())
+            {
+                try
+                {
+                    table.Signal(g, p.Pid, signal, p.Stat.StartTicks, $"host pid {p.Pid}");
+                }
+                catch (VServerException e) when (e.ErrorId == "ProcessNotFound")
+                {
+                }
+            }
+            return 0;
+        }
         foreach (var pid in pids)
         {
             try

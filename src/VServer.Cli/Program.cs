@@ -37,8 +37,9 @@ public static class Program
         "         --debug   print every host command line VServer runs (the OCI runtime, conmon, ip)\n" +
         "         --nodev   start without the guest's network devices: loopback only, for this start\n" +
         "Host-wide: vserver vserver-stat           (every context: CTX PROC VSZ RSS userTIME sysTIME UPTIME NAME)\n" +
-        "           vserver vps [GUEST|CONTEXT...] (processes tagged with their context)\n" +
-        "           vserver vkill -c GUEST [-s SIGNAL] PID...   (PIDs as the guest sees them)\n" +
+        "           vserver vps [PS-OPTIONS...]    (ps with a CONTEXT column after PID; all processes when no option)\n" +
+        "           vserver vps --detail [GUEST|CONTEXT...]   (VServer's layout: guest pid, user, state, memory, time)\n" +
+        "           vserver vkill [-c GUEST] [-s SIGNAL] [PID...]   (-c: guest PIDs, or all of the guest; else host PIDs of guests)\n" +
         "           vserver testme                 (is this host ready? exit 1 when a check fails)\n" +
         "Exit status (util-vserver's): 0 done; 1 failed, or 'running' of a stopped guest; 2 usage; 3 'status' of a\n" +
         "stopped guest; exec, suexec and service give the command's own. Starting a running guest or stopping a\n" +

@@ -194,7 +194,7 @@ public class ContextTests
         Assert.Matches($@"^{ctx} {{1,}}2 [ \d.KMG]{{6}} [ \d.KMG]{{6}}   0m\d\ds\d\d   0m\d\ds\d\d   0m\d\ds\d\d {g.Name}$", lines[2]);
         Assert.Equal(3, lines.Length);
 
-        var vps = Cli(g, "vps", g.Name);
+        var vps = Cli(g, "vps", "--detail", g.Name);
         Assert.Equal(0, vps.Code);
         lines = vps.Out.TrimEnd('\n').Split('\n');
         Assert.Equal(StatFormat.ProcessHeader, lines[0]);
@@ -207,8 +207,54 @@ public class ContextTests
         Assert.Contains("ProcessNotFound", bad.Err);
         var kill = Cli(g, "vkill", "-c", g.Name, "-s", "KILL", gpid.ToString(CultureInfo.InvariantCulture));
         Assert.Equal(0, kill.Code);
-        Assert.True(LiveGuest.WaitFor(() => !Regex.IsMatch(Cli(g, "vps", g.Name).Out, $@" {gpid} root"), 5));
-        Assert.Equal(2, Cli(g, "vkill", "-c", g.Name).Code); // usage
+        Assert.True(LiveGuest.WaitFor(() => !Regex.IsMatch(Cli(g, "vps", "--detail", g.Name).Out, $@" {gpid} root"), 5));
+        Assert.Equal(2, Cli(g, "vkill").Code); // usage
+    }
+
+    [GuestFact]
+    public void VpsTakesPsOptionsAndVkillTakesHostPidsAndWholeContexts()
+    {
+        using var g = new LiveGuest();
+        var gpid = SleepPid(g);
+        var ctx = g.Store.ReadConfig(g.Name).Context!.Value;
+        var hostPid = CgroupPids(g).Single(p => File.ReadAllText($"/proc/{p}/comm").Trim() == "sleep");
+
+        // seed 000's layout: ps's columns with CONTEXT (number, name) after PID
+        var vps = Cli(g, "vps");
+        Assert.Equal(0, vps.Code);
+        var lines = vps.Out.TrimEnd('\n').Split('\n');
+        Assert.Equal("  PID CONTEXT             TTY          TIME CMD", lines[0]);
+        Assert.Contains(lines, l => Regex.IsMatch(l, $@"^ *{hostPid} +{ctx} {g.Name.PadRight(13)[..13]} \? +00:00:00 sleep$"));
+        Assert.Contains(lines, l => Regex.IsMatch(l, $@"^ *{Environment.ProcessId} +0 MAIN +"));
+        // ps's own options, BSD style: the column goes after PID wherever ps puts it
+        vps = Cli(g, "vps", "aux");
+        Assert.Equal(0, vps.Code);
+        lines = vps.Out.TrimEnd('\n').Split('\n');
+        Assert.StartsWith("USER       PID CONTEXT             %CPU", lines[0]);
+        Assert.Contains(lines, l => Regex.IsMatch(l, $@"^root +{hostPid} +{ctx} {g.Name.PadRight(13)[..13]} .* sleep 600$"));
+        vps = Cli(g, "vps", "-o", "pid,comm", "-p", hostPid.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal($"  PID CONTEXT             COMMAND\n{hostPid,5} {ctx,5} {g.Name.PadRight(13)[..13]} sleep\n", vps.Out);
+
+        // a host pid: signalled only when it is a guest's process
+        using var hostSleep = Process.Start("sleep", "600");
+        try
+        {
+            var refused = Cli(g, "vkill", "-s", "KILL", hostSleep.Id.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(1, refused.Code);
+            Assert.Contains("ProcessNotInGuest", refused.Err);
+            Assert.False(hostSleep.HasExited);
+        }
+        finally
+        {
+            hostSleep.Kill();
+        }
+        Assert.Equal(0, Cli(g, "vkill", "-s", "KILL", hostPid.ToString(CultureInfo.InvariantCulture)).Code);
+        Assert.True(LiveGuest.WaitFor(() => !CgroupPids(g).Contains(hostPid), 5));
+        Assert.Equal(GuestState.Running, g.Runtime.Status(g.Name).State);
+
+        // the whole context: every process of the guest, its init too
+        Assert.Equal(0, Cli(g, "vkill", "--xid", ctx.ToString(CultureInfo.InvariantCulture), "-s", "KILL").Code);
+        Assert.True(LiveGuest.WaitFor(() => g.Runtime.Status(g.Name).State == GuestState.Stopped, 10));
     }
 
     private static (int Code, string Out, string Err) Cli(LiveGuest g, params string[] args)
