@@ -689,7 +689,7 @@ public sealed class GuestRuntime
         return true;
     }
 
-    private static void WaitForConmon(RunState s, TimeSpan timeout)
+    internal static void WaitForConmon(RunState s, TimeSpan timeout)
     {
         if (s.ConmonPid <= 0)
         {

@@ -367,10 +367,16 @@ public sealed class GuestStore
     {
         reporter ??= NullReporter.Instance;
         Validate.ExistingGuestName(name);
+        var run = new Runtime.RunDirectory(Paths, name);
+        // a guest whose init just ended (killed from inside or by vkill): its monitor is still
+        // running the exit hook, which cleans up its cgroup and network; the remove waits for it
+        if (run.ReadState() is { } ended && run.Status().State != GuestState.Running)
+        {
+            Runtime.GuestRuntime.WaitForConmon(ended, TimeSpan.FromSeconds(10));
+        }
         using var hostLock = HostLock.Acquire(Paths.LockFile);
         var c = ReadConfig(name);
         var root = RootOf(c);
-        var run = new Runtime.RunDirectory(Paths, name);
         // a stop's cleanup (the exit hook, in another process) holds the guest's lock until it is done
         using var guestLock = File.Exists(run.LockFile) ? run.Lock() : null; // (a guest never started has none)
         if (run.Status().State == GuestState.Running)
