@@ -21,6 +21,7 @@
         'Rename-VServerGuest'
         'Export-VServerGuest'
         'Import-VServerGuest'
+        'Move-VServerGuest'
         'Start-VServerGuest'
         'Stop-VServerGuest'
         'Restart-VServerGuest'

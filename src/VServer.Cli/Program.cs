@@ -29,7 +29,7 @@ public static class Program
         "  hashify [REFERENCE]        the same as unify (shared extents, not hard links)\n" +
         "  export FILE [--force]      configuration and root in one archive (.tar, .tar.gz, .tar.xz, .tar.zst);\n" +
         "                             --force: a running guest, frozen while it is read\n" +
-        "  import FILE [--context N]  a new guest NAME from an export (N: its context; 0: a free one)\n" +
+        "  import FILE|- [--context N]  a new guest NAME from an export, or from standard input (N: its context; 0: a free one)\n" +
         "  rename NEWNAME             a stopped guest; its root moves with it when it is VDIR_ROOT/NAME\n" +
         "  import-conf FILE           a legacy NAME.conf, read as data; the root stays where it is\n" +
         "  exited INSTANCE            conmon's exit hook\n" +
@@ -128,7 +128,13 @@ public static class Program
                     ? (int.TryParse(args[4], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var cx) ? cx
                         : throw new VServerException("InvalidContext", ErrorKind.InvalidArgument, $"'{VisibleText.Of(args[4])}' is not a context number.", args[4]))
                     : null;
-                var imported = GuestArchive.Import(store, args[2], name, context, reporter, cancel.Token);
+                // "-": the archive on standard input (Move-VServerGuest sends it over ssh); a cut connection
+                // (SIGHUP, SIGTERM) ends the import, which then leaves nothing
+                using var hup = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, c => { c.Cancel = true; cancel.Cancel(); });
+                using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; cancel.Cancel(); });
+                var imported = args[2] == "-"
+                    ? GuestMover.ImportStream(store, Console.OpenStandardInput(), name, context, reporter, cancel.Token)
+                    : GuestArchive.Import(store, args[2], name, context, reporter, cancel.Token);
                 Say($"vserver: guest '{imported.Name}' imported from {args[2]} (context {imported.Context}, root {imported.Root}).");
                 return 0;
             }

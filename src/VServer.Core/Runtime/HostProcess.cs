@@ -50,7 +50,7 @@ public static class HostProcess
     public static ProcessResult Run(string file, IEnumerable<string> args, CancellationToken cancel = default,
         Action<string>? onOutput = null, Action<string>? onError = null,
         IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false, string? input = null,
-        Action? onTick = null)
+        Action? onTick = null, Stream? inputStream = null)
     {
         Traced(file, args);
         var psi = new ProcessStartInfo(file)
@@ -79,7 +79,14 @@ public static class HostProcess
         using var p = new Process { StartInfo = psi };
         var sw = Stopwatch.StartNew();
         Start(p, file, inheritFd);
-        Writer(p.StandardInput, input);
+        if (inputStream is not null)
+        {
+            StreamWriterThread(p.StandardInput, inputStream);
+        }
+        else
+        {
+            Writer(p.StandardInput, input);
+        }
         // Readers on threads of their own: the thread pool may be busy (a test host, many guests at once).
         var outReader = Reader(p.StandardOutput, stdout, onOutput);
         var errReader = Reader(p.StandardError, stderr, onError);
@@ -101,6 +108,24 @@ public static class HostProcess
         lock (stdout) { o = stdout.ToString(); }
         lock (stderr) { e = stderr.ToString(); }
         return new ProcessResult(p.ExitCode, o, e, sw.Elapsed);
+    }
+
+    /// <summary>Copies a stream to the program's input on a thread of its own, then closes it (EPIPE ends the copy).</summary>
+    private static void StreamWriterThread(StreamWriter to, Stream from)
+    {
+        var t = new Thread(() =>
+        {
+            try
+            {
+                from.CopyTo(to.BaseStream, 1 << 20);
+                to.Close();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // the program ended without reading all of it
+            }
+        }) { IsBackground = true, Name = "vserver-input" };
+        t.Start();
     }
 
     /// <summary>Writes the input on a thread of its own (a command that never reads it must not block us), then closes it.</summary>
