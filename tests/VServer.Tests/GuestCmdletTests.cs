@@ -281,6 +281,21 @@ public class UtilVserverCmdletTests
     }
 
     [Fact]
+    public void MoveWithWhatIfChangesNothingAndABadDestinationIsNamed()
+    {
+        using var s = new PowerShellSession();
+        s.Invoke("New-VServerGuest web -Method Skeleton -WarningAction SilentlyContinue | Out-Null");
+        var text = s.Render("Get-VServerGuest web | Move-VServerGuest -Destination root@hostb -WhatIf");
+        Assert.Contains("Move guest to root@hostb, removing it here", text);
+        Assert.Single(s.Invoke("Get-VServerGuest web"));
+        s.Invoke("Move-VServerGuest web -Destination '-oProxyCommand=id' -Confirm:$false");
+        var e = Assert.Single(s.Errors);
+        Assert.Equal("InvalidDestination,VServer.Commands.MoveVServerGuestCommand", e.FullyQualifiedErrorId);
+        Assert.Contains("-oProxyCommand=id", e.Exception.Message);
+        Assert.Single(s.Invoke("Get-VServerGuest web"));
+    }
+
+    [Fact]
     public void SetVServerGuestOnAVserverBuildDirectoryTouchesOnlyItsFile()
     {
         using var s = new PowerShellSession();
