@@ -33,6 +33,7 @@
         'Invoke-VServerUnify'
         'Get-VServerDiskUsage'
         'Test-VServerHost'
+        'Install-VServerHostService'
         'Get-VServerNetwork'
         'Import-VServerLegacyConfig'
         'Get-VServerBridge'

@@ -41,6 +41,8 @@ public static class Program
         "           vserver vps --detail [GUEST|CONTEXT...]   (VServer's layout: guest pid, user, state, memory, time)\n" +
         "           vserver vkill [-c GUEST] [-s SIGNAL] [PID...]   (-c: guest PIDs, or all of the guest; else host PIDs of guests)\n" +
         "           vserver testme                 (is this host ready? exit 1 when a check fails)\n" +
+        "           vserver boot [MARK]            (the marked guests, after their apps/init/depends; the host's boot)\n" +
+        "           vserver shutdown [SECONDS]     (every running guest, in parallel, within SECONDS; the host's shutdown)\n" +
         "Exit status (util-vserver's): 0 done; 1 failed, or 'running' of a stopped guest; 2 usage; 3 'status' of a\n" +
         "stopped guest; exec, suexec and service give the command's own. Starting a running guest or stopping a\n" +
         "stopped one warns and gives 0.\n";
@@ -68,6 +70,14 @@ public static class Program
         if (args.Length == 1 && args[0] is "testme")
         {
             return HostCommands.TestMe(VServerPaths.FromEnvironment());
+        }
+        if (args.Length >= 1 && args[0] is "boot")
+        {
+            return BootCommands.Boot(args[1..], VServerPaths.FromEnvironment());
+        }
+        if (args.Length >= 1 && args[0] is "shutdown")
+        {
+            return BootCommands.Shutdown(args[1..], VServerPaths.FromEnvironment());
         }
         if (args.Length >= 1 && args[0] is "vserver-stat" or "vps" or "vkill")
         {

@@ -151,4 +151,41 @@ public sealed class VserverCommandTests
         Assert.False(g.Store.Exists(g.Name));
         Assert.False(Directory.Exists(root));
     }
+
+    [GuestFact]
+    public void BootStartsTheMarkedGuestsAfterTheirDependsAndShutdownStopsThemAll()
+    {
+        using var a = new LiveGuest(start: false);
+        using var b = new LiveGuest(start: false, sharing: a);
+        using var c = new LiveGuest(start: false, sharing: a);
+        void Put(LiveGuest g, string rel, string content)
+        {
+            var f = Path.Combine(g.Roots.Paths.ConfigDir(g.Name), rel);
+            Directory.CreateDirectory(Path.GetDirectoryName(f)!);
+            File.WriteAllText(f, content);
+        }
+        Put(a, "apps/init/mark", "default\n");
+        Put(a, "apps/init/depends", b.Name + "\n");
+        Put(c, "apps/init/mark", "other\n");
+
+        var r = Cli(a, "boot");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        Assert.Equal(GuestState.Running, a.Runtime.Status(a.Name).State);
+        Assert.Equal(GuestState.Running, b.Runtime.Status(b.Name).State); // not marked: a needs it
+        Assert.Equal(GuestState.Stopped, c.Runtime.Status(c.Name).State);
+        Assert.True(b.State.StartTime < a.State.StartTime, $"{b.State.StartTime:O} {a.State.StartTime:O}");
+
+        r = Cli(a, "shutdown", "5");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        Assert.Equal(GuestState.Stopped, a.Runtime.Status(a.Name).State);
+        Assert.Equal(GuestState.Stopped, b.Runtime.Status(b.Name).State);
+
+        // a cycle: named, nothing of it started, exit 1
+        Put(b, "apps/init/depends", a.Name + "\n");
+        r = Cli(a, "boot");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"{a.Name} -> {b.Name} -> {a.Name}", r.StandardError);
+        Assert.Equal(GuestState.Stopped, a.Runtime.Status(a.Name).State);
+        Assert.Equal(2, Cli(a, "shutdown", "soon").ExitCode);
+    }
 }

@@ -296,6 +296,25 @@ public class UtilVserverCmdletTests
     }
 
     [Fact]
+    public void InstallVServerHostServiceWritesAndEnablesItsUnitAndWhatIfWritesNothing()
+    {
+        TestEnvironment.UseStagedCli(); // the unit runs the module's vserver command
+        using var s = new PowerShellSession();
+        var image = Path.Combine(s.Roots.Base, "image");
+        s.Invoke($"Install-VServerHostService -Root '{image}' -WhatIf");
+        Assert.False(Directory.Exists(image));
+        var r = (VServer.Runtime.HostServiceResult)Assert.Single(s.Invoke($"Install-VServerHostService -Root '{image}' -StopTimeout 60")).BaseObject;
+        Assert.Empty(s.Errors);
+        Assert.Equal(Path.Combine(image, "etc/systemd/system/vserver-guests.service"), r.UnitPath);
+        Assert.Contains(" shutdown 60\n", File.ReadAllText(r.UnitPath));
+        Assert.Equal("/etc/systemd/system/vserver-guests.service", new FileInfo(r.WantsLink).LinkTarget);
+        File.WriteAllText(r.UnitPath, "[Unit]\n");
+        s.Invoke($"Install-VServerHostService -Root '{image}'");
+        Assert.Equal("UnitNotOurs,VServer.Commands.InstallVServerHostServiceCommand", Assert.Single(s.Errors).FullyQualifiedErrorId);
+        Assert.Equal("[Unit]\n", File.ReadAllText(r.UnitPath));
+    }
+
+    [Fact]
     public void SetVServerGuestOnAVserverBuildDirectoryTouchesOnlyItsFile()
     {
         using var s = new PowerShellSession();
