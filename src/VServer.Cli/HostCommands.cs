@@ -44,6 +44,98 @@ internal static class HostCommands
         }
     }
 
+    /// <summary>
+    /// vtop GUEST [TOP-OPTIONS]: top as the guest sees itself (run inside it: its processes, and with
+    /// lxcfs its memory, uptime and load). Without a guest, the host's top, with a note that top
+    /// shows no contexts (vps does).
+    /// </summary>
+    public static int Top(string[] args, VServerPaths paths)
+    {
+        if (args.Length > 0 && !args[0].StartsWith('-'))
+        {
+            var store = new Storage.GuestStore(paths);
+            var name = Program.GuestName(args[0], paths);
+            if (!store.Exists(name))
+            {
+                Console.Error.WriteLine($"vtop: No guest named '{VisibleText.Of(name)}'. [GuestNotFound]");
+                return 1;
+            }
+            return new GuestRuntime(store).ExecAttached(name, new ExecRequest(new[] { "top" }.Concat(args[1..]).ToArray())
+            {
+                Environment = new Dictionary<string, string> { ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "linux" },
+            });
+        }
+        var top = HostProcess.Find("top") ?? throw new VServerException("TopNotFound", ErrorKind.NotInstalled, "vtop needs top (Debian package procps).", "top");
+        Console.Error.WriteLine("vtop: the host's top shows no contexts: vtop GUEST shows one guest as it sees itself, vps tags every process with its context.");
+        return HostProcess.RunInteractive(top, args);
+    }
+
+    /// <summary>vpstree [GUEST] [PSTREE-OPTIONS]: pstree of the host, or of one guest from its init (host pids), with pstree's own options.</summary>
+    public static int Pstree(string[] args, VServerPaths paths)
+    {
+        var pstree = HostProcess.Find("pstree") ?? throw new VServerException("PstreeNotFound", ErrorKind.NotInstalled, "vpstree needs pstree (Debian package psmisc).", "pstree");
+        if (args.Length > 0 && !args[0].StartsWith('-'))
+        {
+            var table = new ProcessTable(paths);
+            var g = Find(table, args[0]);
+            return HostProcess.RunInteractive(pstree, args[1..].Append(g.State.InitPid.ToString(CultureInfo.InvariantCulture)));
+        }
+        return HostProcess.RunInteractive(pstree, args);
+    }
+
+    /// <summary>vdu GUEST...: util-vserver's vdu, du that tells a guest's own bytes from those it shares (unified): KiB, as du -s prints them.</summary>
+    public static int Du(string[] args, VServerPaths paths)
+    {
+        if (args.Length == 0)
+        {
+            Console.Error.WriteLine("Usage: vserver vdu GUEST...   (TOTAL OWN SHARED in KiB, then the guest; OWN: not shared with another file)");
+            return 2;
+        }
+        var store = new Storage.GuestStore(paths);
+        var rc = 0;
+        Console.Out.WriteLine($"{"TOTAL",10} {"OWN",10} {"SHARED",10} GUEST");
+        foreach (var a in args)
+        {
+            try
+            {
+                var name = Program.GuestName(a, paths);
+                if (!store.Exists(name))
+                {
+                    throw new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{VisibleText.Of(name)}'.", name);
+                }
+                var u = Storage.DiskUsageMeter.MeasureGuest(store, name);
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{u.TotalBytes / 1024,10} {u.ExclusiveBytes / 1024,10} {u.SharedBytes / 1024,10} {VisibleText.Of(name)}"));
+            }
+            catch (VServerException e)
+            {
+                Console.Error.WriteLine($"vdu: {e.Message} [{e.ErrorId}]");
+                rc = 1;
+            }
+        }
+        return rc;
+    }
+
+    /// <summary>vserver-info: this installation (version, roots, programs) and what the host can do, one "key: value" line each.</summary>
+    public static int Info(VServerPaths paths)
+    {
+        var version = typeof(GuestRuntime).Assembly.GetName().Version?.ToString(3) ?? "?";
+        Console.Out.WriteLine($"VServer version: {version}");
+        Console.Out.WriteLine($"Kernel: {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}");
+        Console.Out.WriteLine($"Config root: {paths.ConfigRoot}");
+        Console.Out.WriteLine($"Vdir root: {paths.VdirRoot}");
+        Console.Out.WriteLine($"Run root: {paths.RunRoot}");
+        Console.Out.WriteLine($"vserver command: {GuestRuntime.CliPath() ?? Environment.ProcessPath ?? "?"}");
+        foreach (var p in new[] { "crun", "runc", "conmon", "lxcfs", "nft", "ip", "tar", "debootstrap", "ssh" })
+        {
+            Console.Out.WriteLine($"{p}: {HostProcess.Find(p) ?? "not installed"}");
+        }
+        foreach (var c in HostChecks.Run(paths))
+        {
+            Console.Out.WriteLine($"{c.Check}: {c.Status.ToString().ToLowerInvariant()} ({c.Detail})");
+        }
+        return 0;
+    }
+
     /// <summary>testme: one line per check; exit status 1 when any check fails.</summary>
     public static int TestMe(VServerPaths paths)
     {

@@ -41,6 +41,10 @@ public static class Program
         "           vserver vps --detail [GUEST|CONTEXT...]   (VServer's layout: guest pid, user, state, memory, time)\n" +
         "           vserver vkill [-c GUEST] [-s SIGNAL] [PID...]   (-c: guest PIDs, or all of the guest; else host PIDs of guests)\n" +
         "           vserver testme                 (is this host ready? exit 1 when a check fails)\n" +
+        "           vserver vtop [GUEST] [TOP-OPTIONS]     (top; with GUEST, as the guest sees itself)\n" +
+        "           vserver vpstree [GUEST] [PSTREE-OPTIONS]   (pstree; with GUEST, from its init)\n" +
+        "           vserver vdu GUEST...           (TOTAL OWN SHARED KiB: what unification shares)\n" +
+        "           vserver vserver-info           (this installation and what the host can do)\n" +
         "           vserver boot [MARK]            (the marked guests, after their apps/init/depends; the host's boot)\n" +
         "           vserver shutdown [SECONDS]     (every running guest, in parallel, within SECONDS; the host's shutdown)\n" +
         "Exit status (util-vserver's): 0 done; 1 failed, or 'running' of a stopped guest; 2 usage; 3 'status' of a\n" +
@@ -78,6 +82,25 @@ public static class Program
         if (args.Length >= 1 && args[0] is "shutdown")
         {
             return BootCommands.Shutdown(args[1..], VServerPaths.FromEnvironment());
+        }
+        try
+        {
+            switch (args.Length >= 1 ? args[0] : "")
+            {
+                case "vtop":
+                    return HostCommands.Top(args[1..], VServerPaths.FromEnvironment());
+                case "vpstree":
+                    return HostCommands.Pstree(args[1..], VServerPaths.FromEnvironment());
+                case "vdu":
+                    return HostCommands.Du(args[1..], VServerPaths.FromEnvironment());
+                case "vserver-info" when args.Length == 1:
+                    return HostCommands.Info(VServerPaths.FromEnvironment());
+            }
+        }
+        catch (VServerException e)
+        {
+            Console.Error.WriteLine($"{args[0]}: {e.Message} [{e.ErrorId}]");
+            return 1;
         }
         if (args.Length >= 1 && args[0] is "vserver-stat" or "vps" or "vkill")
         {

@@ -188,4 +188,34 @@ public sealed class VserverCommandTests
         Assert.Equal(GuestState.Stopped, a.Runtime.Status(a.Name).State);
         Assert.Equal(2, Cli(a, "shutdown", "soon").ExitCode);
     }
+
+    [GuestFact]
+    public void VtopVpstreeVduAndVserverInfoShowTheGuestAndTheInstallation()
+    {
+        using var g = new LiveGuest();
+        g.Sh("sleep 300 >/dev/null 2>&1 &");
+        // top inside the guest: its own processes only, none of the host's
+        var r = Cli(g, "vtop", g.Name, "-b", "-n", "1");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        Assert.Contains("sleep", r.StandardOutput);
+        Assert.DoesNotContain("dotnet", r.StandardOutput);
+        Assert.DoesNotContain("conmon", r.StandardOutput);
+        // pstree from the guest's init, in host pids
+        r = Cli(g, "vpstree", g.Name, "-p");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        Assert.Matches($@"^init\({g.State.InitPid}\)", r.StandardOutput);
+        Assert.Contains("sleep(", r.StandardOutput);
+        Assert.Equal(1, Cli(g, "vpstree", "nosuch").ExitCode);
+        // vdu: what the guest's root holds, its own and shared, in KiB
+        r = Cli(g, "vdu", g.Name);
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        var usage = Storage.DiskUsageMeter.MeasureGuest(g.Store, g.Name);
+        Assert.Equal($"{"TOTAL",10} {"OWN",10} {"SHARED",10} GUEST\n{usage.TotalBytes / 1024,10} {usage.ExclusiveBytes / 1024,10} {usage.SharedBytes / 1024,10} {g.Name}\n", r.StandardOutput);
+        // vserver-info: this installation's roots and the host's checks
+        r = Cli(g, "vserver-info");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains($"Config root: {g.Roots.Paths.ConfigRoot}\n", r.StandardOutput);
+        Assert.Contains("\nconmon: /", r.StandardOutput);
+        Assert.Matches(@"\ncgroups: pass \(", r.StandardOutput);
+    }
 }
