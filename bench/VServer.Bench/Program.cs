@@ -14,6 +14,7 @@ using VServer.Config;
 //   lifecycle [iterations] [idle-guests]: start/exec against the OCI runtime called directly and raw unshare/nsenter
 //   contexts [guests] [processes-per-guest] [iterations]: Get-VServerContext against ps -e -o pid,vsz,rss,times
 //   unify [guests] [tree]: Invoke-VServerUnify's Unifier against duperemove -dr on identical copies, on a loop XFS
+//   lxc [iterations]: start, exec, stop and running as typed, against LXC on the same Busybox root
 //   boot [iterations]: a Debootstrap guest's build (cold, cached, clone) and its systemd boot to "running"
 //                      against systemd-nspawn -b and lxc-start on copies of the same tree
 var mode = args.Length > 0 && !char.IsDigit(args[0][0]) ? args[0] : "lifecycle";
@@ -49,6 +50,9 @@ try
             break;
         case "boot":
             Boot(Arg(0, 5));
+            break;
+        case "lxc":
+            AgainstLxc(Arg(0, 10));
             break;
         default:
             Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree]]");
@@ -255,6 +259,51 @@ void Unify(int guests, string tree)
     }
 }
 
+// the lifecycle as typed, against LXC on a copy of the same Busybox root, in one run: start
+// (vserver NAME start / lxc-start -d + lxc-wait RUNNING), exec (vserver NAME exec / lxc-attach),
+// clean stop (vserver NAME stop / lxc-stop), and vserver NAME running
+void AgainstLxc(int iterations)
+{
+    var g = NewGuest();
+    var cli = Path.Combine(repo, "output", "VServer", "vserver");
+    var env = new Dictionary<string, string> { ["VSERVER_CONFIG_ROOT"] = paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = paths.VdirRoot, ["VSERVER_RUN_ROOT"] = paths.RunRoot };
+    void Vs(params string[] a)
+    {
+        var r = HostProcess.Run(cli, a, environment: env);
+        if (r.ExitCode != 0) { throw new InvalidOperationException($"vserver {string.Join(' ', a)}: {r.StandardError}"); }
+    }
+    var lxcPath = Path.Combine(baseDir, "lxc");
+    var lxcRoot = Path.Combine(baseDir, "lxc-root");
+    Check("cp", "-a", store.RootOf(store.ReadConfig(g)) + "/.", lxcRoot);
+    Directory.CreateDirectory(Path.Combine(lxcPath, "bb"));
+    // busybox init halts on SIGUSR1 (LXC's busybox template sets the same)
+    File.WriteAllText(Path.Combine(lxcPath, "bb", "config"),
+        "lxc.include = /usr/share/lxc/config/common.conf\n" +
+        $"lxc.rootfs.path = dir:{lxcRoot}\nlxc.uts.name = bb\nlxc.net.0.type = empty\nlxc.apparmor.profile = unconfined\n" +
+        "lxc.init.cmd = /sbin/init\nlxc.signal.halt = SIGUSR1\n");
+    void Lxc(string tool, params string[] a) => Check(tool, new[] { "-n", "bb", "-P", lxcPath }.Concat(a).ToArray());
+
+    Vs(g, "start"); Vs(g, "stop"); // warm: the runtime probe, lxcfs
+    var vsStart = Measure(iterations, () => Vs(g, "start"), after: () => rt.Stop(g, TimeSpan.Zero));
+    var lxcStart = Measure(iterations, () => { Lxc("lxc-start", "-d"); Lxc("lxc-wait", "-s", "RUNNING"); }, after: () => Lxc("lxc-stop", "-k"));
+    Vs(g, "start");
+    Lxc("lxc-start", "-d"); Lxc("lxc-wait", "-s", "RUNNING");
+    Thread.Sleep(500);
+    var vsExec = Measure(iterations, () => Vs(g, "exec", "/bin/true"));
+    var lxcExec = Measure(iterations, () => Lxc("lxc-attach", "--", "/bin/true"));
+    var running = Measure(iterations, () => Vs(g, "running"));
+    rt.Stop(g, TimeSpan.Zero);
+    Lxc("lxc-stop", "-k");
+    var stops = Math.Max(3, iterations / 3);
+    var vsStop = Measure(stops, () => Vs(g, "stop"), before: () => { Vs(g, "start"); Thread.Sleep(300); });
+    var lxcStop = Measure(stops, () => Lxc("lxc-stop"), before: () => { Lxc("lxc-start", "-d"); Lxc("lxc-wait", "-s", "RUNNING"); Thread.Sleep(300); });
+    Console.WriteLine($"# VServer against LXC on the same Busybox root ({iterations} iterations, {stops} for stop; median ms; {OciRuntime.Resolve(paths).Name})");
+    Console.WriteLine($"start as typed: vserver {vsStart:F1}  lxc-start -d + lxc-wait {lxcStart:F1}  ratio {vsStart / lxcStart:F2} (target <= 1.0)");
+    Console.WriteLine($"exec /bin/true: vserver {vsExec:F1}  lxc-attach {lxcExec:F1}  ratio {vsExec / lxcExec:F2} (target <= 1.0)");
+    Console.WriteLine($"clean stop:     vserver {vsStop:F1}  lxc-stop {lxcStop:F1}  ratio {vsStop / lxcStop:F2} (target <= 1.0)");
+    Console.WriteLine($"vserver NAME running: {running:F1} (target <= 10)");
+}
+
 void Boot(int iterations)
 {
     // builds: a cold package cache, the same cache warm, a clone of the result
@@ -349,16 +398,18 @@ void Boot(int iterations)
     Console.WriteLine($"  lxc-start -d:      {lxc:F0} ms   ratio VServer/LXC {vs / lxc:F2} (as typed {vsCli / lxc:F2})");
 }
 
-static double Measure(int n, Action work, Action? after = null, int warmup = 0)
+static double Measure(int n, Action work, Action? after = null, int warmup = 0, Action? before = null)
 {
     for (var i = 0; i < warmup; i++)
     {
+        before?.Invoke();
         work();
         after?.Invoke();
     }
     var samples = new List<double>();
     for (var i = 0; i < n; i++)
     {
+        before?.Invoke();
         var sw = Stopwatch.StartNew();
         work();
         samples.Add(sw.Elapsed.TotalMilliseconds);
