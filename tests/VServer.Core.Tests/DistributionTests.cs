@@ -90,11 +90,12 @@ public class DistributionTests
         Assert.Equal(37, OciBundle.SystemdStopSignal); // SIGRTMIN+3: halt (SIGINT would be ctrl-alt-del, a reboot)
         Assert.Equal("37", (string?)systemd["annotations"]!["org.vserver.stopsignal"]);
 
-        // busybox or sysvinit as /sbin/init: no systemd mounts, read-only cgroup, SIGINT
+        // busybox or sysvinit as /sbin/init: no systemd mounts, read-only cgroup; SIGUSR1 (halt) to busybox, SIGINT to sysvinit
         var busybox = OciBundle.Generate(c, options with { InitKind = InitKind.Busybox });
         var bmounts = busybox["mounts"]!.AsArray().Select(m => (string?)m!["destination"]).ToArray();
         Assert.DoesNotContain("/run", bmounts);
-        Assert.Equal(2, OciBundle.StopSignal(OciBundle.Effective(c, InitKind.Busybox), InitKind.Busybox));
+        Assert.Equal(10, OciBundle.StopSignal(OciBundle.Effective(c, InitKind.Busybox), InitKind.Busybox));
+        Assert.Equal(2, OciBundle.StopSignal(OciBundle.Effective(c, InitKind.Other), InitKind.Other));
         // no /sbin/init: Sysv under the minimal pid 1
         Assert.Equal(OciBundle.InitHelperTarget, (string?)OciBundle.Generate(c, options with { InitKind = InitKind.None })["process"]!["args"]![0]);
     }

@@ -67,7 +67,7 @@ public sealed class BusyboxBuilder : IRootBuilder
             "# VServer busybox guest. /sbin/init (busybox init) reads this file.\n" +
             "::sysinit:/etc/init.d/rcS\n" +
             "::shutdown:/etc/init.d/rcK\n" +
-            "# Stop-VServerGuest sends SIGINT, as util-vserver does: shut down cleanly.\n" +
+            "# Stop-VServerGuest sends SIGUSR1 (halt); SIGINT (util-vserver's stop) powers off too.\n" +
             "::ctrlaltdel:/sbin/poweroff\n");
         root.WriteText("etc/init.d/rcS",
             "#!/bin/sh\n# Start-up of a VServer busybox guest: run /etc/init.d/S??* in order.\n" +

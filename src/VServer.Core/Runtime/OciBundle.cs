@@ -127,12 +127,18 @@ public static class OciBundle
         || key.StartsWith("fs.mqueue.", StringComparison.Ordinal)
         || (!hostNetwork && key.StartsWith("net.", StringComparison.Ordinal));
 
+    /// <summary>SIGUSR1: what busybox init takes as "halt" (LXC's busybox template stops it so too).</summary>
+    public const int BusyboxStopSignal = 10;
+
     /// <summary>
-    /// The signal a stop sends to the guest's init: SIGRTMIN+3 to systemd (halt), SIGINT to another
-    /// distribution init (util-vserver), SIGTERM otherwise.
+    /// The signal a stop sends to the guest's init: SIGRTMIN+3 to systemd (halt), SIGUSR1 to busybox
+    /// init (halt: a second sooner than its ctrl-alt-del action, which runs poweroff), SIGINT to
+    /// another distribution init (util-vserver's), SIGTERM otherwise.
     /// </summary>
     public static int StopSignal(GuestConfig c, InitKind kind = InitKind.Other) =>
-        IsSystemd(c, kind) ? SystemdStopSignal : c.InitStyle == InitStyle.Plain ? 2 : 15;
+        IsSystemd(c, kind) ? SystemdStopSignal
+        : c.InitStyle == InitStyle.Plain && kind == InitKind.Busybox ? BusyboxStopSignal
+        : c.InitStyle == InitStyle.Plain ? 2 : 15;
 
     /// <summary>Checks the parts of a configuration only a start gives meaning to (flags and capabilities read from disk are kept as data until then).</summary>
     public static void CheckStartable(GuestConfig c)
