@@ -104,6 +104,7 @@ public class MoveTests
         var destRuntime = new GuestRuntime(destStore);
         var destBefore = Listing(dest.Paths.ConfigRoot) + Listing(dest.Paths.VdirRoot);
 
+        var moveDirs = Directory.GetDirectories(Path.GetTempPath(), "vserver-move-*").Order(StringComparer.Ordinal).ToArray();
         // ssh killed in the middle of the transfer: the guest stays here and runs again; nothing there
         var slow = Wrapper(dest, "vserver-slow", slow: true);
         var move = Task.Run(() => Record.Exception(() => GuestMover.Move(g.Store, g.Runtime, g.Name, options with { RemoteCommand = slow })));
@@ -121,12 +122,13 @@ public class MoveTests
         Assert.Equal("moved-with-me", g.Sh("cat /srv-note").Trim());
         Assert.True(TestEnvironment.WaitFor(() => Listing(dest.Paths.ConfigRoot) + Listing(dest.Paths.VdirRoot) == destBefore, 15),
             "the other side kept: " + Listing(dest.Paths.ConfigRoot) + Listing(dest.Paths.VdirRoot));
-        Assert.DoesNotContain(".move-", Listing(g.Roots.Paths.VdirRoot)); // the local archive is gone too
+        Assert.Equal(moveDirs, Directory.GetDirectories(Path.GetTempPath(), "vserver-move-*").Order(StringComparer.Ordinal).ToArray()); // its FIFO's directory is gone too
 
         // the move: stopped here, imported and started there, then removed here
         var result = GuestMover.Move(g.Store, g.Runtime, g.Name, options with { RemoteCommand = Wrapper(dest, "vserver-b", slow: false) });
         try
         {
+            Assert.True(result.Bytes > 100_000, $"{result.Bytes} bytes went over ssh");
             Assert.True(result.StartedThere);
             Assert.True(result.SourceRemoved);
             Assert.False(g.Store.Exists(g.Name));

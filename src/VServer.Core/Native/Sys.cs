@@ -106,6 +106,9 @@ internal static unsafe partial class Sys
         }
     }
 
+    /// <summary>A FIFO at <paramref name="path"/> (mkfifo(3): mknod with S_IFIFO).</summary>
+    public static void Mkfifo(string path, int mode) => MknodAt(AT_FDCWD, path, 0x1000 | mode, 0);
+
     public static void SymlinkAt(string target, int dirfd, string name, string? display = null)
     {
         var t = Z(target);

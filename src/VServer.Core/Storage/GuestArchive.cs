@@ -36,7 +36,14 @@ public static class GuestArchive
     /// at one instant, as after a power cut) and thaws it after. The archive appears whole or not
     /// at all; an existing file is replaced only with <paramref name="force"/>.
     /// </summary>
-    public static ExportResult Export(GuestStore store, string name, string path, bool force, IOperationReporter? reporter = null, CancellationToken cancel = default)
+    public static ExportResult Export(GuestStore store, string name, string path, bool force, IOperationReporter? reporter = null, CancellationToken cancel = default) =>
+        Export(store, name, path, force, stream: null, reporter, cancel);
+
+    /// <summary>
+    /// <paramref name="stream"/>: tar writes, uncompressed, straight into this FIFO (Move-VServerGuest's
+    /// ssh reads it), with no file of its own and no rename; <paramref name="path"/> is then only a name.
+    /// </summary>
+    internal static ExportResult Export(GuestStore store, string name, string path, bool force, string? stream, IOperationReporter? reporter, CancellationToken cancel)
     {
         reporter ??= NullReporter.Instance;
         Validate.ExistingGuestName(name);
@@ -48,11 +55,11 @@ public static class GuestArchive
             throw new VServerException("ExportNotSupported", ErrorKind.InvalidOperation,
                 $"Guest '{name}' is built on the template {c.Template}: its root is an overlay of shared layers, which an export does not carry. Nothing was written.", name);
         }
-        if (Directory.Exists(path) || (File.Exists(path) && !force))
+        if (stream is null && (Directory.Exists(path) || (File.Exists(path) && !force)))
         {
             throw new VServerException("ArchiveExists", ErrorKind.ResourceExists, $"{path} already exists; give another path, or -Force to replace the file.", path);
         }
-        if (!Directory.Exists(Path.GetDirectoryName(path)))
+        if (stream is null && !Directory.Exists(Path.GetDirectoryName(path)))
         {
             throw new VServerException("PathNotFound", ErrorKind.ObjectNotFound, $"The directory of {path} does not exist.", path);
         }
@@ -94,7 +101,7 @@ public static class GuestArchive
                     "--mount", "--propagation", "private", "/bin/sh", "-c",
                     "mount --bind -- \"$1\" \"$3/config\" && mount --bind -- \"$2\" \"$3/root\" && cd -- \"$3\" && shift 3 && exec \"$0\" \"$@\"",
                     tools.Tar, store.Paths.ConfigDir(name), root, work,
-                    "--create", "--file=" + partial, "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
+                    "--create", "--file=" + (stream ?? partial), "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
                     "--sparse", "--one-file-system",
                 };
                 args.AddRange(CompressOption(compression));
@@ -111,6 +118,10 @@ public static class GuestArchive
                 }
             }
             cancel.ThrowIfCancellationRequested();
+            if (stream is not null)
+            {
+                return new ExportResult(name, path, 0, sw.Elapsed, running);
+            }
             File.Move(partial, path, overwrite: true);
             var bytes = new FileInfo(path).Length;
             reporter.Progress(activity, $"{bytes:N0} bytes written", 100);
@@ -118,7 +129,10 @@ public static class GuestArchive
         }
         finally
         {
-            File.Delete(partial);
+            if (stream is null)
+            {
+                File.Delete(partial);
+            }
             SafeRemove.RemoveTree(work);
         }
     }

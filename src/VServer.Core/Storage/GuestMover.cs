@@ -63,9 +63,11 @@ public static class GuestMover
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var activity = $"Moving guest {name} to {o.Destination}";
         var ran = runtime.Status(name).State == GuestState.Running;
-        var archive = Path.Combine(store.Paths.VdirRoot, $".move-{name}-{Guid.NewGuid().ToString("N")[..12]}.tar.zst");
+        // the export streams through a FIFO of a private directory into ssh's input: no copy on disk here
+        var work = Path.Combine(Path.GetTempPath(), "vserver-move-" + Guid.NewGuid().ToString("N")[..12]);
+        var fifo = Path.Combine(work, "stream");
         var moved = false;
-        long bytes;
+        long bytes = 0;
         try
         {
             if (ran)
@@ -73,23 +75,54 @@ public static class GuestMover
                 reporter.Progress(activity, "Stopping it here", 5);
                 runtime.Stop(name, o.StopTimeout, reporter, cancel);
             }
-            reporter.Progress(activity, "Exporting", 10);
-            bytes = GuestArchive.Export(store, name, archive, force: false, reporter, cancel).Bytes;
-            reporter.Progress(activity, $"Sending {bytes:N0} bytes to {o.Destination}", 40);
-            using (var input = File.OpenRead(archive))
+            Directory.CreateDirectory(work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Native.Sys.Mkfifo(fifo, 0x180);
+            reporter.Progress(activity, $"Sending it to {o.Destination}", 20);
+            var counted = new CountingStream();
+            var send = Task.Run(() =>
             {
-                var r = HostProcess.Run(ssh, SshArgs(o, name, "import", "-"), cancel, inputStream: input);
-                if (r.ExitCode != 0)
+                using var input = new FileStream(fifo, FileMode.Open, FileAccess.Read); // waits for tar
+                counted.Inner = input;
+                return HostProcess.Run(ssh, SshArgs(o, name, "import", "-"), cancel, inputStream: counted);
+            });
+            Exception? exportFailed = null;
+            try
+            {
+                // plain tar, as seed 001's tar pcvf - | ssh (GNU tar writes a FIFO uncompressed whatever it is told;
+                // SshOption Compression=yes compresses the transfer)
+                GuestArchive.Export(store, name, name + ".tar", force: false, stream: fifo, reporter, cancel);
+            }
+            catch (Exception e) when (e is VServerException or IOException)
+            {
+                exportFailed = e;
+                if (!send.IsCompleted)
                 {
-                    throw new VServerException("MoveFailed", ErrorKind.InvalidOperation,
-                        $"Guest '{name}' was not moved: {o.Destination} did not import it ({Reason(r)}). It stays here{(ran ? " and is started again" : "")}.", name);
+                    // tar may never have opened the FIFO: open and close it, so the reader sees the end
+                    try
+                    {
+                        using var unblock = new FileStream(fifo, FileMode.Open, FileAccess.Write);
+                    }
+                    catch (IOException)
+                    {
+                    }
                 }
+            }
+            var r = send.GetAwaiter().GetResult();
+            bytes = counted.Count;
+            if (r.ExitCode != 0)
+            {
+                throw new VServerException("MoveFailed", ErrorKind.InvalidOperation,
+                    $"Guest '{name}' was not moved: {o.Destination} did not import it ({Reason(r)}). It stays here{(ran ? " and is started again" : "")}.", name, exportFailed);
+            }
+            if (exportFailed is not null)
+            {
+                throw exportFailed;
             }
             moved = true;
         }
         finally
         {
-            File.Delete(archive);
+            SafeRemove.RemoveTree(work);
             if (!moved && ran && store.Exists(name) && runtime.Status(name).State != GuestState.Running)
             {
                 try
@@ -186,5 +219,27 @@ public static class GuestMover
         {
             File.Delete(spool);
         }
+    }
+
+    /// <summary>A read-only pass-through that counts the bytes read (what went over ssh).</summary>
+    private sealed class CountingStream : Stream
+    {
+        public Stream Inner { get; set; } = Null;
+        public long Count { get; private set; }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = Inner.Read(buffer, offset, count);
+            Count += n;
+            return n;
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
