@@ -15,6 +15,7 @@ using VServer.Config;
 //   contexts [guests] [processes-per-guest] [iterations]: Get-VServerContext against ps -e -o pid,vsz,rss,times
 //   unify [guests] [tree]: Invoke-VServerUnify's Unifier against duperemove -dr on identical copies, on a loop XFS
 //   lxc [iterations]: start, exec, stop and running as typed, against LXC on the same Busybox root
+//   many [guests] [throttle]: that many idle guests started and stopped at once, against LXC
 //   boot [iterations]: a Debootstrap guest's build (cold, cached, clone) and its systemd boot to "running"
 //                      against systemd-nspawn -b and lxc-start on copies of the same tree
 var mode = args.Length > 0 && !char.IsDigit(args[0][0]) ? args[0] : "lifecycle";
@@ -53,6 +54,9 @@ try
             break;
         case "lxc":
             AgainstLxc(Arg(0, 10));
+            break;
+        case "many":
+            ManyAgainstLxc(Arg(0, 200), Arg(1, 16));
             break;
         default:
             Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree]]");
@@ -302,6 +306,61 @@ void AgainstLxc(int iterations)
     Console.WriteLine($"exec /bin/true: vserver {vsExec:F1}  lxc-attach {lxcExec:F1}  ratio {vsExec / lxcExec:F2} (target <= 1.0)");
     Console.WriteLine($"clean stop:     vserver {vsStop:F1}  lxc-stop {lxcStop:F1}  ratio {vsStop / lxcStop:F2} (target <= 1.0)");
     Console.WriteLine($"vserver NAME running: {running:F1} (target <= 10)");
+}
+
+// N idle Busybox guests started at once: Start-VServerGuest -ThrottleLimit T in a warm runspace,
+// against lxc-start -d for N containers on copies of the same root, T at a time; then all stopped
+void ManyAgainstLxc(int count, int throttle)
+{
+    Console.Error.WriteLine($"creating {count} guests and {count} LXC containers…");
+    var guests = Enumerable.Range(0, count).Select(_ => NewGuest()).ToList();
+    var lxcPath = Path.Combine(baseDir, "lxc-many");
+    var template = store.RootOf(store.ReadConfig(guests[0]));
+    for (var i = 0; i < count; i++)
+    {
+        var dir = Path.Combine(lxcPath, "c" + i.ToString(CultureInfo.InvariantCulture));
+        Check("cp", "-a", template + "/.", Path.Combine(dir, "rootfs"));
+        File.WriteAllText(Path.Combine(dir, "config"),
+            "lxc.include = /usr/share/lxc/config/common.conf\n" +
+            $"lxc.rootfs.path = dir:{dir}/rootfs\nlxc.uts.name = c{i}\nlxc.net.0.type = empty\nlxc.apparmor.profile = unconfined\n" +
+            "lxc.init.cmd = /sbin/init\nlxc.signal.halt = SIGUSR1\n");
+    }
+    Environment.SetEnvironmentVariable("VSERVER_CONFIG_ROOT", paths.ConfigRoot);
+    Environment.SetEnvironmentVariable("VSERVER_VDIR_ROOT", paths.VdirRoot);
+    Environment.SetEnvironmentVariable("VSERVER_RUN_ROOT", paths.RunRoot);
+    using var runspace = RunspaceFactory.CreateRunspace(InitialSessionState.CreateDefault2());
+    runspace.Open();
+    using (var import = PowerShell.Create(runspace))
+    {
+        import.AddCommand("Import-Module").AddParameter("Name", Path.Combine(repo, "output", "VServer", "VServer.psd1")).Invoke();
+    }
+    // warm: the runtime probe, lxcfs, the cmdlets' JIT
+    rt.Start(guests[0]);
+    rt.Stop(guests[0], TimeSpan.Zero);
+    var sw = Stopwatch.StartNew();
+    using (var ps = PowerShell.Create(runspace))
+    {
+        ps.AddScript($"Get-VServerGuest | Start-VServerGuest -ThrottleLimit {throttle}").Invoke();
+        if (ps.HadErrors) { throw new InvalidOperationException(string.Join("; ", ps.Streams.Error)); }
+    }
+    var vsStart = sw.Elapsed.TotalSeconds;
+    sw.Restart();
+    using (var ps = PowerShell.Create(runspace))
+    {
+        ps.AddScript($"Get-VServerGuest | Stop-VServerGuest -ThrottleLimit {Math.Max(throttle, 64)} -Timeout 10").Invoke();
+    }
+    var vsStop = sw.Elapsed.TotalSeconds;
+    var names = Enumerable.Range(0, count).Select(i => "c" + i.ToString(CultureInfo.InvariantCulture)).ToList();
+    sw.Restart();
+    Parallel.ForEach(names, new ParallelOptions { MaxDegreeOfParallelism = throttle }, n => Check("lxc-start", "-n", n, "-P", lxcPath, "-d"));
+    Parallel.ForEach(names, new ParallelOptions { MaxDegreeOfParallelism = throttle }, n => Check("lxc-wait", "-n", n, "-P", lxcPath, "-s", "RUNNING"));
+    var lxcStart = sw.Elapsed.TotalSeconds;
+    sw.Restart();
+    Parallel.ForEach(names, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(throttle, 64) }, n => Check("lxc-stop", "-n", n, "-P", lxcPath));
+    var lxcStop = sw.Elapsed.TotalSeconds;
+    Console.WriteLine($"# {count} idle Busybox guests, {throttle} at a time ({OciRuntime.Resolve(paths).Name}; LXC 5 with the same root)");
+    Console.WriteLine($"start all: Start-VServerGuest -ThrottleLimit {throttle} {vsStart:F1} s  lxc-start -d (+ lxc-wait) {lxcStart:F1} s  ratio {vsStart / lxcStart:F2} (target <= 1.0)");
+    Console.WriteLine($"stop all:  Stop-VServerGuest {vsStop:F1} s  lxc-stop {lxcStop:F1} s  ratio {vsStop / lxcStop:F2}");
 }
 
 void Boot(int iterations)
