@@ -319,6 +319,7 @@ void ManyAgainstLxc(int count, int throttle)
     for (var i = 0; i < count; i++)
     {
         var dir = Path.Combine(lxcPath, "c" + i.ToString(CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(dir);
         Check("cp", "-a", template + "/.", Path.Combine(dir, "rootfs"));
         File.WriteAllText(Path.Combine(dir, "config"),
             "lxc.include = /usr/share/lxc/config/common.conf\n" +

@@ -9,6 +9,46 @@ namespace VServer.Tests;
 /// <summary>Host-side operations inside a hostile guest tree (seed 003's symlink attack).</summary>
 public class GuestRootFsTests
 {
+    [Fact]
+    public void AnInRootLookupRacedByRenamesElsewhereIsRetriedNotFailed()
+    {
+        // the kernel answers EAGAIN to a RESOLVE_IN_ROOT lookup through ".." when any rename on the
+        // host raced it (many guests starting at once rename their state files all the time)
+        using var roots = new TempRoots();
+        var root = Path.Combine(roots.Base, "root");
+        Directory.CreateDirectory(Path.Combine(root, "a"));
+        File.WriteAllText(Path.Combine(root, "b"), "b");
+        var busy = Path.Combine(roots.Base, "busy");
+        Directory.CreateDirectory(busy);
+        File.WriteAllText(Path.Combine(busy, "x"), "x");
+        var rootFd = Native.Sys.OpenAt2(Native.Sys.AT_FDCWD, root, Tmds.Linux.LibC.O_PATH | Tmds.Linux.LibC.O_DIRECTORY, 0);
+        using var stop = new CancellationTokenSource();
+        var renamer = new Thread(() =>
+        {
+            var (from, to) = (Path.Combine(busy, "x"), Path.Combine(busy, "y"));
+            while (!stop.IsCancellationRequested)
+            {
+                Native.Sys.Rename(from, to);
+                (from, to) = (to, from);
+            }
+        });
+        renamer.Start();
+        try
+        {
+            for (var i = 0; i < 20000; i++)
+            {
+                var fd = Native.Sys.OpenAt2(rootFd, "a/../b", Tmds.Linux.LibC.O_RDONLY, Native.Sys.RESOLVE_IN_ROOT_);
+                Native.Sys.Close(fd);
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            renamer.Join();
+            Native.Sys.Close(rootFd);
+        }
+    }
+
     private static (TempRoots T, string Root, string Outside) Hostile()
     {
         var t = new TempRoots();

@@ -60,7 +60,12 @@ internal static unsafe partial class Sys
         }
     }
 
-    /// <summary>openat2(2): resolution rules (RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS …) enforced by the kernel.</summary>
+    /// <summary>
+    /// openat2(2): resolution rules (RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS …) enforced by the kernel.
+    /// EAGAIN is retried: with RESOLVE_IN_ROOT or RESOLVE_BENEATH the kernel gives it when any rename
+    /// or mount anywhere on the host raced the lookup (it cannot then prove a ".." stayed inside), which
+    /// many guests starting at once make common; the man page asks the caller to try again.
+    /// </summary>
     public static int OpenAt2(int dirfd, string path, int flags, ulong resolve, int mode = 0, string? display = null)
     {
         var p = Z(path);
@@ -68,7 +73,19 @@ internal static unsafe partial class Sys
         fixed (byte* pp = p)
         {
             int rc;
-            do { rc = openat2(dirfd, pp, &how, (size_t)sizeof(open_how)); } while (rc < 0 && errno == EINTR);
+            var again = 0;
+            while (true)
+            {
+                rc = openat2(dirfd, pp, &how, (size_t)sizeof(open_how));
+                if (rc >= 0 || (errno != EINTR && (errno != EAGAIN || ++again > 1000)))
+                {
+                    break;
+                }
+                if (errno == EAGAIN && again % 16 == 0)
+                {
+                    Thread.Yield(); // let the renames that race it finish
+                }
+            }
             return Check(rc, "openat2", display ?? path);
         }
     }
