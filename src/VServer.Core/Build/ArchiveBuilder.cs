@@ -43,13 +43,40 @@ public sealed class ArchiveBuilder : IRootBuilder
         {
             throw new VServerException("SourceNotFound", ErrorKind.ObjectNotFound, $"Archive '{Source}' is not a file.", Source);
         }
-        foreach (var tool in new[] { "tar", compression == "xz" ? "xz" : compression == "zst" ? "zstd" : null }.OfType<string>())
+        RequireTools(compression, $"to unpack '{Source}'");
+    }
+
+    /// <summary>
+    /// The programs a tar archive of <paramref name="compression"/> needs: tar, the compressor tar
+    /// runs (gzip, xz, zstd), and <paramref name="more"/>; the first one missing is refused by name.
+    /// </summary>
+    internal static void RequireTools(string compression, string purpose, params string[] more)
+    {
+        foreach (var tool in new[] { "tar", compression switch { "gz" => "gzip", "xz" => "xz", "zst" => "zstd", _ => null } }.Concat(more).OfType<string>())
         {
             if (HostProcess.Find(tool) is null)
             {
-                throw new VServerException("ArchiveToolNotFound", ErrorKind.NotInstalled, $"{tool} is needed to unpack '{Source}'.", tool);
+                throw new VServerException("ArchiveToolNotFound", ErrorKind.NotInstalled, $"{tool} is needed {purpose}.", tool);
             }
         }
+    }
+
+    /// <summary>tar's option for <paramref name="compression"/> (<see cref="Compression"/>): --gzip, --xz, --zstd, or none.</summary>
+    internal static IEnumerable<string> CompressOption(string compression) => compression switch
+    {
+        "gz" => new[] { "--gzip" },
+        "xz" => new[] { "--xz" },
+        "zst" => new[] { "--zstd" },
+        _ => Array.Empty<string>(),
+    };
+
+    /// <summary>tar's arguments that unpack <paramref name="file"/> into <paramref name="directory"/> keeping numeric owners, modes, xattrs and ACLs.</summary>
+    internal static List<string> ExtractArgs(string file, string directory)
+    {
+        var args = new List<string> { "--extract", "--file=" + file, "--directory=" + directory, "--numeric-owner", "--same-owner",
+            "--preserve-permissions", "--xattrs", "--xattrs-include=*", "--acls", "--delay-directory-restore" };
+        args.AddRange(CompressOption(Compression(file)));
+        return args;
     }
 
     public void Build(GuestRootFs root, GuestConfig config, IOperationReporter reporter, CancellationToken cancel)
@@ -58,15 +85,7 @@ public sealed class ArchiveBuilder : IRootBuilder
         reporter.Progress(activity, $"Checking every member of {Source}", 5);
         var members = Check(Source, cancel);
         reporter.Progress(activity, $"Unpacking {members} members", 40);
-        var args = new List<string> { "--extract", "--file=" + Source, "--directory=" + root.HostPath, "--numeric-owner", "--same-owner",
-            "--preserve-permissions", "--xattrs", "--xattrs-include=*", "--acls", "--delay-directory-restore" };
-        switch (Compression(Source))
-        {
-            case "gz": args.Add("--gzip"); break;
-            case "xz": args.Add("--xz"); break;
-            case "zst": args.Add("--zstd"); break;
-        }
-        var r = HostProcess.Run(HostProcess.Find("tar")!, args, cancel);
+        var r = HostProcess.Run(HostProcess.Find("tar")!, ExtractArgs(Source, root.HostPath), cancel);
         if (r.ExitCode != 0)
         {
             throw new VServerException("ArchiveUnpackFailed", ErrorKind.WriteError,

@@ -63,7 +63,7 @@ public static class GuestArchive
         {
             throw new VServerException("PathNotFound", ErrorKind.ObjectNotFound, $"The directory of {path} does not exist.", path);
         }
-        var tools = Tools(compression, "unshare");
+        ArchiveBuilder.RequireTools(compression, "for a guest archive (Debian packages tar, util-linux, gzip, xz-utils, zstd)", "unshare");
         var root = store.RootOf(c);
         if (!Directory.Exists(root) || new DirectoryInfo(root).LinkTarget is not null)
         {
@@ -100,13 +100,13 @@ public static class GuestArchive
                 {
                     "--mount", "--propagation", "private", "/bin/sh", "-c",
                     "mount --bind -- \"$1\" \"$3/config\" && mount --bind -- \"$2\" \"$3/root\" && cd -- \"$3\" && shift 3 && exec \"$0\" \"$@\"",
-                    tools.Tar, store.Paths.ConfigDir(name), root, work,
+                    HostProcess.Find("tar")!, store.Paths.ConfigDir(name), root, work,
                     "--create", "--file=" + (stream ?? partial), "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
                     "--sparse", "--one-file-system",
                 };
-                args.AddRange(CompressOption(compression));
+                args.AddRange(ArchiveBuilder.CompressOption(compression));
                 args.AddRange(new[] { "--", ManifestName, "config", "root" });
-                var r = HostProcess.Run(tools.Unshare!, args, cancel, onTick: () =>
+                var r = HostProcess.Run(HostProcess.Find("unshare")!, args, cancel, onTick: () =>
                 {
                     var written = File.Exists(partial) ? new FileInfo(partial).Length : 0;
                     reporter.Progress(activity, $"{written:N0} bytes written", -1);
@@ -157,7 +157,7 @@ public static class GuestArchive
     /// </summary>
     public static ArchiveInfo Inspect(string file, CancellationToken cancel = default)
     {
-        Tools(ArchiveBuilder.Compression(file), null);
+        ArchiveBuilder.RequireTools(ArchiveBuilder.Compression(file), "for a guest archive (Debian packages tar, gzip, xz-utils, zstd)");
         if (!File.Exists(file) || new FileInfo(file).LinkTarget is not null)
         {
             throw new VServerException("SourceNotFound", ErrorKind.ObjectNotFound, $"Archive '{file}' is not a file.", file);
@@ -296,10 +296,8 @@ public static class GuestArchive
     /// <summary>The members under <paramref name="part"/>/, unpacked into <paramref name="dir"/> with owners, modes, xattrs and ACLs.</summary>
     private static void Extract(string file, string dir, string part, CancellationToken cancel)
     {
-        var args = new List<string> { "--extract", "--file=" + file, "--directory=" + dir, "--numeric-owner", "--same-owner",
-            "--preserve-permissions", "--xattrs", "--xattrs-include=*", "--acls", "--delay-directory-restore", "--strip-components=1" };
-        args.AddRange(CompressOption(ArchiveBuilder.Compression(file)));
-        args.AddRange(new[] { "--", part });
+        var args = ArchiveBuilder.ExtractArgs(file, dir);
+        args.AddRange(new[] { "--strip-components=1", "--", part });
         var r = HostProcess.Run(HostProcess.Find("tar")!, args, cancel);
         if (r.ExitCode != 0)
         {
@@ -308,10 +306,11 @@ public static class GuestArchive
         }
     }
 
+    /// <summary>One member's bytes; tar stops at its first occurrence (the manifest is the first member) instead of reading on to the end.</summary>
     private static string ReadMember(string file, string member, CancellationToken cancel)
     {
-        var args = new List<string> { "--extract", "--to-stdout", "--file=" + file };
-        args.AddRange(CompressOption(ArchiveBuilder.Compression(file)));
+        var args = new List<string> { "--extract", "--to-stdout", "--occurrence=1", "--file=" + file };
+        args.AddRange(ArchiveBuilder.CompressOption(ArchiveBuilder.Compression(file)));
         args.AddRange(new[] { "--", member });
         var r = HostProcess.Run(HostProcess.Find("tar")!, args, cancel);
         return r.ExitCode == 0 ? r.StandardOutput : throw NotAnExport(file, $"its {member} cannot be read: {OciRuntime.FirstLine(r.StandardError, "tar exited " + r.ExitCode)}");
@@ -324,26 +323,6 @@ public static class GuestArchive
         return Directory.Exists(scripts)
             ? Directory.EnumerateFileSystemEntries(scripts, "*", SearchOption.AllDirectories).Select(p => "scripts/" + Path.GetRelativePath(scripts, p)).Order(StringComparer.Ordinal).ToList()
             : Enumerable.Empty<string>();
-    }
-
-    private static IEnumerable<string> CompressOption(string compression) => compression switch
-    {
-        "gz" => new[] { "--gzip" },
-        "xz" => new[] { "--xz" },
-        "zst" => new[] { "--zstd" },
-        _ => Array.Empty<string>(),
-    };
-
-    private static (string Tar, string? Unshare) Tools(string compression, string? unshare)
-    {
-        foreach (var tool in new[] { "tar", unshare, compression == "xz" ? "xz" : compression == "zst" ? "zstd" : compression == "gz" ? "gzip" : null }.OfType<string>())
-        {
-            if (HostProcess.Find(tool) is null)
-            {
-                throw new VServerException("ArchiveToolNotFound", ErrorKind.NotInstalled, $"{tool} is needed for a guest archive (Debian packages tar, util-linux, gzip, xz-utils, zstd).", tool);
-            }
-        }
-        return (HostProcess.Find("tar")!, unshare is null ? null : HostProcess.Find(unshare));
     }
 
     private static string TypeName(char type) => type switch
