@@ -79,14 +79,7 @@ public static class HostProcess
         using var p = new Process { StartInfo = psi };
         var sw = Stopwatch.StartNew();
         Start(p, file, inheritFd);
-        if (inputStream is not null)
-        {
-            StreamWriterThread(p.StandardInput, inputStream);
-        }
-        else
-        {
-            Writer(p.StandardInput, input);
-        }
+        Writer(p.StandardInput, inputStream ?? (input is null ? null : new MemoryStream(new UTF8Encoding(false).GetBytes(input))));
         // Readers on threads of their own: the thread pool may be busy (a test host, many guests at once).
         var outReader = Reader(p.StandardOutput, stdout, onOutput);
         var errReader = Reader(p.StandardError, stderr, onError);
@@ -110,37 +103,22 @@ public static class HostProcess
         return new ProcessResult(p.ExitCode, o, e, sw.Elapsed);
     }
 
-    /// <summary>Copies a stream to the program's input on a thread of its own, then closes it (EPIPE ends the copy).</summary>
-    private static void StreamWriterThread(StreamWriter to, Stream from)
-    {
-        var t = new Thread(() =>
-        {
-            try
-            {
-                from.CopyTo(to.BaseStream, 1 << 20);
-                to.Close();
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
-            {
-                // the program ended without reading all of it
-            }
-        }) { IsBackground = true, Name = "vserver-input" };
-        t.Start();
-    }
-
-    /// <summary>Writes the input on a thread of its own (a command that never reads it must not block us), then closes it.</summary>
-    private static Thread? Writer(StreamWriter to, string? input)
+    /// <summary>
+    /// Copies the input (none: an empty, closed input) to the program on a thread of its own, then
+    /// closes it: a command that never reads it must not block us, and its end (EPIPE) ends the copy.
+    /// </summary>
+    private static void Writer(StreamWriter to, Stream? input)
     {
         if (input is null)
         {
             to.Close();
-            return null;
+            return;
         }
         var t = new Thread(() =>
         {
             try
             {
-                to.Write(input);
+                input.CopyTo(to.BaseStream, 1 << 20);
                 to.Close();
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
@@ -149,7 +127,6 @@ public static class HostProcess
             }
         }) { IsBackground = true, Name = "vserver-input" };
         t.Start();
-        return t;
     }
 
     private static Thread Reader(StreamReader from, StringBuilder into, Action<string>? onLine)
