@@ -23,32 +23,7 @@ internal static class BootCommands
         var mark = args.Length == 1 ? args[0] : "default";
         var store = new GuestStore(paths);
         var runtime = new GuestRuntime(store);
-        var marked = new List<string>();
-        foreach (var n in store.ListNames())
-        {
-            try
-            {
-                if (store.ReadConfig(n).Mark == mark)
-                {
-                    marked.Add(n);
-                }
-            }
-            catch (VServerException e)
-            {
-                Console.Error.WriteLine($"vserver: {e.Message} [{e.ErrorId}]");
-            }
-        }
-        var plan = BootOrder.Plan(marked, n =>
-        {
-            try
-            {
-                return store.Exists(n) ? store.ReadConfig(n).Depends : null;
-            }
-            catch (VServerException)
-            {
-                return null;
-            }
-        });
+        var plan = BootOrder.ForMark(store, mark, (_, e) => Console.Error.WriteLine($"vserver: {e.Message}" + (e is VServerException v ? $" [{v.ErrorId}]" : "")));
         var rc = 0;
         foreach (var (guest, why) in plan.Refused.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
@@ -62,7 +37,7 @@ internal static class BootCommands
             {
                 try
                 {
-                    if (store.ReadConfig(name).Depends.FirstOrDefault(failed.ContainsKey) is string bad)
+                    if (BootOrder.FailedDependency(store, name, failed.ContainsKey) is string bad)
                     {
                         throw new VServerException("DependencyNotStarted", ErrorKind.InvalidOperation, $"Guest '{name}' is not started: it depends on '{bad}', which did not start.", name);
                     }

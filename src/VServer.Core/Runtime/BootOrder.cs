@@ -21,6 +21,45 @@ public sealed class BootOrder
     /// <summary>Guests that are not started, with why (a cycle, named; a missing dependency).</summary>
     public IReadOnlyDictionary<string, string> Refused { get; }
 
+    /// <summary>
+    /// The plan for the guests of <paramref name="store"/> whose <c>apps/init/mark</c> is
+    /// <paramref name="mark"/>: their dependencies read from each guest's <c>apps/init/depends</c>;
+    /// a guest whose configuration does not read is passed to <paramref name="unreadable"/> and left out.
+    /// </summary>
+    public static BootOrder ForMark(Storage.GuestStore store, string mark, Action<string, Exception> unreadable)
+    {
+        var marked = new List<string>();
+        foreach (var n in store.ListNames())
+        {
+            try
+            {
+                if (store.ReadConfig(n).Mark == mark)
+                {
+                    marked.Add(n);
+                }
+            }
+            catch (Exception e) when (e is VServerException or IOException or UnauthorizedAccessException)
+            {
+                unreadable(n, e);
+            }
+        }
+        return Plan(marked, n =>
+        {
+            try
+            {
+                return store.Exists(n) ? store.ReadConfig(n).Depends : null;
+            }
+            catch (VServerException)
+            {
+                return null; // unreadable: named when it is started by name
+            }
+        });
+    }
+
+    /// <summary>The first of <paramref name="guest"/>'s dependencies that did not start, or null.</summary>
+    public static string? FailedDependency(Storage.GuestStore store, string guest, Func<string, bool> failed) =>
+        store.ReadConfig(guest).Depends.FirstOrDefault(failed);
+
     /// <param name="marked">The guests whose mark was asked for.</param>
     /// <param name="dependsOf">A guest's dependencies; null for a guest that does not exist.</param>
     public static BootOrder Plan(IEnumerable<string> marked, Func<string, IReadOnlyList<string>?> dependsOf)

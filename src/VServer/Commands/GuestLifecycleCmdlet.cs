@@ -77,11 +77,22 @@ public abstract class GuestLifecycleCmdlet : VServerCmdlet
         }
     }
 
-    protected override void EndProcessing()
+    protected override void EndProcessing() => WorkOn(_names);
+
+    /// <summary>The work for these guests, -ThrottleLimit at once; <paramref name="failed"/> hears of each guest whose work threw.</summary>
+    protected void WorkOn(IReadOnlyList<string> names, Action<string>? failed = null)
     {
-        ForEachGuest(_names, ThrottleLimit, (name, sink) =>
+        ForEachGuest(names, ThrottleLimit, (name, sink) =>
         {
-            Work(name, sink);
+            try
+            {
+                Work(name, sink);
+            }
+            catch
+            {
+                failed?.Invoke(name);
+                throw;
+            }
             if (PassThru)
             {
                 sink.Object(Store.Get(name));
@@ -135,28 +146,7 @@ public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
         {
             return base.Names();
         }
-        var marked = new List<string>();
-        foreach (var n in Store.ListNames())
-        {
-            Try(n, () =>
-            {
-                if (Store.ReadConfig(n).Mark == Mark)
-                {
-                    marked.Add(n);
-                }
-            });
-        }
-        _plan = global::VServer.Runtime.BootOrder.Plan(marked, n =>
-        {
-            try
-            {
-                return Store.Exists(n) ? Store.ReadConfig(n).Depends : null;
-            }
-            catch (VServerException)
-            {
-                return null; // unreadable: named when it is started by name
-            }
-        });
+        _plan = global::VServer.Runtime.BootOrder.ForMark(Store, Mark, (n, e) => Try(n, () => throw e)); // written as any guest's error
         foreach (var (guest, why) in _plan.Refused.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             WriteError(ErrorMapping.ToRecord(new VServerException("BootOrderRefused", ErrorKind.InvalidData,
@@ -180,8 +170,7 @@ public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
             var now = new List<string>();
             foreach (var n in level.Where(Selected.Contains))
             {
-                var depends = Store.ReadConfig(n).Depends;
-                if (depends.FirstOrDefault(failed.ContainsKey) is string bad)
+                if (global::VServer.Runtime.BootOrder.FailedDependency(Store, n, failed.ContainsKey) is string bad)
                 {
                     failed[n] = true;
                     WriteError(ErrorMapping.ToRecord(new VServerException("DependencyNotStarted", ErrorKind.InvalidOperation,
@@ -194,22 +183,7 @@ public sealed class StartVServerGuestCommand : GuestLifecycleCmdlet
             {
                 failed[n] = true; // declined (-WhatIf, -Confirm): its dependents wait for it in vain
             }
-            ForEachGuest(now, ThrottleLimit, (name, sink) =>
-            {
-                try
-                {
-                    Work(name, sink);
-                }
-                catch
-                {
-                    failed[name] = true;
-                    throw;
-                }
-                if (PassThru)
-                {
-                    sink.Object(Store.Get(name));
-                }
-            });
+            WorkOn(now, name => failed[name] = true);
         }
     }
 
