@@ -15,7 +15,6 @@ public static class TestEnvironment
     /// <summary>The staged vserver command that conmon calls back (output/VServer/vserver).</summary>
     public static string CliPath => Path.Combine(RepoRoot, "output", "VServer", "vserver");
 
-    /// <summary>Points Core at the staged vserver command (conmon's exit hook) for guests started by tests.</summary>
     /// <summary>Polls <paramref name="condition"/> every 50 ms for up to <paramref name="seconds"/>.</summary>
     public static bool WaitFor(Func<bool> condition, double seconds)
     {
@@ -31,7 +30,20 @@ public static class TestEnvironment
         return condition();
     }
 
+    /// <summary>Points Core at the staged vserver command (conmon's exit hook) for guests started by tests.</summary>
     public static void UseStagedCli() => Environment.SetEnvironmentVariable("VSERVER_CLI", CliPath);
+
+    /// <summary>
+    /// Runs the staged vserver command as a user types it, for the installation at <paramref name="paths"/>
+    /// (its roots, and the command itself for conmon's exit hook, in its environment); <paramref name="input"/>
+    /// is its standard input (null: an empty one).
+    /// </summary>
+    public static VServer.Runtime.ProcessResult Vserver(VServerPaths paths, string? input, params string[] args) =>
+        VServer.Runtime.HostProcess.Run(CliPath, args, environment: new Dictionary<string, string>
+        {
+            ["VSERVER_CONFIG_ROOT"] = paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = paths.VdirRoot, ["VSERVER_RUN_ROOT"] = paths.RunRoot,
+            ["VSERVER_CLI"] = CliPath,
+        }, input: input);
 
     public static string RepoRoot
     {

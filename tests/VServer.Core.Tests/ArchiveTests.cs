@@ -4,14 +4,14 @@ using VServer.Runtime;
 using VServer.Storage;
 using VServer.Tests.Shared;
 using Xunit;
+using static VServer.Tests.TarFixtures;
 
 namespace VServer.Tests;
 
-/// <summary>-Method Archive: hostile tarballs are refused whole, naming the member; a good one of a Debian tree boots.</summary>
-[Collection("guests")]
-public class ArchiveTests
+/// <summary>Hand-made tar archives for the tests of hostile ones (.NET's TarWriter, PAX format).</summary>
+internal static class TarFixtures
 {
-    private static void Write(string file, params TarEntry[] entries)
+    public static void Write(string file, params TarEntry[] entries)
     {
         using var f = File.Create(file);
         using var w = new TarWriter(f, TarEntryFormat.Pax);
@@ -21,12 +21,20 @@ public class ArchiveTests
         }
     }
 
-    private static PaxTarEntry Regular(string name, string text = "planted") => new(TarEntryType.RegularFile, name)
+    public static PaxTarEntry Regular(string name, string text = "planted") => new(TarEntryType.RegularFile, name)
     {
         DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text)),
     };
 
-    private static PaxTarEntry Link(TarEntryType type, string name, string target) => new(type, name) { LinkName = target };
+    public static PaxTarEntry Dir(string name) => new(TarEntryType.Directory, name);
+
+    public static PaxTarEntry Link(TarEntryType type, string name, string target) => new(type, name) { LinkName = target };
+}
+
+/// <summary>-Method Archive: hostile tarballs are refused whole, naming the member; a good one of a Debian tree boots.</summary>
+[Collection("guests")]
+public class ArchiveTests
+{
 
     [RootFact]
     public void HostileArchivesAreRefusedWholeAndWriteNothing()

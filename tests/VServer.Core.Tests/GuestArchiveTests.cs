@@ -8,6 +8,7 @@ using VServer.Runtime;
 using VServer.Storage;
 using VServer.Tests.Shared;
 using Xunit;
+using static VServer.Tests.TarFixtures;
 
 namespace VServer.Tests;
 
@@ -177,12 +178,7 @@ public class GuestArchiveTests
     {
         using var g = new LiveGuest(c => c.Context = 3391, start: false);
         var archive = Path.Combine(g.Roots.Base, "bb.tar.gz");
-        var env = new Dictionary<string, string>
-        {
-            ["VSERVER_CONFIG_ROOT"] = g.Roots.Paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = g.Roots.Paths.VdirRoot, ["VSERVER_RUN_ROOT"] = g.Roots.Paths.RunRoot,
-            ["VSERVER_CLI"] = TestEnvironment.CliPath,
-        };
-        ProcessResult Cli(params string[] args) => HostProcess.Run(TestEnvironment.CliPath, args, environment: env);
+        ProcessResult Cli(params string[] args) => TestEnvironment.Vserver(g.Roots.Paths, null, args);
         var r = Cli(g.Name, "export", archive);
         Assert.True(r.ExitCode == 0, r.StandardError);
         var copy = "c" + Guid.NewGuid().ToString("N")[..8];
@@ -213,25 +209,6 @@ public class GuestArchiveTests
         }
     }
 
-    private static void WriteTar(string file, params TarEntry[] entries)
-    {
-        using var f = File.Create(file);
-        using var w = new TarWriter(f, TarEntryFormat.Pax);
-        foreach (var e in entries)
-        {
-            w.WriteEntry(e);
-        }
-    }
-
-    private static PaxTarEntry Regular(string name, string text = "planted") => new(TarEntryType.RegularFile, name)
-    {
-        DataStream = new MemoryStream(Encoding.UTF8.GetBytes(text)),
-    };
-
-    private static PaxTarEntry Dir(string name) => new(TarEntryType.Directory, name);
-
-    private static PaxTarEntry Link(TarEntryType type, string name, string target) => new(type, name) { LinkName = target };
-
     private static TarEntry[] Export(params TarEntry[] rest) =>
         new TarEntry[] { Regular(GuestArchive.ManifestName, "format 1\nname web9\ncontext 3392\n"), Dir("config"), Regular("config/context", "3392\n"), Dir("root"), Dir("root/etc") }
         .Concat(rest).ToArray();
@@ -246,7 +223,7 @@ public class GuestArchiveTests
 
         // weak on purpose: a configuration unpacked as it comes and then read follows its links to the host
         var linked = Path.Combine(roots.Base, "linked.tar");
-        WriteTar(linked, Export(Dir("config/uts"), Link(TarEntryType.SymbolicLink, "config/uts/nodename", host)));
+        Write(linked, Export(Dir("config/uts"), Link(TarEntryType.SymbolicLink, "config/uts/nodename", host)));
         var naive = Path.Combine(roots.Base, "naive");
         Directory.CreateDirectory(naive);
         Assert.Equal(0, HostProcess.Run("/usr/bin/tar", new[] { "-x", "-f", linked, "-C", naive, "--strip-components=1", "config" }).ExitCode);
@@ -268,7 +245,7 @@ public class GuestArchiveTests
         foreach (var (id, member, entries) in cases)
         {
             var file = Path.Combine(roots.Base, "hostile.tar");
-            WriteTar(file, entries);
+            Write(file, entries);
             var e = Assert.Throws<VServerException>(() => GuestArchive.Import(store, file));
             Assert.True(e.ErrorId == id, $"{member}: {e.ErrorId} {e.Message}");
             Assert.Contains(member, e.Message);

@@ -143,10 +143,7 @@ public class RealGuestTests
         Assert.True(LiveGuest.WaitFor(() => Cgroups.Existing(g.Cgroup).Count == 0 && !File.Exists(g.Netns), 10));
 
         // the vserver command exits non-zero with the same message
-        var r = HostProcess.Run(TestEnvironment.CliPath, new[] { g.Name, "start" }, environment: new Dictionary<string, string>
-        {
-            ["VSERVER_CONFIG_ROOT"] = g.Roots.Paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = g.Roots.Paths.VdirRoot, ["VSERVER_RUN_ROOT"] = g.Roots.Paths.RunRoot,
-        });
+        var r = TestEnvironment.Vserver(g.Roots.Paths, null, g.Name, "start");
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("GuestInitFailed", r.StandardError);
     }
@@ -201,11 +198,7 @@ public class RealGuestTests
 
     private static ProcessResult Vserver(TempRoots roots, params string[] args) => VserverWithInput(roots, null, args);
 
-    private static ProcessResult VserverWithInput(TempRoots roots, string? input, params string[] args) => HostProcess.Run(TestEnvironment.CliPath, args, environment: new Dictionary<string, string>
-    {
-        ["VSERVER_CONFIG_ROOT"] = roots.Paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = roots.Paths.VdirRoot, ["VSERVER_RUN_ROOT"] = roots.Paths.RunRoot,
-        ["VSERVER_CLI"] = TestEnvironment.CliPath,
-    }, input: input);
+    private static ProcessResult VserverWithInput(TempRoots roots, string? input, params string[] args) => TestEnvironment.Vserver(roots.Paths, input, args);
 
     [GuestFact]
     public void TheSeedsBuildLinesWorkAsPrinted()

@@ -174,11 +174,7 @@ public class UnifyTests
     {
         using var fs = LoopFileSystem.Xfs();
         var store = Store(fs, "ref", "b", "c");
-        var env = new Dictionary<string, string>
-        {
-            ["VSERVER_CONFIG_ROOT"] = fs.Paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = fs.Paths.VdirRoot, ["VSERVER_RUN_ROOT"] = fs.Paths.RunRoot,
-        };
-        ProcessResult Cli(params string[] args) => HostProcess.Run(TestEnvironment.CliPath, args, environment: env);
+        ProcessResult Cli(params string[] args) => TestEnvironment.Vserver(fs.Paths, null, args);
         Write(store, "ref", "/opt/big.bin", Big);
         Write(store, "b", "/opt/big.bin", Big);
         Write(store, "c", "/opt/big.bin", Big);

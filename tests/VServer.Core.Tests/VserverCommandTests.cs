@@ -11,11 +11,7 @@ public sealed class VserverCommandTests
 {
     private static ProcessResult Cli(LiveGuest g, params string[] args) => CliWithInput(g, null, args);
 
-    private static ProcessResult CliWithInput(LiveGuest g, string? input, params string[] args) => HostProcess.Run(TestEnvironment.CliPath, args, environment: new Dictionary<string, string>
-    {
-        ["VSERVER_CONFIG_ROOT"] = g.Roots.Paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = g.Roots.Paths.VdirRoot, ["VSERVER_RUN_ROOT"] = g.Roots.Paths.RunRoot,
-        ["VSERVER_CLI"] = TestEnvironment.CliPath,
-    }, input: input);
+    private static ProcessResult CliWithInput(LiveGuest g, string? input, params string[] args) => TestEnvironment.Vserver(g.Roots.Paths, input, args);
 
     [GuestFact]
     public void StatusRunningStartAndStopGiveUtilVserversOutputAndExitCodes()
