@@ -129,6 +129,36 @@ internal static unsafe partial class Sys
         return (buf[0], buf[1], buf[2], buf[3]);
     }
 
+    [DllImport("libc", EntryPoint = "statfs", SetLastError = true)]
+    private static extern int sys_statfs(string path, long* buf);
+
+    /// <summary>Whether the mount <paramref name="path"/> is on is read-only (statfs(2)'s f_flags has ST_RDONLY).</summary>
+    public static bool IsReadOnlyMount(string path)
+    {
+        var buf = stackalloc long[16];
+        if (sys_statfs(path, buf) < 0)
+        {
+            throw new SyscallException("statfs", path, Marshal.GetLastPInvokeError());
+        }
+        return (buf[10] & 1 /* ST_RDONLY */) != 0;
+    }
+
+    /// <summary>A read-only bind mount of <paramref name="source"/> (not recursive) at <paramref name="target"/>: bind, then remount read-only; undone when the remount fails.</summary>
+    public static void BindMountReadOnly(string source, string target)
+    {
+        const ulong MS_RDONLY = 1, MS_REMOUNT = 32, MS_BIND = 4096;
+        if (sys_mount(source, target, "none", MS_BIND, null) < 0)
+        {
+            throw new SyscallException("mount", target, Marshal.GetLastPInvokeError());
+        }
+        if (sys_mount("none", target, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, null) < 0)
+        {
+            var e = Marshal.GetLastPInvokeError();
+            sys_umount2(target, 2 /* MNT_DETACH */);
+            throw new SyscallException("mount", target + " (read-only)", e);
+        }
+    }
+
     /// <summary>A filesystem magic number's name (statfs(2)).</summary>
     public static string FileSystemName(long magic) => magic switch
     {

@@ -813,7 +813,7 @@ public sealed class GuestRuntime
     public int Exec(string name, ExecRequest request, Action<string>? onOutput, Action<string>? onError, CancellationToken cancel = default)
     {
         using var exec = PrepareExec(name, request, terminal: false);
-        var r = HostProcess.Run(exec.Runtime.Path, exec.Runtime.GlobalArgs.Concat(exec.Args), cancel, onOutput, onError, input: request.Input);
+        var r = HostProcess.Run(exec.Runtime.Program, exec.Runtime.GlobalArgs.Concat(exec.Args), cancel, onOutput, onError, input: request.Input);
         return r.ExitCode;
     }
 
@@ -825,7 +825,7 @@ public sealed class GuestRuntime
     public int ExecAttached(string name, ExecRequest request)
     {
         using var exec = PrepareExec(name, request, terminal: false);
-        return HostProcess.RunInteractive(exec.Runtime.Path, exec.Runtime.GlobalArgs.Concat(exec.Args));
+        return HostProcess.RunInteractive(exec.Runtime.Program, exec.Runtime.GlobalArgs.Concat(exec.Args));
     }
 
     /// <summary>An interactive shell on this process's terminal.</summary>
@@ -837,7 +837,7 @@ public sealed class GuestRuntime
         {
             Environment = new Dictionary<string, string> { ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "linux" },
         }, terminal: IsTerminal());
-        return HostProcess.RunInteractive(exec.Runtime.Path, exec.Runtime.GlobalArgs.Concat(exec.Args));
+        return HostProcess.RunInteractive(exec.Runtime.Program, exec.Runtime.GlobalArgs.Concat(exec.Args));
     }
 
     private static bool IsTerminal() => !Console.IsInputRedirected && !Console.IsOutputRedirected;

@@ -13,12 +13,17 @@ public sealed class OciRuntime
 
     public OciRuntime(string path, string stateRoot)
     {
-        Path = path;
+        Path = RuntimeBinary.Installed(path);
         StateRoot = stateRoot;
     }
 
-    /// <summary>The runtime binary.</summary>
+    /// <summary>The runtime binary, as installed.</summary>
     public string Path { get; }
+
+    private string? _program;
+
+    /// <summary>What VServer runs: the read-only mount of <see cref="Path"/> (<see cref="RuntimeBinary"/>), or Path itself where that mount cannot be made.</summary>
+    public string Program => _program ??= RuntimeBinary.For(Path);
 
     /// <summary><c>crun</c> or <c>runc</c>.</summary>
     public string Name => System.IO.Path.GetFileName(Path);
@@ -142,7 +147,7 @@ public sealed class OciRuntime
             var state = System.IO.Path.Combine(dir, "state");
             var (program, prefix) = CreateCommand();
             var r = HostProcess.Run(program, prefix.Concat(new[] { "--root", state, "create", "--bundle", dir, id }), leavesChildren: true);
-            HostProcess.Run(Path, new[] { "--root", state, "delete", "--force", id });
+            HostProcess.Run(Program, new[] { "--root", state, "delete", "--force", id });
             Cgroups.RemoveEmpty("/vserver/" + id);
             return r.ExitCode == 0 ? null : FirstLine(r.StandardError, $"create exited with {r.ExitCode}");
         }
@@ -169,13 +174,13 @@ public sealed class OciRuntime
     {
         if (Name != "crun" || !Cgroups.HybridWithControllers())
         {
-            return (Path, Array.Empty<string>());
+            return (Program, Array.Empty<string>());
         }
         var unshare = HostProcess.Find("unshare") ?? throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
             "crun needs unshare (Debian package 'util-linux') on this hybrid cgroup host.", "unshare");
         var umount = HostProcess.Find("umount") ?? throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
             "crun needs umount (Debian package 'mount') on this hybrid cgroup host.", "umount");
-        return (unshare, new[] { "--mount", "--propagation", "slave", "/bin/sh", "-c", umount + " -l " + Cgroups.HybridUnifiedMount + " && exec \"$0\" \"$@\"", Path });
+        return (unshare, new[] { "--mount", "--propagation", "slave", "/bin/sh", "-c", umount + " -l " + Cgroups.HybridUnifiedMount + " && exec \"$0\" \"$@\"", Program });
     }
 
     /// <summary>
@@ -183,14 +188,14 @@ public sealed class OciRuntime
     /// for <see cref="CreateCommand"/>'s wrapper its last argument, the one before the runtime's own <c>--root=</c>.
     /// </summary>
     public static string RuntimeOfCreateCommand(string program, IReadOnlyList<string> runtimeArgs) =>
-        System.IO.Path.GetFileName(program) == "unshare" && runtimeArgs.TakeWhile(a => !a.StartsWith("--root=", StringComparison.Ordinal)).LastOrDefault() is string runtime
-            ? runtime : program;
+        RuntimeBinary.Installed(System.IO.Path.GetFileName(program) == "unshare" && runtimeArgs.TakeWhile(a => !a.StartsWith("--root=", StringComparison.Ordinal)).LastOrDefault() is string runtime
+            ? runtime : program);
 
     private bool ProbeTimeNamespace()
     {
         try
         {
-            var r = HostProcess.Run(Path, new[] { "features" });
+            var r = HostProcess.Run(Program, new[] { "features" });
             if (r.ExitCode != 0)
             {
                 return false;
@@ -209,7 +214,7 @@ public sealed class OciRuntime
 
     public ProcessResult Invoke(IEnumerable<string> args, CancellationToken cancel = default,
         Action<string>? onOutput = null, Action<string>? onError = null) =>
-        HostProcess.Run(Path, GlobalArgs.Concat(args), cancel, onOutput, onError);
+        HostProcess.Run(Program, GlobalArgs.Concat(args), cancel, onOutput, onError);
 
     /// <summary>Runs a subcommand and turns a failure into an error naming the runtime and what it said.</summary>
     public ProcessResult Check(string guest, params string[] args)
