@@ -212,6 +212,7 @@ void Unify(int guests, string tree)
         var vsStore = new GuestStore(vsPaths);
         var copies = Path.Combine(xfs, "duperemove");
         Directory.CreateDirectory(copies);
+        var wholeRoot = new[] { "etc", "usr", "var" }.All(d => Directory.Exists(Path.Combine(tree, d)));
         Console.Error.WriteLine($"building {guests} guests with a full copy of {tree} ({treeBytes / 1048576.0:F0} MB) each, and copies for duperemove…");
         var roots = new List<string>();
         for (var i = 0; i < guests; i++)
@@ -219,8 +220,11 @@ void Unify(int guests, string tree)
             var n = $"u{i:00}";
             vsStore.Create(new GuestConfig(n) { InitStyle = InitStyle.Plain }, RootBuilders.For(BuildMethod.Busybox));
             var root = vsStore.RootOf(vsStore.ReadConfig(n));
-            Directory.CreateDirectory(Path.Combine(root, "opt", "dist"));
-            Check("cp", "-a", "--reflink=never", "--", tree.TrimEnd('/') + "/.", Path.Combine(root, "opt", "dist"));
+            // a distribution's root filesystem (a debootstrap tree) becomes the guest's root, where the
+            // default excludes apply to its /etc and /var as in a real guest; any other tree goes to /opt/dist
+            var into = wholeRoot ? root : Path.Combine(root, "opt", "dist");
+            Directory.CreateDirectory(into);
+            Check("cp", "-a", "--reflink=never", "--", tree.TrimEnd('/') + "/.", into);
             Check("cp", "-a", "--reflink=never", "--", root, Path.Combine(copies, n));
             roots.Add(root);
         }
@@ -296,6 +300,9 @@ void AgainstLxc(int iterations)
     var vsExec = Measure(iterations, () => Vs(g, "exec", "/bin/true"));
     var lxcExec = Measure(iterations, () => Lxc("lxc-attach", "--", "/bin/true"));
     var running = Measure(iterations, () => Vs(g, "running"));
+    // vserver-stat (every context's processes, memory and times) against ps listing the same columns
+    var stat = Measure(iterations, () => Vs("vserver-stat"));
+    var ps = Measure(iterations, () => Check("ps", "-e", "-o", "pid,vsz,rss,times"));
     rt.Stop(g, TimeSpan.Zero);
     Lxc("lxc-stop", "-k");
     var stops = Math.Max(3, iterations / 3);
@@ -306,6 +313,7 @@ void AgainstLxc(int iterations)
     Console.WriteLine($"exec /bin/true: vserver {vsExec:F1}  lxc-attach {lxcExec:F1}  ratio {vsExec / lxcExec:F2} (target <= 1.0)");
     Console.WriteLine($"clean stop:     vserver {vsStop:F1}  lxc-stop {lxcStop:F1}  ratio {vsStop / lxcStop:F2} (target <= 1.0)");
     Console.WriteLine($"vserver NAME running: {running:F1} (target <= 10)");
+    Console.WriteLine($"vserver-stat:   vserver {stat:F1}  ps -e -o pid,vsz,rss,times {ps:F1}  ratio {stat / ps:F2} (target <= 2.0)");
 }
 
 // N idle Busybox guests started at once: Start-VServerGuest -ThrottleLimit T in a warm runspace,

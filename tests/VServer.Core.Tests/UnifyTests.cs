@@ -107,7 +107,9 @@ public class UnifyTests
         oneByte[^1] ^= 1;
         Write(store, "a", "/opt/near.bin", Big);
         Write(store, "b", "/opt/near.bin", oneByte);          // differs in its last byte
-        Write(store, "a", "/etc/same.conf", Big);             // /etc is excluded by default
+        Write(store, "a", "/tmp/same.tmp", Big);              // /tmp is excluded by default
+        Write(store, "b", "/tmp/same.tmp", Big);
+        Write(store, "a", "/etc/same.conf", Big);             // /etc is not: its extents are copy-on-write like the rest
         Write(store, "b", "/etc/same.conf", Big);
         Write(store, "a", "/srv/cache.dat", Big);             // excluded by -Exclude *.dat
         Write(store, "b", "/srv/cache.dat", Big);
@@ -143,10 +145,11 @@ public class UnifyTests
         var result = unifier.Run(new[] { "a", "b" }, new UnifyOptions { Exclude = new[] { "*.dat" } });
         Assert.True(result.FilesSkipped >= 1, $"skipped {result.FilesSkipped}"); // the swapped symlink; the edited file is simply different now
 
-        foreach (var rel in new[] { "opt/near.bin", "etc/same.conf", "srv/cache.dat", "srv/own/x.bin", "srv/edit.bin" })
+        foreach (var rel in new[] { "opt/near.bin", "tmp/same.tmp", "srv/cache.dat", "srv/own/x.bin", "srv/edit.bin" })
         {
             Assert.False(SharesWith(Path.Combine(ra, rel), Path.Combine(rb, rel)), rel + " was shared");
         }
+        Assert.True(SharesWith(Path.Combine(ra, "etc/same.conf"), Path.Combine(rb, "etc/same.conf")), "etc/same.conf was not shared");
         Assert.Equal(oneByte, File.ReadAllBytes(Path.Combine(rb, "opt/near.bin")));
         Assert.Equal(Big[1000] ^ 0xff, File.ReadAllBytes(Path.Combine(rb, "srv/edit.bin"))[1000]);
         Assert.NotNull(new FileInfo(Path.Combine(rb, "srv/swap.bin")).LinkTarget); // still the symlink, left as it was

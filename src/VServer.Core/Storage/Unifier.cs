@@ -30,8 +30,15 @@ public sealed class UnifyOptions
 /// </summary>
 public sealed class Unifier
 {
-    /// <summary>vunify's: configuration and variable data are never unified.</summary>
-    public static readonly IReadOnlyList<string> DefaultExcludes = new[] { "/etc", "/var", "/tmp", "/home", "/root", "/dev", "/proc", "/sys", "/run" };
+    /// <summary>
+    /// What is never unified: the pseudo-filesystems' mount points and the directories a running
+    /// guest keeps on tmpfs (their files at rest are leftovers). vunify also left out /etc, /var,
+    /// /home and /root, because a hard-linked file had to be made immutable and could then not be
+    /// changed by its guest; shared extents are copy-on-write (a write in one guest never reaches
+    /// another), so configuration and variable data are unified like the rest. A guest's
+    /// apps/vunify/exclude and -Exclude add to these.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultExcludes = new[] { "/dev", "/proc", "/sys", "/run", "/tmp" };
 
     /// <summary>Filesystems whose files can share extents.</summary>
     private static readonly HashSet<long> ReflinkFileSystems = new() { 0x58465342 /*xfs*/, 0x9123683E /*btrfs*/, 0xCA451A4E /*bcachefs*/, 0x7461636F /*ocfs2*/ };
