@@ -213,12 +213,14 @@ void Unify(int guests, string tree)
         var copies = Path.Combine(xfs, "duperemove");
         Directory.CreateDirectory(copies);
         var wholeRoot = new[] { "etc", "usr", "var" }.All(d => Directory.Exists(Path.Combine(tree, d)));
+        var emptyDir = Directory.CreateDirectory(Path.Combine(baseDir, "empty")).FullName;
         Console.Error.WriteLine($"building {guests} guests with a full copy of {tree} ({treeBytes / 1048576.0:F0} MB) each, and copies for duperemove…");
         var roots = new List<string>();
         for (var i = 0; i < guests; i++)
         {
             var n = $"u{i:00}";
-            vsStore.Create(new GuestConfig(n) { InitStyle = InitStyle.Plain }, RootBuilders.For(BuildMethod.Busybox));
+            // a distribution tree is the whole root (a clone of an empty directory, then the copy); else a Busybox guest
+            vsStore.Create(new GuestConfig(n) { InitStyle = InitStyle.Plain }, wholeRoot ? new CloneBuilder(emptyDir) : RootBuilders.For(BuildMethod.Busybox));
             var root = vsStore.RootOf(vsStore.ReadConfig(n));
             // a distribution's root filesystem (a debootstrap tree) becomes the guest's root, where the
             // default excludes apply to its /etc and /var as in a real guest; any other tree goes to /opt/dist
