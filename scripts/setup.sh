@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 # /proc/meminfo, uptime, load and CPUs (free, uptime and top inside show the guest's limits); nftables
 # shields the host from its guests, masquerades their traffic out and stops address spoofing; clang and
 # zlib1g-dev link the vserver command, compiled ahead of time (NativeAOT); crun is the OCI runtime
-# (runc the fallback); procps and psmisc give vserver vps, vtop and vpstree their ps, top and pstree
-PACKAGES=(busybox-static crun runc conmon clang zlib1g-dev tini xfsprogs e2fsprogs iproute2 gcc libc6-dev openssh-server openssh-client debootstrap xz-utils zstd lxcfs nftables procps psmisc)
+# (runc the fallback); procps and psmisc give vserver vps, vtop and vpstree their ps, top and pstree;
+# btrfs-progs makes guest roots subvolumes and clones snapshots on a btrfs guest store
+PACKAGES=(busybox-static crun runc conmon clang zlib1g-dev tini xfsprogs e2fsprogs btrfs-progs iproute2 gcc libc6-dev openssh-server openssh-client debootstrap xz-utils zstd lxcfs nftables procps psmisc)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,6 +18,7 @@ public sealed class Guest
         Interfaces = c.Interfaces.ToArray();
         Addresses = c.Interfaces.Select(i => i.Cidr).ToArray();
         Root = root;
+        Storage = c.Template is null ? VServer.Storage.Btrfs.KindOf(root) : VServer.Storage.StorageKind.Directory;
         ConfigPath = configPath;
         InitStyle = c.InitStyle;
         StartCommand = c.StartCommand is null ? null : CommandLine.Join(c.StartCommand);
@@ -59,6 +60,9 @@ public sealed class Guest
     public string[] Addresses { get; }
     public InterfaceSpec[] Interfaces { get; }
     public string Root { get; }
+
+    /// <summary>How the root is kept: a plain directory, or a btrfs subvolume of its own (a Clone of it is a snapshot).</summary>
+    public VServer.Storage.StorageKind Storage { get; }
     public string ConfigPath { get; }
     public InitStyle InitStyle { get; }
     public string? StartCommand { get; }

@@ -3,7 +3,7 @@ using Xunit;
 
 namespace VServer.Tests.Shared;
 
-/// <summary>A throw-away filesystem on a loop device (XFS with reflink, or ext4), unmounted and deleted on dispose.</summary>
+/// <summary>A throw-away filesystem on a loop device (XFS with reflink, btrfs or ext4), unmounted and deleted on dispose.</summary>
 public sealed class LoopFileSystem : IDisposable
 {
     private LoopFileSystem(string kind)
@@ -15,11 +15,16 @@ public sealed class LoopFileSystem : IDisposable
         Directory.CreateDirectory(Mount);
         using (var f = File.Create(Image))
         {
-            f.SetLength(kind == "xfs" ? 600L << 20 : 128L << 20); // sparse; XFS wants 300 MB or more
+            f.SetLength(kind is "xfs" or "btrfs" ? 600L << 20 : 128L << 20); // sparse; XFS wants 300 MB or more
         }
         if (kind == "xfs")
         {
             Run("mkfs.xfs", "-q", "-m", "reflink=1", Image);
+        }
+        else if (kind == "btrfs")
+        {
+            Assert.True(File.Exists("/usr/sbin/mkfs.btrfs") || File.Exists("/sbin/mkfs.btrfs"), "mkfs.btrfs is not installed (apt-get install btrfs-progs)");
+            Run("mkfs.btrfs", "-q", Image);
         }
         else
         {
@@ -34,6 +39,8 @@ public sealed class LoopFileSystem : IDisposable
     public static LoopFileSystem Xfs() => new("xfs");
 
     public static LoopFileSystem Ext4() => new("ext4");
+
+    public static LoopFileSystem Btrfs() => new("btrfs");
 
     public string Base { get; }
     public string Image { get; }

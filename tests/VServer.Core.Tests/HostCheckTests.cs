@@ -13,7 +13,7 @@ public class HostCheckTests
     {
         "root", "namespace pid", "namespace ipc", "namespace uts", "namespace mnt", "namespace net", "namespace cgroup",
         "namespace user", "namespace time", "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs",
-        "overlayfs", "reflink", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan",
+        "overlayfs", "reflink", "guest store", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan",
     };
 
     /// <summary>The probe's own scratch namespaces (vs-testme-*): guests of other test processes come and go meanwhile.</summary>
@@ -40,6 +40,8 @@ public class HostCheckTests
         var reflink = onXfs.Single(c => c.Check == "reflink");
         Assert.Equal(CheckStatus.Pass, reflink.Status);
         Assert.Contains("xfs", reflink.Detail);
+
+        Assert.StartsWith("Directory: ", onXfs.Single(c => c.Check == "guest store").Detail);
 
         var onExt4 = HostChecks.Run(ext4.Paths).Single(c => c.Check == "reflink");
         Assert.Equal(CheckStatus.Warn, onExt4.Status);

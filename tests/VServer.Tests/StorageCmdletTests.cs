@@ -42,6 +42,23 @@ public class StorageCmdletTests
     }
 
     [LoopFsFact]
+    public void OnABtrfsStoreGuestsAreSubvolumesAndACloneIsASnapshot()
+    {
+        using var fs = LoopFileSystem.Btrfs();
+        using var s = new PowerShellSession(fs.Paths);
+        s.Invoke("New-VServerGuest web1 -Method Busybox | Out-Null; New-VServerGuest web2 -Method Clone -Source web1 | Out-Null");
+        Assert.Empty(s.Errors);
+        Assert.Equal(new object[] { "web1:Btrfs", "web2:Btrfs" }, s.Invoke("Get-VServerGuest | ForEach-Object { \"$($_.Name):$($_.Storage)\" }").Select(o => o.BaseObject));
+        Assert.Matches(@"Btrfs: .* each new guest's root is a subvolume", (string)s.Invoke("(Test-VServerHost 'guest store').Detail")[0].BaseObject);
+        // the snapshot shares the source's files from birth
+        var usage = (DiskUsage)s.Invoke("Get-VServerDiskUsage web2")[0].BaseObject;
+        Assert.True(usage.SharedBytes >= usage.TotalBytes * 9 / 10, $"shared {usage.SharedBytes} of {usage.TotalBytes}");
+        s.Invoke("Remove-VServerGuest web1, web2 -Confirm:$false");
+        Assert.Empty(s.Errors);
+        Assert.Empty(Directory.GetFileSystemEntries(fs.Paths.VdirRoot));
+    }
+
+    [LoopFsFact]
     public void UnifyOnExt4IsRefusedByName()
     {
         using var fs = LoopFileSystem.Ext4();

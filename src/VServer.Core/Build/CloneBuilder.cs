@@ -38,11 +38,40 @@ public sealed class CloneBuilder : IRootBuilder
         }
     }
 
-    public void Build(GuestRootFs root, GuestConfig config, IOperationReporter reporter, CancellationToken cancel)
+    /// <summary>Whether the staging root is already a snapshot of <see cref="Source"/> (<see cref="TrySnapshot"/>): Build then copies nothing.</summary>
+    public bool Snapshotted { get; private set; }
+
+    /// <summary>
+    /// On a btrfs guest store, when the source is a subvolume of the same filesystem: the new root
+    /// (<paramref name="staging"/>, which must not exist) made as a snapshot of it, with the source
+    /// guests held and frozen as for a copy. False, with nothing made, when btrfs cannot snapshot it here.
+    /// </summary>
+    public bool TrySnapshot(string staging, IOperationReporter reporter)
     {
-        reporter.Progress("Building guest " + config.Name, $"Copying {Source}", 10);
+        if (!Storage.Btrfs.IsSubvolume(Source))
+        {
+            return false;
+        }
+        using (HoldSources(reporter))
+        {
+            try
+            {
+                Storage.Btrfs.Snapshot(Source, staging);
+            }
+            catch (VServerException e)
+            {
+                reporter.Verbose($"{Source} could not be snapshotted ({e.Message}); it is copied instead.");
+                return false;
+            }
+        }
+        reporter.Verbose($"The new root is a btrfs snapshot of {Source}: every extent is shared until one side writes it.");
+        return Snapshotted = true;
+    }
+
+    /// <summary>Each source guest kept from starting (its lock) and, while it runs, frozen: undone by disposing.</summary>
+    private IDisposable HoldSources(IOperationReporter reporter)
+    {
         var held = new List<IDisposable>();
-        ProcessResult r;
         try
         {
             foreach (var (run, cgroup) in Guests)
@@ -54,15 +83,42 @@ public sealed class CloneBuilder : IRootBuilder
                     held.Add(frozen);
                 }
             }
+        }
+        catch
+        {
+            Release(held);
+            throw;
+        }
+        return new Held(held);
+    }
+
+    private static void Release(List<IDisposable> held)
+    {
+        for (var i = held.Count - 1; i >= 0; i--)
+        {
+            held[i].Dispose();
+        }
+    }
+
+    private sealed class Held(List<IDisposable> held) : IDisposable
+    {
+        public void Dispose() => Release(held);
+    }
+
+    public void Build(GuestRootFs root, GuestConfig config, IOperationReporter reporter, CancellationToken cancel)
+    {
+        if (Snapshotted)
+        {
+            GuestIdentity.Renew(root, reporter);
+            reporter.Progress("Building guest " + config.Name, "Snapshotted", 100);
+            return;
+        }
+        reporter.Progress("Building guest " + config.Name, $"Copying {Source}", 10);
+        ProcessResult r;
+        using (HoldSources(reporter))
+        {
             // SOURCE/. copies the directory's contents into the (empty) staging root
             r = HostProcess.Run(HostProcess.Find("cp")!, new[] { "-a", "--reflink=auto", "--", Source.TrimEnd('/') + "/.", root.HostPath }, cancel);
-        }
-        finally
-        {
-            for (var i = held.Count - 1; i >= 0; i--)
-            {
-                held[i].Dispose();
-            }
         }
         if (r.ExitCode != 0)
         {

@@ -14,7 +14,7 @@ public static class HostChecks
     /// <summary>Every check's name, in the order they run: what -Check accepts and completes.</summary>
     public static IReadOnlyList<string> Names { get; } = new[] { "root" }
         .Concat(Namespaces.Select(n => "namespace " + n))
-        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs", "overlayfs", "reflink", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan" })
+        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs", "overlayfs", "reflink", "guest store", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan" })
         .ToArray();
 
     public static IEnumerable<HostCheck> Run(VServerPaths paths)
@@ -56,6 +56,7 @@ public static class HostChecks
             ? (CheckStatus.Pass, "in the kernel")
             : (CheckStatus.Warn, "not in the kernel (modprobe overlay): -Method Template cannot work"));
         yield return Reflink(paths.VdirRoot);
+        yield return GuestStore(paths.VdirRoot);
         yield return Tool("iproute2", () => HostProcess.Find("ip") is string ip
             ? (CheckStatus.Pass, Top(HostProcess.Run(ip, new[] { "-V" }).StandardOutput, ip))
             : (CheckStatus.Fail, "not installed (Debian package iproute2)"));
@@ -115,6 +116,26 @@ public static class HostChecks
     }
 
     /// <summary>Whether files in the vdir root can share extents: a real FICLONE between two hidden scratch files, removed again.</summary>
+    /// <summary>How new guest roots are kept (Storage): btrfs subvolumes where the vdir root is on btrfs and btrfs-progs is installed, else directories.</summary>
+    private static HostCheck GuestStore(string vdirRoot)
+    {
+        var onBtrfs = Storage.Btrfs.IsBtrfs(NearestExisting(vdirRoot));
+        return Storage.Btrfs.KindFor(vdirRoot) == Storage.StorageKind.Btrfs
+            ? new HostCheck("guest store", CheckStatus.Pass, $"Btrfs: {vdirRoot} is on btrfs; each new guest's root is a subvolume, a Clone of a guest is a snapshot")
+            : new HostCheck("guest store", onBtrfs ? CheckStatus.Warn : CheckStatus.Pass, onBtrfs
+                ? $"Directory: {vdirRoot} is on btrfs, but btrfs (Debian package 'btrfs-progs') is not installed: guest roots are plain directories"
+                : $"Directory: guest roots under {vdirRoot} are plain directories (subvolumes and snapshots need a vdir root on btrfs)");
+    }
+
+    private static string NearestExisting(string dir)
+    {
+        while (!Directory.Exists(dir) && Path.GetDirectoryName(dir) is string parent && parent != dir)
+        {
+            dir = parent;
+        }
+        return dir;
+    }
+
     private static HostCheck Reflink(string vdirRoot)
     {
         var dir = vdirRoot;

@@ -208,8 +208,20 @@ public sealed class GuestStore
         var rootMoved = false;
         try
         {
-            Directory.CreateDirectory(stagingRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
-                UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            // on a btrfs store the root is a subvolume of its own; a Clone of a guest there, a snapshot of it
+            if (config.Template is null && Btrfs.KindFor(rootParent) == StorageKind.Btrfs)
+            {
+                if (builder is not CloneBuilder c || !c.TrySnapshot(stagingRoot, reporter))
+                {
+                    Btrfs.CreateSubvolume(stagingRoot);
+                    File.SetUnixFileMode(stagingRoot, (UnixFileMode)0x1ED);
+                }
+            }
+            else
+            {
+                Directory.CreateDirectory(stagingRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                    UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            }
             using (var fs = GuestRootFs.Open(stagingRoot))
             {
                 builder.Build(fs, config, reporter, cancel);
@@ -428,7 +440,14 @@ public sealed class GuestStore
             try
             {
                 reporter.Verbose($"Removing {dir} (guest '{name}').");
-                SafeRemove.RemoveTree(dir, cancel);
+                if (Btrfs.IsSubvolume(dir))
+                {
+                    Btrfs.DeleteSubvolume(dir, cancel);
+                }
+                else
+                {
+                    SafeRemove.RemoveTree(dir, cancel);
+                }
             }
             catch (Exception e) when (e is VServerException or IOException or UnauthorizedAccessException or OperationCanceledException)
             {

@@ -6,7 +6,8 @@ namespace VServer.Storage;
 /// Removes a directory tree without ever following a symlink and without crossing into another
 /// filesystem, at any depth: <see cref="TreeWalk"/> opens every directory relative to its parent's
 /// fd with O_NOFOLLOW and lists it through that fd, and its entries are unlinked relative to it. A
-/// mount point inside the tree stops the removal.
+/// mount point inside the tree stops the removal; a btrfs subvolume made inside it (another device
+/// number, but no mount) is removed with it, as root may rmdir an emptied subvolume.
 /// </summary>
 public static class SafeRemove
 {
@@ -68,10 +69,16 @@ public static class SafeRemove
             {
                 if (e.Device != dev)
                 {
-                    throw new VServerException("MountPointInTree", ErrorKind.ResourceUnavailable,
-                        $"'{display}' is a mount point; unmount it before removing the tree.", display);
+                    if (!Btrfs.IsNestedSubvolume(e.DirFd, e.Name, e.Stat, display))
+                    {
+                        throw new VServerException("MountPointInTree", ErrorKind.ResourceUnavailable,
+                            $"'{display}' is a mount point; unmount it before removing the tree.", display);
+                    }
+                    // a subvolume made inside the tree: the walk keeps to one device number, so it is
+                    // removed as a tree of its own, reached through the directory's fd, never by path
+                    RemoveTree($"/proc/self/fd/{e.DirFd}/{e.Name}", cancel);
                 }
-                // walked into next; removed when it is left
+                // else walked into next; removed when it is left
             }
             else
             {

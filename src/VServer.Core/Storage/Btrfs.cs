@@ -1,0 +1,140 @@
+using VServer.Native;
+using VServer.Runtime;
+
+namespace VServer.Storage;
+
+/// <summary>How a guest's root is kept: a plain directory, or a btrfs subvolume of its own.</summary>
+public enum StorageKind
+{
+    /// <summary>A plain directory, on any filesystem.</summary>
+    Directory,
+
+    /// <summary>A btrfs subvolume: a Clone of it is a snapshot, a remove deletes the subvolume.</summary>
+    Btrfs,
+}
+
+/// <summary>
+/// The btrfs side of the guest store, through btrfs-progs' <c>btrfs</c> (argument lists, never a
+/// shell): on a vdir root on btrfs each guest's root is a subvolume of its own; a Clone of such a
+/// guest is a snapshot (instant, every extent shared from birth, copy-on-write afterwards); a
+/// remove deletes the subvolume. Only host-side paths VServer made are given to the tool; a
+/// guest's tree is never walked for it.
+/// </summary>
+public static class Btrfs
+{
+    private const long Magic = 0x9123683E;
+
+    /// <summary>The inode number of every subvolume's root directory.</summary>
+    private const ulong SubvolumeRootInode = 256;
+
+    /// <summary>Whether <paramref name="path"/> is on btrfs (false when it does not exist).</summary>
+    public static bool IsBtrfs(string path)
+    {
+        try
+        {
+            var fd = Sys.Open(path, Sys.O_PATH_);
+            try
+            {
+                return Sys.FStatFs(fd, path).Type == Magic;
+            }
+            finally
+            {
+                Sys.Close(fd);
+            }
+        }
+        catch (SyscallException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Whether <paramref name="path"/> (never followed when a symlink) is the root of a btrfs subvolume.</summary>
+    public static bool IsSubvolume(string path)
+    {
+        try
+        {
+            var st = Sys.FStatAt(Sys.AT_FDCWD, path, Sys.AT_SYMLINK_NOFOLLOW);
+            return Sys.IsDir(st) && (ulong)st.st_ino == SubvolumeRootInode && IsBtrfs(path);
+        }
+        catch (SyscallException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Whether the directory <paramref name="name"/> in <paramref name="dirfd"/>, whose stat is
+    /// <paramref name="st"/>, is a btrfs subvolume's root that is not a mount point (one made inside
+    /// the tree, which belongs to it, unlike a mount).
+    /// </summary>
+    internal static bool IsNestedSubvolume(int dirfd, string name, in Tmds.Linux.stat st, string display)
+    {
+        if (!Sys.IsDir(st) || (ulong)st.st_ino != SubvolumeRootInode || MountTable.MountPoints().Contains(display))
+        {
+            return false;
+        }
+        var fd = Sys.OpenAt(dirfd, name, Sys.O_PATH_ | Sys.O_NOFOLLOW_ | Sys.O_DIRECTORY_, 0, display);
+        try
+        {
+            return Sys.FStatFs(fd, display).Type == Magic;
+        }
+        finally
+        {
+            Sys.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// The kind of storage a new guest root under <paramref name="parent"/> gets: Btrfs when the
+    /// nearest existing directory on its path is on btrfs and btrfs-progs is installed.
+    /// </summary>
+    public static StorageKind KindFor(string parent)
+    {
+        var dir = parent;
+        while (!System.IO.Directory.Exists(dir) && Path.GetDirectoryName(dir) is string up)
+        {
+            dir = up;
+        }
+        return IsBtrfs(dir) && HostProcess.Find("btrfs") is not null ? StorageKind.Btrfs : StorageKind.Directory;
+    }
+
+    /// <summary>The kind of storage of an existing guest root.</summary>
+    public static StorageKind KindOf(string root) => IsSubvolume(root) ? StorageKind.Btrfs : StorageKind.Directory;
+
+    /// <summary>A new, empty subvolume at <paramref name="path"/> (which must not exist).</summary>
+    public static void CreateSubvolume(string path) => Tool(path, "subvolume", "create", path);
+
+    /// <summary>A writable snapshot of the subvolume <paramref name="source"/> at <paramref name="path"/> (on the same filesystem).</summary>
+    public static void Snapshot(string source, string path) => Tool(path, "subvolume", "snapshot", source, path);
+
+    /// <summary>
+    /// Deletes the subvolume <paramref name="path"/> with everything in it. A subvolume that holds
+    /// another (a guest may make one inside its root) cannot be deleted whole: its tree is removed
+    /// file by file (<see cref="SafeRemove"/>, which takes nested subvolumes with it), then the subvolume.
+    /// </summary>
+    public static void DeleteSubvolume(string path, CancellationToken cancel = default)
+    {
+        if (Run("subvolume", "delete", path).ExitCode == 0)
+        {
+            return;
+        }
+        SafeRemove.RemoveTree(path, cancel); // rmdir of an emptied subvolume deletes it
+    }
+
+    private static ProcessResult Run(params string[] args)
+    {
+        var btrfs = HostProcess.Find("btrfs") ?? throw new VServerException("BtrfsToolNotFound", ErrorKind.NotInstalled,
+            "btrfs (Debian package 'btrfs-progs') is needed for guests on a btrfs guest store.", "btrfs");
+        return HostProcess.Run(btrfs, args);
+    }
+
+    private static void Tool(string path, params string[] args)
+    {
+        var r = Run(args);
+        if (r.ExitCode != 0)
+        {
+            throw new VServerException("BtrfsFailed", ErrorKind.WriteError,
+                $"'btrfs {string.Join(' ', args)}' failed ({r.ExitCode}): {OciRuntime.FirstLine(r.StandardError, "no message")}", path);
+        }
+    }
+}
