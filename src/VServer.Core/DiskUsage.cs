@@ -18,4 +18,13 @@ public sealed class DiskUsage
     public long FileCount { get; internal set; }
 
     public string Root { get; internal init; } = "";
+
+    /// <summary>The guest's disk limit in bytes (null: none).</summary>
+    public long? Limit { get; internal set; }
+
+    /// <summary>On a btrfs subvolume with quotas on: the bytes its qgroup refers to (what the limit bounds); else null.</summary>
+    public long? QuotaReferencedBytes { get; internal set; }
+
+    /// <summary>On a btrfs subvolume with quotas on: the bytes only it refers to (freed if it were deleted); else null.</summary>
+    public long? QuotaExclusiveBytes { get; internal set; }
 }

@@ -30,6 +30,7 @@ public sealed class Guest
         MemoryLimit = c.MemoryLimit;
         CpuLimit = c.CpuLimit;
         ProcessLimit = c.ProcessLimit ?? GuestConfig.DefaultProcessLimit;
+        DiskLimit = c.DiskLimit;
         Nice = c.Nice;
         ResourceLimits = c.ResourceLimits.ToArray();
         Fstab = c.Fstab.ToArray();
@@ -63,6 +64,9 @@ public sealed class Guest
 
     /// <summary>How the root is kept: a plain directory, or a btrfs subvolume of its own (a Clone of it is a snapshot).</summary>
     public VServer.Storage.StorageKind Storage { get; }
+
+    /// <summary>Bytes the root may hold (a btrfs qgroup limit); null: none.</summary>
+    public long? DiskLimit { get; }
     public string ConfigPath { get; }
     public InitStyle InitStyle { get; }
     public string? StartCommand { get; }

@@ -88,11 +88,12 @@ public sealed class BusyboxFactAttribute : FactAttribute
 /// <summary>Per-test roots under a fresh temporary directory; removed on dispose, even after a failure.</summary>
 public sealed class TempRoots : IDisposable
 {
-    public TempRoots()
+    /// <param name="vdirRoot">Where the guests' roots go (a loop filesystem's directory, say); default: under the base.</param>
+    public TempRoots(string? vdirRoot = null)
     {
         Base = Path.Combine(Path.GetTempPath(), "vserver-test-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(Base);
-        Paths = new VServerPaths(Path.Combine(Base, "etc-vservers"), Path.Combine(Base, "vservers"), Path.Combine(Base, "run-vservers"));
+        Paths = new VServerPaths(Path.Combine(Base, "etc-vservers"), vdirRoot ?? Path.Combine(Base, "vservers"), Path.Combine(Base, "run-vservers"));
         Directory.CreateDirectory(Paths.ConfigRoot);
         Directory.CreateDirectory(Paths.VdirRoot);
     }

@@ -17,11 +17,12 @@ internal sealed class LiveGuest : IDisposable
     /// <param name="sharing">Another live guest whose roots this one joins (one host view of both); it owns them.</param>
     /// <param name="configureAfter">Changes made after the guest was created (settings Create would refuse together).</param>
     /// <param name="builder">How the root is built (default: Busybox).</param>
-    public LiveGuest(Action<GuestConfig>? configure = null, bool start = true, LiveGuest? sharing = null, Action<GuestConfig>? configureAfter = null, IRootBuilder? builder = null)
+    /// <param name="roots">Roots of the test's own (owned by the guest from here on), instead of new ones.</param>
+    public LiveGuest(Action<GuestConfig>? configure = null, bool start = true, LiveGuest? sharing = null, Action<GuestConfig>? configureAfter = null, IRootBuilder? builder = null, TempRoots? roots = null)
     {
         TestEnvironment.UseStagedCli();
         _ownsRoots = sharing is null;
-        Roots = sharing?.Roots ?? new TempRoots();
+        Roots = sharing?.Roots ?? roots ?? new TempRoots();
         Store = new GuestStore(Roots.Paths);
         Runtime = new GuestRuntime(Store);
         Name = "t" + Guid.NewGuid().ToString("N")[..8]; // cgroup paths are host-wide: a name of its own

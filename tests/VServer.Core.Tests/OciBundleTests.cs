@@ -147,6 +147,24 @@ public class OciBundleTests
     }
 
     [Fact]
+    public void ABtrfsSubvolumeOrSnapshotOfTheGuestsOwnIsRefusedWhateverItsHighBits()
+    {
+        var c = Plain();
+        c.Capabilities.Add("SYS_ADMIN"); // whatever the guest may do otherwise
+        var ioctls = Rules(c).Where(r => Strings(r["names"]).SequenceEqual(new[] { "ioctl" })).ToList();
+        // BTRFS_IOC_SNAP_CREATE, SUBVOL_CREATE and their _V2 (linux/btrfs.h), each on the low 32 bits only
+        Assert.Equal(new ulong[] { 0x50009401, 0x5000940E, 0x50009417, 0x50009418 }, ioctls.Select(r => (ulong)r["args"]![0]!["valueTwo"]!));
+        Assert.All(ioctls, r =>
+        {
+            Assert.Equal(1, (int)r["args"]![0]!["index"]!);
+            Assert.Equal(0xFFFFFFFFUL, (ulong)r["args"]![0]!["value"]!);
+            Assert.Equal("SCMP_CMP_MASKED_EQ", (string?)r["args"]![0]!["op"]);
+            Assert.Equal(SeccompProfile.EPERM, (int)r["errnoRet"]!);
+        });
+        Assert.DoesNotContain("ioctl", Refused(c)); // every other ioctl goes through
+    }
+
+    [Fact]
     public void NoGuestGetsANewUserNamespaceAndClone3FallsBack()
     {
         var c = Plain();

@@ -46,9 +46,16 @@ public class StorageCmdletTests
     {
         using var fs = LoopFileSystem.Btrfs();
         using var s = new PowerShellSession(fs.Paths);
-        s.Invoke("New-VServerGuest web1 -Method Busybox | Out-Null; New-VServerGuest web2 -Method Clone -Source web1 | Out-Null");
+        s.Invoke("New-VServerGuest web1 -Method Busybox -DiskLimit 64MB | Out-Null; New-VServerGuest web2 -Method Clone -Source web1 | Out-Null");
         Assert.Empty(s.Errors);
-        Assert.Equal(new object[] { "web1:Btrfs", "web2:Btrfs" }, s.Invoke("Get-VServerGuest | ForEach-Object { \"$($_.Name):$($_.Storage)\" }").Select(o => o.BaseObject));
+        Assert.Equal(new object[] { "web1:Btrfs:67108864", "web2:Btrfs:" }, s.Invoke("Get-VServerGuest | ForEach-Object { \"$($_.Name):$($_.Storage):$($_.DiskLimit)\" }").Select(o => o.BaseObject));
+        Assert.Equal(64L << 20, (long)s.Invoke("(Get-VServerDiskUsage web1).Limit")[0].BaseObject);
+        Assert.True((long)s.Invoke("(Get-VServerDiskUsage web1).QuotaReferencedBytes")[0].BaseObject > 0);
+        s.Invoke("Set-VServerGuest web1 -DiskLimit 128MB; Set-VServerGuest web2 -DiskLimit 32MB");
+        Assert.Empty(s.Errors);
+        Assert.Equal(new object[] { 128L << 20, 32L << 20 }, s.Invoke("(Get-VServerDiskUsage web1, web2).Limit").Select(o => o.BaseObject));
+        s.Invoke("Set-VServerGuest web2 -Clear DiskLimit");
+        Assert.Null(s.Invoke("(Get-VServerGuest web2).DiskLimit")[0]?.BaseObject);
         Assert.Matches(@"Btrfs: .* each new guest's root is a subvolume", (string)s.Invoke("(Test-VServerHost 'guest store').Detail")[0].BaseObject);
         // the snapshot shares the source's files from birth
         var usage = (DiskUsage)s.Invoke("Get-VServerDiskUsage web2")[0].BaseObject;
@@ -70,6 +77,15 @@ public class StorageCmdletTests
         Assert.Equal(System.Management.Automation.ErrorCategory.InvalidOperation, e.CategoryInfo.Category);
         Assert.Contains("ext4", e.Exception.Message);
         Assert.Equal("a", e.TargetObject);
+
+        // a disk limit is refused where the root cannot be a btrfs subvolume, naming the filesystem
+        s.Invoke("New-VServerGuest c -Method Busybox -DiskLimit 64MB");
+        e = Assert.Single(s.Errors);
+        Assert.Equal("DiskLimitNotSupported", e.FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Contains("ext4", e.Exception.Message);
+        Assert.False(Directory.Exists(fs.Paths.ConfigDir("c")));
+        s.Invoke("Set-VServerGuest a -DiskLimit 64MB");
+        Assert.Equal("DiskLimitNotSupported", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
     }
 
     [LoopFsFact]

@@ -100,6 +100,12 @@ public sealed class GuestConfig
     public double? CpuLimit { get; set; }
     public long? ProcessLimit { get; set; }
 
+    /// <summary>
+    /// Bytes the guest's root may hold (util-vserver's <c>dlimits/*/space_total</c>, in KiB there):
+    /// a btrfs qgroup limit on the root's subvolume. Null: no limit.
+    /// </summary>
+    public long? DiskLimit { get; set; }
+
     /// <summary>The process limit of a guest that sets none (systemd-nspawn's default): a fork bomb stays in its guest.</summary>
     public const long DefaultProcessLimit = 16384;
     public int? Nice { get; set; }

@@ -22,6 +22,7 @@ public sealed class GuestSettings
     public long? MemoryLimit { get; set; }
     public double? CpuLimit { get; set; }
     public long? ProcessLimit { get; set; }
+    public long? DiskLimit { get; set; }
     public int? Nice { get; set; }
     public IDictionary? ResourceLimits { get; set; }
     public bool? OnBoot { get; set; }
@@ -37,7 +38,7 @@ public sealed class GuestSettings
     public static readonly IReadOnlyList<string> ClearableNames = new[]
     {
         "Hostname", "Domainname", "Interface", "Flag", "Capability", "StartCommand", "StopCommand",
-        "MemoryLimit", "CpuLimit", "ProcessLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge", "Publish", "DnsServer",
+        "MemoryLimit", "CpuLimit", "ProcessLimit", "DiskLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge", "Publish", "DnsServer",
     };
 
     public void ApplyTo(GuestConfig c)
@@ -54,6 +55,7 @@ public sealed class GuestSettings
         var mem = MemoryLimit is long m ? Validate.MemoryLimit(m) : (long?)null;
         var cpu = CpuLimit is double cl ? Validate.CpuLimit(cl) : (double?)null;
         var pids = ProcessLimit is long pl ? Validate.Positive(pl, "InvalidProcessLimit", "process limit") : (long?)null;
+        var disk = DiskLimit is long dl ? Validate.DiskLimit(dl) : (long?)null;
         var nice = Nice is int n ? Validate.Nice(n) : (int?)null;
         var rlimits = ResourceLimits is null ? null : ParseResourceLimits(ResourceLimits);
         var bridge = Bridge is null ? null : InterfaceSpec.IsValidDeviceName(Bridge) ? Bridge
@@ -98,6 +100,7 @@ public sealed class GuestSettings
                 case "MemoryLimit": t.MemoryLimit = null; break;
                 case "CpuLimit": t.CpuLimit = null; break;
                 case "ProcessLimit": t.ProcessLimit = null; break;
+                case "DiskLimit": t.DiskLimit = null; break;
                 case "Nice": t.Nice = null; break;
                 case "ResourceLimit": t.ResourceLimits.Clear(); break;
                 case "OnBoot": t.OnBoot = false; break;
@@ -119,6 +122,7 @@ public sealed class GuestSettings
         if (mem is not null) t.MemoryLimit = mem;
         if (cpu is not null) t.CpuLimit = cpu;
         if (pids is not null) t.ProcessLimit = pids;
+        if (disk is not null) t.DiskLimit = disk;
         if (nice is not null) t.Nice = nice;
         if (rlimits is not null)
         {
@@ -140,6 +144,7 @@ public sealed class GuestSettings
         c.Context = t.Context; c.Hostname = t.Hostname; c.Domainname = t.Domainname; c.Interfaces = t.Interfaces;
         c.Flags = t.Flags; c.Capabilities = t.Capabilities; c.InitStyle = t.InitStyle; c.StartCommand = t.StartCommand;
         c.StopCommand = t.StopCommand; c.MemoryLimit = t.MemoryLimit; c.CpuLimit = t.CpuLimit; c.ProcessLimit = t.ProcessLimit;
+        c.DiskLimit = t.DiskLimit;
         c.Nice = t.Nice; c.ResourceLimits = t.ResourceLimits; c.OnBoot = t.OnBoot; c.Root = t.Root;
         c.NetworkMode = t.NetworkMode; c.Bridge = t.Bridge; c.Publish = t.Publish; c.DnsServers = t.DnsServers;
     }

@@ -119,6 +119,17 @@ public static partial class Validate
         return bytes;
     }
 
+    public static long DiskLimit(long bytes)
+    {
+        const long min = 1L << 20;
+        if (bytes < min)
+        {
+            throw new VServerException("InvalidDiskLimit", ErrorKind.InvalidArgument,
+                $"The disk limit {bytes} bytes is not valid: at least {min} bytes (1 MiB) are needed.", bytes);
+        }
+        return bytes;
+    }
+
     public static int Nice(int nice)
     {
         if (nice < -20 || nice > 19)

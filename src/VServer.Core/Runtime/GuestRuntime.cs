@@ -110,6 +110,10 @@ public sealed class GuestRuntime
         var root = _store.RootOf(config);
         CheckRoot(config.Name, root);
         WarnNotApplied(config, reporter);
+        if (config.DiskLimit is long disk && (config.Template is not null || Storage.Btrfs.KindOf(root) != Storage.StorageKind.Btrfs))
+        {
+            reporter.Warning($"Guest '{config.Name}': not applied: the disk limit of {disk} bytes (its root {root} is not a btrfs subvolume, where VServer enforces disk limits).");
+        }
         GuestHooks.Run(Paths, config.Name, "initialize", reporter);
         GuestHooks.Run(Paths, config.Name, "prepre-start", reporter);
         // the guest's network namespace, made and filled before its init runs (null: Host mode)

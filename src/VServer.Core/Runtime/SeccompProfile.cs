@@ -9,7 +9,8 @@ namespace VServer.Runtime;
 /// <param name="UnlockedBy">Capabilities any one of which lifts the refusal (empty: refused whatever the guest holds).</param>
 /// <param name="Why">Why it is refused, for docs/security.md and the tests.</param>
 /// <param name="CloneFlag">For clone/unshare: refused only when this flag is set in the first argument.</param>
-public sealed record SeccompRule(string[] Names, int Errno, string[] UnlockedBy, string Why, ulong? CloneFlag = null);
+/// <param name="Request">For ioctl: refused only for this request (the second argument, compared on the 32 bits the kernel reads).</param>
+public sealed record SeccompRule(string[] Names, int Errno, string[] UnlockedBy, string Why, ulong? CloneFlag = null, ulong? Request = null);
 
 /// <summary>
 /// The guest's seccomp filter: every call allowed except those below. The list follows the
@@ -48,7 +49,15 @@ public static class SeccompProfile
         // no private users (yet): a guest's root is host root, so a user namespace of its own is refused
         new(new[] { "unshare", "clone" }, EPERM, None, "a new user namespace: inside it a guest whose root is host root could mount its cgroup hierarchy and lift its own limits", CLONE_NEWUSER),
         new(new[] { "clone3" }, ENOSYS, None, "passes its flags in memory seccomp cannot read, so the user namespace refusal cannot see them; ENOSYS makes libc fall back to clone"),
+        // a btrfs subvolume or snapshot made inside the guest's root is a qgroup of its own, outside
+        // the root's disk limit (and needs no privilege): BTRFS_IOC_{SNAP,SUBVOL}_CREATE and their _V2
+        new(new[] { "ioctl" }, EPERM, None, BtrfsWhy, Request: 0x50009401),
+        new(new[] { "ioctl" }, EPERM, None, BtrfsWhy, Request: 0x5000940E),
+        new(new[] { "ioctl" }, EPERM, None, BtrfsWhy, Request: 0x50009417),
+        new(new[] { "ioctl" }, EPERM, None, BtrfsWhy, Request: 0x50009418),
     };
+
+    private const string BtrfsWhy = "BTRFS_IOC_SNAP_CREATE/SUBVOL_CREATE (and _V2): a btrfs subvolume or snapshot made by the guest would be outside its disk limit";
 
     /// <summary>Refusals that a capability in the guest's bounding set lifts (as in Docker's profile).</summary>
     public static readonly IReadOnlyList<SeccompRule> UnlessCapable = new SeccompRule[]
@@ -113,6 +122,11 @@ public static class SeccompProfile
             if (r.CloneFlag is ulong flag)
             {
                 o["args"] = new JsonArray(new JsonObject { ["index"] = 0, ["value"] = flag, ["valueTwo"] = flag, ["op"] = "SCMP_CMP_MASKED_EQ" });
+            }
+            if (r.Request is ulong request)
+            {
+                // ioctl's request is an unsigned int to the kernel: high bits set by the caller must not slip past
+                o["args"] = new JsonArray(new JsonObject { ["index"] = 1, ["value"] = 0xFFFFFFFFUL, ["valueTwo"] = request, ["op"] = "SCMP_CMP_MASKED_EQ" });
             }
             syscalls.Add((JsonNode)o);
         }

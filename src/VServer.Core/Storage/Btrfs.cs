@@ -121,6 +121,70 @@ public static class Btrfs
         SafeRemove.RemoveTree(path, cancel); // rmdir of an emptied subvolume deletes it
     }
 
+    /// <summary>The subvolume's id (its qgroup is 0/ID).</summary>
+    public static ulong SubvolumeId(string path)
+    {
+        var r = Run("inspect-internal", "rootid", path);
+        return r.ExitCode == 0 && ulong.TryParse(r.StandardOutput.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
+            ? id
+            : throw new VServerException("BtrfsFailed", ErrorKind.InvalidOperation, $"'btrfs inspect-internal rootid {path}' failed: {OciRuntime.FirstLine(r.StandardError, "no id")}", path);
+    }
+
+    /// <summary>
+    /// Quota accounting on the filesystem holding <paramref name="path"/>, turned on (and its
+    /// numbers made exact by a rescan, waited for) when it is off.
+    /// </summary>
+    public static void EnsureQuota(string path)
+    {
+        if (Run("qgroup", "show", "--raw", path).ExitCode == 0)
+        {
+            return; // on already
+        }
+        Tool(path, "quota", "enable", path);
+        Tool(path, "quota", "rescan", "-w", path);
+    }
+
+    /// <summary>The limit on the bytes the subvolume <paramref name="path"/> refers to (its qgroup's max_rfer); null lifts it.</summary>
+    public static void SetLimit(string path, long? bytes)
+    {
+        EnsureQuota(path);
+        // named by its qgroup id, from the parent directory: the ioctl starts a transaction in the
+        // subvolume it is called in, which a guest at its limit would fail with EDQUOT
+        var qgroup = "0/" + SubvolumeId(path).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Tool(path, "qgroup", "limit", bytes is long b ? b.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none", qgroup, Path.GetDirectoryName(path)!);
+    }
+
+    /// <summary>The subvolume's qgroup: bytes it refers to, bytes only it refers to, and its limit; null when quotas are off.</summary>
+    public static (long Referenced, long Exclusive, long? Limit)? Qgroup(string path)
+    {
+        var r = Run("qgroup", "show", "-reF", "--raw", path);
+        if (r.ExitCode != 0)
+        {
+            return null;
+        }
+        var id = "0/" + SubvolumeId(path).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var line in r.StandardOutput.Split('\n'))
+        {
+            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 5 && f[0] == id && long.TryParse(f[1], out var rfer) && long.TryParse(f[2], out var excl))
+            {
+                return (rfer, excl, long.TryParse(f[3], out var max) ? max : null);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// After the subvolume whose id is <paramref name="id"/> was deleted: waits until btrfs has
+    /// dropped it, then destroys its qgroup if it is still there (recent kernels remove it themselves).
+    /// </summary>
+    public static void ForgetQgroup(string onFilesystem, ulong id)
+    {
+        var n = id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Run("subvolume", "sync", onFilesystem, n);
+        Run("qgroup", "destroy", "0/" + n, onFilesystem); // gone already: an error, which changes nothing
+    }
+
     private static ProcessResult Run(params string[] args)
     {
         var btrfs = HostProcess.Find("btrfs") ?? throw new VServerException("BtrfsToolNotFound", ErrorKind.NotInstalled,

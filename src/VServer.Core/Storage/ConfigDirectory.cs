@@ -21,6 +21,7 @@ public static class ConfigDirectory
         "context", "name", "uts/nodename", "uts/domainname", "cflags", "flags", "bcapabilities", "nice", "fstab",
         "apps/init/style", "apps/init/cmd.start", "apps/init/cmd.stop",
         "cgroup/memory.max", "cgroup/cpu.max", "cgroup/pids.max", "template", "netmode", "netbridge", "publish", "dns",
+        "dlimits/root/space_total",
     };
 
     public static GuestConfig Read(string dir, string name, VServerPaths paths)
@@ -75,6 +76,7 @@ public static class ConfigDirectory
         {
             c.Nice = int.TryParse(nice, NumberStyles.AllowLeadingSign, Inv, out var n) ? n : throw Bad("nice", nice, "is not a number");
         }
+        ReadDiskLimit(c, dir, Bad);
         if (Text("apps/init/style") is string style && style.Length > 0)
         {
             var lower = style.ToLowerInvariant();
@@ -389,6 +391,10 @@ public static class ConfigDirectory
         {
             f["cgroup/pids.max"] = pids.ToString(Inv) + "\n";
         }
+        if (c.DiskLimit is long disk)
+        {
+            f["dlimits/root/space_total"] = ((disk + 1023) / 1024).ToString(Inv) + "\n"; // util-vserver's unit: KiB
+        }
         if (c.Template is not null)
         {
             f["template"] = c.Template + "\n";
@@ -472,8 +478,47 @@ public static class ConfigDirectory
     }
 
     /// <summary>The setting a file belongs to (util-vserver's other names for it included).</summary>
+    /// <summary>
+    /// util-vserver's disk limit: <c>dlimits/ID/space_total</c> (KiB) of the entry VServer writes
+    /// (<c>dlimits/root</c>), else of the only entry there is. What btrfs cannot bound (an inode
+    /// count, a reserve for root) or a second entry is named as not applied.
+    /// </summary>
+    private static void ReadDiskLimit(GuestConfig c, string dir, Func<string, string, string, VServerException> bad)
+    {
+        var limits = Path.Combine(dir, "dlimits");
+        if (!Directory.Exists(limits))
+        {
+            return;
+        }
+        var entries = Directory.GetDirectories(limits).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+        var use = entries.Contains("root") ? "root" : entries.Count == 1 ? entries[0] : null;
+        foreach (var e in entries.Where(e => e != use))
+        {
+            c.NotApplied.Add($"dlimits/{e} (one disk limit per guest: its root's)");
+        }
+        if (use is null)
+        {
+            return;
+        }
+        string? Value(string file) => File.Exists(Path.Combine(limits, use, file)) ? File.ReadAllText(Path.Combine(limits, use, file)).Trim() : null;
+        if (Value("space_total") is string space && space.Length > 0)
+        {
+            c.DiskLimit = long.TryParse(space, NumberStyles.None, Inv, out var kib) && kib > 0 && kib < long.MaxValue / 1024
+                ? kib * 1024
+                : throw bad($"dlimits/{use}/space_total", space, "is not a size in KiB");
+        }
+        foreach (var file in new[] { "inodes_total", "reserved" })
+        {
+            if (Value(file) is string v && v.Length > 0 && v != "-1" && v != "0")
+            {
+                c.NotApplied.Add($"dlimits/{use}/{file} {v} (btrfs bounds bytes, not {(file == "reserved" ? "a reserve for root" : "inodes")})");
+            }
+        }
+    }
+
     private static string GroupOf(string rel) => rel switch
     {
+        _ when rel.StartsWith("dlimits/root/", StringComparison.Ordinal) => "dlimits/root",
         "flags" => "cflags",
         "capabilities" => "bcapabilities",
         "cgroup/memory.limit_in_bytes" => "cgroup/memory.max",
@@ -490,6 +535,7 @@ public static class ConfigDirectory
             "cflags" => new[] { "cflags", "flags" },
             "bcapabilities" => new[] { "bcapabilities", "capabilities" },
             "cgroup/memory.max" => new[] { "cgroup/memory.max", "cgroup/memory.limit_in_bytes" },
+            "dlimits/root" => new[] { "dlimits/root/space_total" },
             "rlimits" => Directory.Exists(Path.Combine(dir, "rlimits"))
                 ? Directory.GetFiles(Path.Combine(dir, "rlimits")).Select(f => Path.GetFileName(f)).Where(IsManagedRlimit).Select(f => "rlimits/" + f).ToArray()
                 : Array.Empty<string>(),

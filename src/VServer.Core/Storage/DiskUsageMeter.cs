@@ -19,7 +19,14 @@ public static class DiskUsageMeter
         var root = store.RootOf(config);
         if (config.Template is not string template)
         {
-            return Measure(name, root, cancel);
+            var usage = Measure(name, root, cancel);
+            usage.Limit = config.DiskLimit;
+            if (Btrfs.IsSubvolume(root) && Btrfs.Qgroup(root) is var (referenced, exclusive, _))
+            {
+                usage.QuotaReferencedBytes = referenced;
+                usage.QuotaExclusiveBytes = exclusive;
+            }
+            return usage;
         }
         var own = Measure(name, TemplateLayers.UpperOf(root), cancel);
         var shared = Measure(name, template, cancel);

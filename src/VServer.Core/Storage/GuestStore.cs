@@ -169,6 +169,10 @@ public sealed class GuestStore
         var name = config.Name;
         var configDir = Paths.ConfigDir(name);
         var rootDir = RootOf(config);
+        if (config.DiskLimit is long)
+        {
+            RequireDiskLimits(name, Path.GetDirectoryName(rootDir)!, config.Template);
+        }
 
         EnsureDirectory(Paths.ConfigRoot, 0x1ED);
         using var hostLock = HostLock.Acquire(Paths.LockFile);
@@ -235,6 +239,12 @@ public sealed class GuestStore
             using (var fs = GuestRootFs.Open(config.Template is null ? stagingRoot : TemplateLayers.UpperOf(stagingRoot)))
             {
                 Build.GuestNameFiles.Write(fs, config);
+            }
+            if (config.DiskLimit is long limit)
+            {
+                // the whole root counts, the files the build made included
+                Btrfs.SetLimit(stagingRoot, limit);
+                reporter.Verbose($"Guest '{name}': its root may hold {limit} bytes (btrfs qgroup limit).");
             }
             if (seedConfig is not null)
             {
@@ -333,6 +343,7 @@ public sealed class GuestStore
         var c = ReadConfig(name);
         var oldRoot = RootOf(c);
         var oldNames = NameFilesKey(c);
+        var oldDiskLimit = c.DiskLimit;
         settings.ApplyTo(c);
         if (settings.Context is int want && ContextsInUse().TryGetValue(want, out var other) && other != name)
         {
@@ -343,12 +354,77 @@ public sealed class GuestStore
             throw new VServerException("RootChangeNotSupported", ErrorKind.InvalidOperation,
                 $"The root directory of guest '{name}' cannot be changed with Set-VServerGuest (it is {oldRoot}).", name);
         }
-        ConfigDirectory.Write(Paths.ConfigDir(name), c, oldRoot);
+        if (c.DiskLimit != oldDiskLimit && (c.DiskLimit is not null || Btrfs.KindOf(oldRoot) == StorageKind.Btrfs))
+        {
+            // the limit first (a running guest's changes at once), the configuration after it; undone if that fails
+            if (c.DiskLimit is not null)
+            {
+                RequireDiskLimits(name, oldRoot, c.Template, existing: true);
+            }
+            Btrfs.SetLimit(oldRoot, c.DiskLimit);
+            try
+            {
+                ConfigDirectory.Write(Paths.ConfigDir(name), c, oldRoot);
+            }
+            catch
+            {
+                Btrfs.SetLimit(oldRoot, oldDiskLimit);
+                throw;
+            }
+        }
+        else
+        {
+            ConfigDirectory.Write(Paths.ConfigDir(name), c, oldRoot);
+        }
         if (NameFilesKey(c) != oldNames)
         {
             UpdateNameFiles(c, oldRoot, reporter);
         }
         return Get(name);
+    }
+
+    /// <summary>
+    /// Refuses a disk limit where VServer cannot enforce one: anywhere but a btrfs subvolume (a
+    /// guest's own root on a btrfs store). XFS and ext4 project quotas are not used: this module
+    /// cannot test them here (the kernel has neither XFS quota support nor the v2 quota format).
+    /// </summary>
+    private static void RequireDiskLimits(string name, string path, string? template, bool existing = false)
+    {
+        var why = template is not null ? "its root is an overlay on a template"
+            : existing ? (Btrfs.KindOf(path) == StorageKind.Btrfs ? null : $"its root {path} is {(Btrfs.IsBtrfs(path) ? "a plain directory on btrfs, made before it was a subvolume" : "not on btrfs")}")
+            : Btrfs.KindFor(path) == StorageKind.Btrfs ? null
+            : FileSystemOf(path) is "on btrfs" ? "the btrfs command (Debian package 'btrfs-progs') is not installed"
+            : $"{path} is {FileSystemOf(path)}, not btrfs";
+        if (why is not null)
+        {
+            throw new VServerException("DiskLimitNotSupported", ErrorKind.InvalidOperation,
+                $"Guest '{name}' cannot have a disk limit: {why}. VServer enforces disk limits as btrfs qgroup limits on a guest root that is a subvolume (a vdir root on btrfs, with btrfs-progs); XFS and ext4 project quotas are not supported.", name);
+        }
+    }
+
+    private static string FileSystemOf(string path)
+    {
+        var dir = path;
+        while (!Directory.Exists(dir) && Path.GetDirectoryName(dir) is string up)
+        {
+            dir = up;
+        }
+        try
+        {
+            var fd = Sys.Open(dir, Sys.O_PATH_);
+            try
+            {
+                return "on " + Sys.FileSystemName(Sys.FStatFs(fd, dir).Type);
+            }
+            finally
+            {
+                Sys.Close(fd);
+            }
+        }
+        catch (SyscallException)
+        {
+            return "not readable";
+        }
     }
 
     private static string NameFilesKey(GuestConfig c) =>
@@ -442,7 +518,12 @@ public sealed class GuestStore
                 reporter.Verbose($"Removing {dir} (guest '{name}').");
                 if (Btrfs.IsSubvolume(dir))
                 {
+                    var id = c.DiskLimit is long ? Btrfs.SubvolumeId(dir) : 0;
                     Btrfs.DeleteSubvolume(dir, cancel);
+                    if (id != 0)
+                    {
+                        Btrfs.ForgetQgroup(Path.GetDirectoryName(dir)!, id); // its limit goes with it
+                    }
                 }
                 else
                 {

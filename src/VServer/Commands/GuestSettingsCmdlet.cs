@@ -77,6 +77,10 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
     [Parameter]
     public long ProcessLimit { get; set; }
 
+    /// <summary>Bytes the guest's root may hold: a btrfs qgroup limit (util-vserver's dlimits); refused where the root is no btrfs subvolume.</summary>
+    [Parameter]
+    public long DiskLimit { get; set; }
+
     [Parameter]
     public int Nice { get; set; }
 
@@ -103,6 +107,7 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
         MemoryLimit = Given(nameof(MemoryLimit)) ? MemoryLimit : null,
         CpuLimit = Given(nameof(CpuLimit)) ? CpuLimit : null,
         ProcessLimit = Given(nameof(ProcessLimit)) ? ProcessLimit : null,
+        DiskLimit = Given(nameof(DiskLimit)) ? DiskLimit : null,
         Nice = Given(nameof(Nice)) ? Nice : null,
         ResourceLimits = Given(nameof(ResourceLimit)) ? Unwrap(ResourceLimit) : null,
         OnBoot = Given(nameof(OnBoot)) ? OnBoot.IsPresent : null,
