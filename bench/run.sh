@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a benchmark (as root): bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations]
-#                                          | unify [guests] [tree] | boot [iterations] | lxc [iterations] | many [guests] [throttle]]
+#                                          | unify [guests] [tree] [xfs,btrfs] | boot [iterations] | lxc [iterations] | many [guests] [throttle]]
 # (unify installs duperemove, boot, lxc and many install systemd-container and lxc: their baselines).
 # Results go in docs/benchmarks.md.
 set -euo pipefail

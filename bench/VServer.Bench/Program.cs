@@ -13,7 +13,7 @@ using VServer.Config;
 // Benchmarks, each against baselines measured in this run on this machine. Needs root.
 //   lifecycle [iterations] [idle-guests]: start/exec against the OCI runtime called directly and raw unshare/nsenter
 //   contexts [guests] [processes-per-guest] [iterations]: Get-VServerContext against ps -e -o pid,vsz,rss,times
-//   unify [guests] [tree]: Invoke-VServerUnify's Unifier against duperemove -dr on identical copies, on a loop XFS
+//   unify [guests] [tree] [xfs,btrfs] [minimum-size]: Invoke-VServerUnify's Unifier against duperemove -dr on identical copies, on a loop XFS and a loop btrfs
 //   lxc [iterations]: start, exec, stop and running as typed, against LXC on the same Busybox root
 //   many [guests] [throttle]: that many idle guests started and stopped at once, against LXC
 //   boot [iterations]: a Debootstrap guest's build (cold, cached, clone) and its systemd boot to "running"
@@ -47,7 +47,10 @@ try
             Contexts(Arg(0, 100), Arg(1, 20), Arg(2, 20));
             break;
         case "unify":
-            Unify(Arg(0, 20), rest.Length > 1 ? rest[1] : "/usr/bin");
+            foreach (var fs in (rest.Length > 2 ? rest[2] : "xfs,btrfs").Split(','))
+            {
+                Unify(Arg(0, 20), rest.Length > 1 ? rest[1] : "/usr/bin", fs, rest.Length > 3 ? long.Parse(rest[3], CultureInfo.InvariantCulture) : null);
+            }
             break;
         case "boot":
             Boot(Arg(0, 5));
@@ -59,7 +62,7 @@ try
             ManyAgainstLxc(Arg(0, 200), Arg(1, 16));
             break;
         default:
-            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree]]");
+            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree] [xfs,btrfs] | boot [iterations] | lxc [iterations] | many [guests] [throttle]]");
             return 2;
     }
     return 0;
@@ -193,22 +196,29 @@ void Contexts(int guests, int perGuest, int iterations)
 
 // Unification: N Busybox guests each holding a full (unshared) copy of one "distribution" tree,
 // and identical copies of those guest roots for duperemove, on one loop-mounted XFS with reflink.
-void Unify(int guests, string tree)
+void Unify(int guests, string tree, string fsKind, long? minimumSize)
 {
-    var xfs = Path.Combine(baseDir, "xfs");
+    var xfs = Path.Combine(baseDir, fsKind);
     Directory.CreateDirectory(xfs);
-    var image = Path.Combine(baseDir, "xfs.img");
+    var image = Path.Combine(baseDir, fsKind + ".img");
     var treeBytes = Directory.EnumerateFiles(tree, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint })
         .Sum(f => new FileInfo(f).Length);
     using (var f = File.Create(image))
     {
         f.SetLength(Math.Max(2L << 30, treeBytes * guests * 5 / 2 + (1L << 30)));
     }
-    Check("mkfs.xfs", "-q", "-m", "reflink=1", image);
+    if (fsKind == "btrfs")
+    {
+        Check("mkfs.btrfs", "-q", image); // guests' roots are subvolumes there
+    }
+    else
+    {
+        Check("mkfs.xfs", "-q", "-m", "reflink=1", image);
+    }
     Check("mount", "-o", "loop", image, xfs);
     try
     {
-        var vsPaths = new VServerPaths(Path.Combine(xfs, "etc"), Path.Combine(xfs, "vservers"), Path.Combine(baseDir, "xrun"));
+        var vsPaths = new VServerPaths(Path.Combine(xfs, "etc"), Path.Combine(xfs, "vservers"), Path.Combine(baseDir, fsKind + "-run"));
         var vsStore = new GuestStore(vsPaths);
         var copies = Path.Combine(xfs, "duperemove");
         Directory.CreateDirectory(copies);
@@ -243,7 +253,8 @@ void Unify(int guests, string tree)
         var before = Used();
         DropCaches();
         var sw = Stopwatch.StartNew();
-        var result = new Unifier(vsStore).Run(Enumerable.Range(0, guests).Select(i => $"u{i:00}").ToList(), new UnifyOptions(), new StderrReporter());
+        var options = minimumSize is long min ? new UnifyOptions { MinimumSize = min } : new UnifyOptions();
+        var result = new Unifier(vsStore).Run(Enumerable.Range(0, guests).Select(i => $"u{i:00}").ToList(), options, new StderrReporter());
         var vsTime = sw.Elapsed.TotalSeconds;
         var afterVs = Used();
         var vsSaved = before - afterVs;
@@ -256,7 +267,7 @@ void Unify(int guests, string tree)
         var drTime = sw.Elapsed.TotalSeconds;
         var drSaved = afterVs - Used();
 
-        Console.WriteLine($"# VServer unification benchmark ({guests} Busybox guests, each with a full copy of {tree}: {treeBytes / 1048576.0:F0} MB)");
+        Console.WriteLine($"# VServer unification benchmark on {fsKind} ({guests} guests, each with a full copy of {tree}: {treeBytes / 1048576.0:F0} MB; minimum size {options.MinimumSize} bytes)");
         Console.WriteLine($"Invoke-VServerUnify (Unifier): {vsTime:F1} s, saved {vsSaved / 1048576.0:F0} MB ({result.FilesDeduplicated} files, {result.BytesDeduplicated / 1048576.0:F0} MB deduplicated, {result.FilesScanned} scanned)");
         Console.WriteLine($"duperemove -dr on identical copies: {drTime:F1} s, saved {drSaved / 1048576.0:F0} MB");
         Console.WriteLine($"ratio: bytes saved {(double)vsSaved / Math.Max(1, drSaved):F2} (target >= 1), time {vsTime / drTime:F2} (target <= 1)");

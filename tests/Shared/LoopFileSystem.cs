@@ -6,7 +6,7 @@ namespace VServer.Tests.Shared;
 /// <summary>A throw-away filesystem on a loop device (XFS with reflink, btrfs or ext4), unmounted and deleted on dispose.</summary>
 public sealed class LoopFileSystem : IDisposable
 {
-    private LoopFileSystem(string kind)
+    private LoopFileSystem(string kind, long sizeMiB = 0)
     {
         Base = Path.Combine(Path.GetTempPath(), "vserver-fs-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(Base);
@@ -15,7 +15,7 @@ public sealed class LoopFileSystem : IDisposable
         Directory.CreateDirectory(Mount);
         using (var f = File.Create(Image))
         {
-            f.SetLength(kind is "xfs" or "btrfs" ? 600L << 20 : 128L << 20); // sparse; XFS wants 300 MB or more
+            f.SetLength(sizeMiB > 0 ? sizeMiB << 20 : kind is "xfs" or "btrfs" ? 600L << 20 : 128L << 20); // sparse; XFS wants 300 MB or more
         }
         if (kind == "xfs")
         {
@@ -36,11 +36,11 @@ public sealed class LoopFileSystem : IDisposable
         Directory.CreateDirectory(Paths.VdirRoot);
     }
 
-    public static LoopFileSystem Xfs() => new("xfs");
+    public static LoopFileSystem Xfs(long sizeMiB = 0) => new("xfs", sizeMiB);
 
     public static LoopFileSystem Ext4() => new("ext4");
 
-    public static LoopFileSystem Btrfs() => new("btrfs");
+    public static LoopFileSystem Btrfs(long sizeMiB = 0) => new("btrfs", sizeMiB);
 
     public string Base { get; }
     public string Image { get; }

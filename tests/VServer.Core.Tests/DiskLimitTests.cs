@@ -36,6 +36,10 @@ public class DiskLimitTests
         var e = Assert.Throws<VServerException>(() => store.Create(new GuestConfig("big") { DiskLimit = 100 * MiB }, RootBuilders.For(BuildMethod.Busybox)));
         Assert.Equal("DiskLimitNotSupported", e.ErrorId);
         Assert.Contains("xfs", e.Message);
+        if (KernelConfig.Get("CONFIG_XFS_QUOTA") == "n")
+        {
+            Assert.Contains("this kernel also lacks XFS quotas (CONFIG_XFS_QUOTA)", e.Message); // this machine's kernel
+        }
         Assert.Empty(Directory.GetFileSystemEntries(xfs.Paths.VdirRoot));
         Assert.DoesNotContain(Directory.GetFileSystemEntries(xfs.Paths.ConfigRoot), p => !Path.GetFileName(p).StartsWith('.'));
 
@@ -80,6 +84,30 @@ public class DiskLimitTests
         c.DiskLimit = null;
         ConfigDirectory.Write(dir, c, "/vservers/old");
         Assert.False(File.Exists(Path.Combine(dir, "dlimits", "root", "space_total")));
+    }
+
+    [Fact]
+    public void TheKernelsBuildOptionsAreReadFromItsCompressedConfig()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            using (var gz = new System.IO.Compression.GZipStream(File.Create(file), System.IO.Compression.CompressionLevel.Fastest))
+            {
+                gz.Write("# comment\nCONFIG_BTRFS_FS=y\n# CONFIG_XFS_QUOTA is not set\nCONFIG_HZ=250\n"u8);
+            }
+            var options = KernelConfig.Read(file)!;
+            Assert.Equal("y", options["CONFIG_BTRFS_FS"]);
+            Assert.Equal("250", options["CONFIG_HZ"]);
+            Assert.False(options.ContainsKey("CONFIG_XFS_QUOTA"));
+            Assert.Null(KernelConfig.Read(file + ".missing"));
+            File.WriteAllText(file, "not gzip");
+            Assert.Null(KernelConfig.Read(file));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [GuestFact]

@@ -56,6 +56,38 @@ public class UnifyTests
     }
 
     [LoopFsFact]
+    public void TwoDebianGuestsShareTheirEtcAndVarOnXfsAndBtrfsAndAWriteStaysInItsGuest()
+    {
+        var tree = DebianTrees.Systemd;
+        foreach (var make in new Func<LoopFileSystem>[] { () => LoopFileSystem.Xfs(2048), () => LoopFileSystem.Btrfs(2048) })
+        {
+            using var fs = make();
+            var store = new GuestStore(fs.Paths);
+            foreach (var g in new[] { "deb1", "deb2" })
+            {
+                // the cache is on another filesystem: each guest gets a full copy, nothing shared yet
+                store.Create(new GuestConfig(g) { InitStyle = InitStyle.Auto }, new CloneBuilder(tree));
+            }
+            string In(string guest, string rel) => Path.Combine(Root(store, guest), rel);
+            var files = new[] { "etc/login.defs", "var/lib/dpkg/status", "usr/bin/bash" };
+            Assert.All(files, f => Assert.False(SharesWith(In("deb1", f), In("deb2", f)), f + " shared before"));
+
+            var result = new Unifier(store).Run(new[] { "deb1", "deb2" }, new UnifyOptions());
+            Assert.True(result.BytesDeduplicated > 150L << 20, $"{fs.Mount}: {result.BytesDeduplicated} bytes in {result.FilesDeduplicated} files; scanned {result.FilesScanned} ({result.BytesScanned} bytes), already shared {result.FilesAlreadyShared}, skipped {result.FilesSkipped}");
+            // configuration and variable data are shared too now: their extents are copy-on-write
+            Assert.All(files, f => Assert.True(SharesWith(In("deb1", f), In("deb2", f)), f + " not shared on " + fs.Mount));
+
+            // seed 003: a change in one guest is not seen in the other
+            File.AppendAllText(In("deb1", "etc/login.defs"), "vserver 9999/tcp\n");
+            Assert.Equal(File.ReadAllText(Path.Combine(tree, "etc/login.defs")), File.ReadAllText(In("deb2", "etc/login.defs")));
+            Assert.EndsWith("vserver 9999/tcp\n", File.ReadAllText(In("deb1", "etc/login.defs")));
+            Assert.False(SharesWith(In("deb1", "etc/login.defs"), In("deb2", "etc/login.defs")));
+            store.Remove("deb1");
+            store.Remove("deb2");
+        }
+    }
+
+    [LoopFsFact]
     public void IdenticalFilesShareStorageAndAWriteStaysInItsGuest()
     {
         using var fs = LoopFileSystem.Xfs();

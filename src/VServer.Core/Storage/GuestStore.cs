@@ -398,8 +398,16 @@ public sealed class GuestStore
         if (why is not null)
         {
             throw new VServerException("DiskLimitNotSupported", ErrorKind.InvalidOperation,
-                $"Guest '{name}' cannot have a disk limit: {why}. VServer enforces disk limits as btrfs qgroup limits on a guest root that is a subvolume (a vdir root on btrfs, with btrfs-progs); XFS and ext4 project quotas are not supported.", name);
+                $"Guest '{name}' cannot have a disk limit: {why}. VServer enforces disk limits as btrfs qgroup limits on a guest root that is a subvolume (a vdir root on btrfs, with btrfs-progs); XFS and ext4 project quotas are not supported{ProjectQuotaKernel()}.", name);
         }
+    }
+
+    /// <summary>What the running kernel lacks for XFS and ext4 project quotas, where it says.</summary>
+    private static string ProjectQuotaKernel()
+    {
+        var missing = new[] { ("CONFIG_XFS_QUOTA", "XFS quotas"), ("CONFIG_QFMT_V2", "the v2 quota format ext4 needs") }
+            .Where(o => Runtime.KernelConfig.Get(o.Item1) == "n").Select(o => $"{o.Item2} ({o.Item1})").ToList();
+        return missing.Count == 0 ? "" : " (this kernel also lacks " + string.Join(" and ", missing) + ")";
     }
 
     private static string FileSystemOf(string path)

@@ -19,6 +19,18 @@ public static class MountTable
         return list;
     }
 
+    /// <summary>
+    /// The mount point of the mount <paramref name="path"/> (already resolved: no symlinks) is on:
+    /// the longest mount point it lies at or below. Two paths on the same mount are on one
+    /// filesystem, whatever their device numbers say (btrfs gives each subvolume its own).
+    /// </summary>
+    public static string MountPointOf(string path)
+    {
+        var p = Path.GetFullPath(path).TrimEnd('/');
+        return MountPoints().Where(m => m == "/" || p == m || p.StartsWith(m + "/", StringComparison.Ordinal))
+            .OrderByDescending(m => m.Length).FirstOrDefault() ?? "/";
+    }
+
     /// <summary>Mount points at or below <paramref name="dir"/>.</summary>
     public static IReadOnlyList<string> MountPointsUnder(string dir)
     {

@@ -62,6 +62,9 @@ public sealed class Unifier
         public required GuestRootFs Root { get; init; }
         public required Func<string, bool> Excluded { get; init; }
         public required bool IsReference { get; init; }
+
+        /// <summary>The mount the root is on: candidates are compared within one (a btrfs subvolume has a device number of its own).</summary>
+        public required string FileSystem { get; init; }
         private UnifyGuestResult? _result;
 
         public UnifyGuestResult Result => _result ??= new UnifyGuestResult { Name = Name };
@@ -129,6 +132,7 @@ public sealed class Unifier
                     Root = GuestRootFs.Open(p.Root),
                     Excluded = Matcher(p.Excludes),
                     IsReference = p.Name == options.Reference,
+                    FileSystem = MountTable.MountPointOf(Native.Sys.RealPath(p.Root) ?? p.Root),
                 });
             }
 
@@ -180,10 +184,11 @@ public sealed class Unifier
 
     private void Deduplicate(List<GuestTree> trees, List<Candidate> files, bool byReference, UnifyResult result, IOperationReporter reporter, CancellationToken cancel)
     {
-        // same filesystem and size first; one candidate per inode (hard links share anyway)
+        // same filesystem and size first; one candidate per inode (hard links share anyway); on
+        // btrfs each guest's root is a subvolume with a device number and inode numbers of its own
         var groups = files
-            .GroupBy(f => (f.Device, f.Size))
-            .Select(g => g.GroupBy(f => f.Inode).Select(x => x.First()).ToList())
+            .GroupBy(f => (trees[f.Guest].FileSystem, f.Size))
+            .Select(g => g.GroupBy(f => (f.Device, f.Inode)).Select(x => x.First()).ToList())
             .Where(g => g.Count > 1 && (!byReference || (g.Any(f => trees[f.Guest].IsReference) && g.Any(f => !trees[f.Guest].IsReference))))
             .ToList();
         var groupOf = new Dictionary<Candidate, List<Candidate>>();
