@@ -11,8 +11,15 @@ public sealed class UnifyOptions
     /// <summary>More paths or globs to leave alone, besides <see cref="Unifier.DefaultExcludes"/> and each guest's apps/vunify/exclude.</summary>
     public IReadOnlyList<string> Exclude { get; init; } = Array.Empty<string>();
 
-    /// <summary>Files smaller than this are not looked at.</summary>
-    public long MinimumSize { get; init; } = 1;
+    /// <summary>
+    /// Files smaller than this are not looked at. By default 64 KiB: most of a distribution's files
+    /// are smaller (80% of a Debian tree's, a fifth of its bytes), and sharing each costs a kernel
+    /// call (FIDEDUPERANGE), which made a unification of Debian guests about twice as slow as
+    /// duperemove for a quarter more bytes saved; 1 shares every file.
+    /// </summary>
+    public long MinimumSize { get; init; } = DefaultMinimumSize;
+
+    public const long DefaultMinimumSize = 64 * 1024;
 
     /// <summary>When set, the other guests' files are made to share this guest's extents (and not each other's).</summary>
     public string? Reference { get; init; }

@@ -30,10 +30,10 @@ public sealed class InvokeVServerUnifyCommand : VServerCmdlet
     [Parameter]
     public string[] Exclude { get; set; } = Array.Empty<string>();
 
-    /// <summary>Files smaller than this many bytes are not looked at.</summary>
+    /// <summary>Files smaller than this many bytes are not looked at (default 64 KiB; 1: every file).</summary>
     [Parameter]
     [ValidateRange(1, long.MaxValue)]
-    public long MinimumSize { get; set; } = 1;
+    public long MinimumSize { get; set; } = UnifyOptions.DefaultMinimumSize;
 
     /// <summary>Adds per-guest figures (Details) to the result.</summary>
     [Parameter]
