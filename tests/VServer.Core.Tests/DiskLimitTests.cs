@@ -152,6 +152,29 @@ public class DiskLimitTests
     }
 
     [GuestFact]
+    public void ADebianGuestWithSystemdBootsOnABtrfsStoreAndIsHeldToItsLimit()
+    {
+        using var fs = LoopFileSystem.Btrfs(2048);
+        using var g = new LiveGuest(c => { c.InitStyle = InitStyle.Auto; c.DiskLimit = 400 * MiB; }, start: false,
+            builder: new CloneBuilder(DebianTrees.Systemd), roots: new TempRoots(fs.Paths.VdirRoot));
+        Assert.Equal(StorageKind.Btrfs, g.Store.Get(g.Name).Storage);
+        g.Runtime.Start(g.Name);
+        var state = "";
+        Assert.True(LiveGuest.WaitFor(() => (state = g.Exec("systemctl", "is-system-running", "--wait").Out.Trim()) is "running" or "degraded", 90), "systemd: " + state);
+
+        // the tree (about 260 MB) counts: 300 MB more do not fit under 400 MB
+        var dd = g.Exec("dd", "if=/dev/zero", "of=/var/tmp/big", "bs=1M", "count=300");
+        Assert.NotEqual(0, dd.Code);
+        Assert.Contains("Disk quota exceeded", dd.Err);
+        var referenced = DiskUsageMeter.MeasureGuest(g.Store, g.Name).QuotaReferencedBytes ?? 0;
+        Assert.InRange(referenced, 350 * MiB, 401 * MiB);
+        g.Sh("rm /var/tmp/big");
+        Assert.Matches("^(running|degraded)$", g.Exec("systemctl", "is-system-running").Out.Trim()); // the guest lived through it
+        g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(10));
+        Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
+    }
+
+    [GuestFact]
     public void ASubvolumeOfTheGuestsOwnCannotCarryItPastItsLimit()
     {
         using var fs = LoopFileSystem.Btrfs();
