@@ -108,26 +108,16 @@ public static partial class Validate
         return cores;
     }
 
-    public static long MemoryLimit(long bytes)
-    {
-        const long min = 4L << 20;
-        if (bytes < min)
-        {
-            throw new VServerException("InvalidMemoryLimit", ErrorKind.InvalidArgument,
-                $"The memory limit {bytes} bytes is not valid: at least {min} bytes (4 MiB) are needed.", bytes);
-        }
-        return bytes;
-    }
+    public static long MemoryLimit(long bytes) => AtLeast(bytes, 4, "InvalidMemoryLimit", "memory limit");
 
-    public static long DiskLimit(long bytes)
+    public static long DiskLimit(long bytes) => AtLeast(bytes, 1, "InvalidDiskLimit", "disk limit");
+
+    /// <summary>A size in bytes of at least <paramref name="mib"/> MiB, else an error naming the value and the minimum.</summary>
+    private static long AtLeast(long bytes, int mib, string errorId, string what)
     {
-        const long min = 1L << 20;
-        if (bytes < min)
-        {
-            throw new VServerException("InvalidDiskLimit", ErrorKind.InvalidArgument,
-                $"The disk limit {bytes} bytes is not valid: at least {min} bytes (1 MiB) are needed.", bytes);
-        }
-        return bytes;
+        var min = (long)mib << 20;
+        return bytes >= min ? bytes : throw new VServerException(errorId, ErrorKind.InvalidArgument,
+            $"The {what} {bytes} bytes is not valid: at least {min} bytes ({mib} MiB) are needed.", bytes);
     }
 
     public static int Nice(int nice)

@@ -119,7 +119,7 @@ public static class HostChecks
     /// <summary>How new guest roots are kept (Storage): btrfs subvolumes where the vdir root is on btrfs and btrfs-progs is installed, else directories.</summary>
     private static HostCheck GuestStore(string vdirRoot)
     {
-        var onBtrfs = Storage.Btrfs.IsBtrfs(NearestExisting(vdirRoot));
+        var onBtrfs = Storage.Btrfs.IsBtrfs(Storage.FileSystems.NearestExisting(vdirRoot));
         return Storage.Btrfs.KindFor(vdirRoot) == Storage.StorageKind.Btrfs
             ? new HostCheck("guest store", CheckStatus.Pass, $"Btrfs: {vdirRoot} is on btrfs; each new guest's root is a subvolume, a Clone of a guest is a snapshot")
             : new HostCheck("guest store", onBtrfs ? CheckStatus.Warn : CheckStatus.Pass, onBtrfs
@@ -127,22 +127,9 @@ public static class HostChecks
                 : $"Directory: guest roots under {vdirRoot} are plain directories (subvolumes and snapshots need a vdir root on btrfs)");
     }
 
-    private static string NearestExisting(string dir)
-    {
-        while (!Directory.Exists(dir) && Path.GetDirectoryName(dir) is string parent && parent != dir)
-        {
-            dir = parent;
-        }
-        return dir;
-    }
-
     private static HostCheck Reflink(string vdirRoot)
     {
-        var dir = vdirRoot;
-        while (!Directory.Exists(dir) && Path.GetDirectoryName(dir) is string parent && parent != dir)
-        {
-            dir = parent;
-        }
+        var dir = Storage.FileSystems.NearestExisting(vdirRoot);
         var a = Path.Combine(dir, ".vserver-testme-" + Guid.NewGuid().ToString("N")[..8]);
         var b = a + ".clone";
         int fa = -1, fb = -1;

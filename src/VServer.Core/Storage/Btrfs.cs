@@ -28,25 +28,7 @@ public static class Btrfs
     private const ulong SubvolumeRootInode = 256;
 
     /// <summary>Whether <paramref name="path"/> is on btrfs (false when it does not exist).</summary>
-    public static bool IsBtrfs(string path)
-    {
-        try
-        {
-            var fd = Sys.Open(path, Sys.O_PATH_);
-            try
-            {
-                return Sys.FStatFs(fd, path).Type == Magic;
-            }
-            finally
-            {
-                Sys.Close(fd);
-            }
-        }
-        catch (SyscallException)
-        {
-            return false;
-        }
-    }
+    public static bool IsBtrfs(string path) => FileSystems.MagicOf(path) == Magic;
 
     /// <summary>Whether <paramref name="path"/> (never followed when a symlink) is the root of a btrfs subvolume.</summary>
     public static bool IsSubvolume(string path)
@@ -90,12 +72,7 @@ public static class Btrfs
     /// </summary>
     public static StorageKind KindFor(string parent)
     {
-        var dir = parent;
-        while (!System.IO.Directory.Exists(dir) && Path.GetDirectoryName(dir) is string up)
-        {
-            dir = up;
-        }
-        return IsBtrfs(dir) && HostProcess.Find("btrfs") is not null ? StorageKind.Btrfs : StorageKind.Directory;
+        return IsBtrfs(FileSystems.NearestExisting(parent)) && HostProcess.Find("btrfs") is not null ? StorageKind.Btrfs : StorageKind.Directory;
     }
 
     /// <summary>The kind of storage of an existing guest root.</summary>

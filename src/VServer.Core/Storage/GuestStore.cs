@@ -410,30 +410,7 @@ public sealed class GuestStore
         return missing.Count == 0 ? "" : " (this kernel also lacks " + string.Join(" and ", missing) + ")";
     }
 
-    private static string FileSystemOf(string path)
-    {
-        var dir = path;
-        while (!Directory.Exists(dir) && Path.GetDirectoryName(dir) is string up)
-        {
-            dir = up;
-        }
-        try
-        {
-            var fd = Sys.Open(dir, Sys.O_PATH_);
-            try
-            {
-                return "on " + Sys.FileSystemName(Sys.FStatFs(fd, dir).Type);
-            }
-            finally
-            {
-                Sys.Close(fd);
-            }
-        }
-        catch (SyscallException)
-        {
-            return "not readable";
-        }
-    }
+    private static string FileSystemOf(string path) => "on " + FileSystems.NameOf(path);
 
     private static string NameFilesKey(GuestConfig c) =>
         $"{c.Hostname}|{c.Domainname}|{string.Join(",", c.Interfaces.Select(i => i.Address))}";
