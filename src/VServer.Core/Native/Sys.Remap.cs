@@ -132,16 +132,19 @@ internal static unsafe partial class Sys
     [DllImport("libc", EntryPoint = "statfs", SetLastError = true)]
     private static extern int sys_statfs(string path, long* buf);
 
-    /// <summary>Whether the mount <paramref name="path"/> is on is read-only (statfs(2)'s f_flags has ST_RDONLY).</summary>
-    public static bool IsReadOnlyMount(string path)
+    /// <summary>statfs(2) by path (a symlink is followed): the filesystem's magic number and its mount's flags (f_flags).</summary>
+    public static (long Type, long Flags) StatFs(string path)
     {
-        var buf = stackalloc long[16];
+        var buf = stackalloc long[16]; // struct statfs on 64-bit Linux: 120 bytes
         if (sys_statfs(path, buf) < 0)
         {
             throw new SyscallException("statfs", path, Marshal.GetLastPInvokeError());
         }
-        return (buf[10] & 1 /* ST_RDONLY */) != 0;
+        return (buf[0], buf[10]);
     }
+
+    /// <summary>Whether the mount <paramref name="path"/> is on is read-only (statfs(2)'s f_flags has ST_RDONLY).</summary>
+    public static bool IsReadOnlyMount(string path) => (StatFs(path).Flags & 1 /* ST_RDONLY */) != 0;
 
     /// <summary>A read-only bind mount of <paramref name="source"/> (not recursive) at <paramref name="target"/>: bind, then remount read-only; undone when the remount fails.</summary>
     public static void BindMountReadOnly(string source, string target)

@@ -115,7 +115,6 @@ public static class HostChecks
         return new HostCheck("cgroups", status, detail);
     }
 
-    /// <summary>Whether files in the vdir root can share extents: a real FICLONE between two hidden scratch files, removed again.</summary>
     /// <summary>How new guest roots are kept (Storage): btrfs subvolumes where the vdir root is on btrfs and btrfs-progs is installed, else directories.</summary>
     private static HostCheck GuestStore(string vdirRoot)
     {
@@ -127,6 +126,7 @@ public static class HostChecks
                 : $"Directory: guest roots under {vdirRoot} are plain directories (subvolumes and snapshots need a vdir root on btrfs)");
     }
 
+    /// <summary>Whether files in the vdir root can share extents: a real FICLONE between two hidden scratch files, removed again.</summary>
     private static HostCheck Reflink(string vdirRoot)
     {
         var dir = Storage.FileSystems.NearestExisting(vdirRoot);

@@ -477,7 +477,6 @@ public static class ConfigDirectory
         tx.Commit();
     }
 
-    /// <summary>The setting a file belongs to (util-vserver's other names for it included).</summary>
     /// <summary>
     /// util-vserver's disk limit: <c>dlimits/ID/space_total</c> (KiB) of the entry VServer writes
     /// (<c>dlimits/root</c>), else of the only entry there is. What btrfs cannot bound (an inode
@@ -516,6 +515,7 @@ public static class ConfigDirectory
         }
     }
 
+    /// <summary>The setting a file belongs to (util-vserver's other names for it included).</summary>
     private static string GroupOf(string rel) => rel switch
     {
         _ when rel.StartsWith("dlimits/root/", StringComparison.Ordinal) => "dlimits/root",

@@ -21,15 +21,7 @@ public static class FileSystems
     {
         try
         {
-            var fd = Sys.Open(path, Sys.O_PATH_);
-            try
-            {
-                return Sys.FStatFs(fd, path).Type;
-            }
-            finally
-            {
-                Sys.Close(fd);
-            }
+            return Sys.StatFs(path).Type;
         }
         catch (SyscallException)
         {

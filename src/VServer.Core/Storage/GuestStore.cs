@@ -354,27 +354,24 @@ public sealed class GuestStore
             throw new VServerException("RootChangeNotSupported", ErrorKind.InvalidOperation,
                 $"The root directory of guest '{name}' cannot be changed with Set-VServerGuest (it is {oldRoot}).", name);
         }
-        if (c.DiskLimit != oldDiskLimit && (c.DiskLimit is not null || Btrfs.KindOf(oldRoot) == StorageKind.Btrfs))
+        // a changed disk limit first (a running guest's changes at once), the configuration after it; undone if that fails
+        var limitChanged = c.DiskLimit != oldDiskLimit && (c.DiskLimit is not null || Btrfs.KindOf(oldRoot) == StorageKind.Btrfs);
+        if (limitChanged)
         {
-            // the limit first (a running guest's changes at once), the configuration after it; undone if that fails
             if (c.DiskLimit is not null)
             {
                 RequireDiskLimits(name, oldRoot, c.Template, existing: true);
             }
             Btrfs.SetLimit(oldRoot, c.DiskLimit);
-            try
-            {
-                ConfigDirectory.Write(Paths.ConfigDir(name), c, oldRoot);
-            }
-            catch
-            {
-                Btrfs.SetLimit(oldRoot, oldDiskLimit);
-                throw;
-            }
         }
-        else
+        try
         {
             ConfigDirectory.Write(Paths.ConfigDir(name), c, oldRoot);
+        }
+        catch when (limitChanged)
+        {
+            Btrfs.SetLimit(oldRoot, oldDiskLimit);
+            throw;
         }
         if (NameFilesKey(c) != oldNames)
         {
@@ -393,8 +390,8 @@ public sealed class GuestStore
         var why = template is not null ? "its root is an overlay on a template"
             : existing ? (Btrfs.KindOf(path) == StorageKind.Btrfs ? null : $"its root {path} is {(Btrfs.IsBtrfs(path) ? "a plain directory on btrfs, made before it was a subvolume" : "not on btrfs")}")
             : Btrfs.KindFor(path) == StorageKind.Btrfs ? null
-            : FileSystemOf(path) is "on btrfs" ? "the btrfs command (Debian package 'btrfs-progs') is not installed"
-            : $"{path} is {FileSystemOf(path)}, not btrfs";
+            : FileSystems.NameOf(path) is var fs && fs == "btrfs" ? "the btrfs command (Debian package 'btrfs-progs') is not installed"
+            : $"{path} is on {fs}, not btrfs";
         if (why is not null)
         {
             throw new VServerException("DiskLimitNotSupported", ErrorKind.InvalidOperation,
@@ -409,8 +406,6 @@ public sealed class GuestStore
             .Where(o => Runtime.KernelConfig.Get(o.Item1) == "n").Select(o => $"{o.Item2} ({o.Item1})").ToList();
         return missing.Count == 0 ? "" : " (this kernel also lacks " + string.Join(" and ", missing) + ")";
     }
-
-    private static string FileSystemOf(string path) => "on " + FileSystems.NameOf(path);
 
     private static string NameFilesKey(GuestConfig c) =>
         $"{c.Hostname}|{c.Domainname}|{string.Join(",", c.Interfaces.Select(i => i.Address))}";
