@@ -31,6 +31,8 @@ public sealed class Guest
         CpuLimit = c.CpuLimit;
         ProcessLimit = c.ProcessLimit ?? GuestConfig.DefaultProcessLimit;
         DiskLimit = c.DiskLimit;
+        PrivateUsers = c.PrivateUsers is not null;
+        UserRange = c.PrivateUsers;
         Nice = c.Nice;
         ResourceLimits = c.ResourceLimits.ToArray();
         Fstab = c.Fstab.ToArray();
@@ -67,6 +69,12 @@ public sealed class Guest
 
     /// <summary>Bytes the root may hold (a btrfs qgroup limit); null: none.</summary>
     public long? DiskLimit { get; }
+
+    /// <summary>Whether the guest runs in a user namespace of its own (its root is not host root).</summary>
+    public bool PrivateUsers { get; }
+
+    /// <summary>The host uids and gids that are the guest's 0 … 65535 (null without private users).</summary>
+    public IdRange? UserRange { get; }
     public string ConfigPath { get; }
     public InitStyle InitStyle { get; }
     public string? StartCommand { get; }

@@ -24,8 +24,11 @@ public sealed class ProcessInfo
 
     public int ParentId { get; internal init; }
 
-    /// <summary>Effective uid.</summary>
+    /// <summary>Effective uid on the host.</summary>
     public uint UserId { get; internal init; }
+
+    /// <summary>The uid inside the guest: UserId itself, or UserId less the first of the guest's private users (null for host processes).</summary>
+    public uint? GuestUserId { get; internal init; }
 
     /// <summary>The user's name: from the guest's own /etc/passwd for guest processes, else the host's; the number when it has none.</summary>
     public string User { get; internal init; } = "";

@@ -13,7 +13,7 @@ public class HostCheckTests
     {
         "root", "namespace pid", "namespace ipc", "namespace uts", "namespace mnt", "namespace net", "namespace cgroup",
         "namespace user", "namespace time", "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs",
-        "overlayfs", "reflink", "guest store", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan",
+        "overlayfs", "reflink", "guest store", "private users", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan",
     };
 
     /// <summary>The probe's own scratch namespaces (vs-testme-*): guests of other test processes come and go meanwhile.</summary>
@@ -42,6 +42,10 @@ public class HostCheckTests
         Assert.Contains("xfs", reflink.Detail);
 
         Assert.StartsWith("Directory: ", onXfs.Single(c => c.Check == "guest store").Detail);
+        // a user namespace made for real and an idmapped mount of the vdir root asked for (never attached)
+        var users = onXfs.Single(c => c.Check == "private users");
+        Assert.Equal(CheckStatus.Pass, users.Status);
+        Assert.Contains($"idmapped mounts on xfs ({xfs.Paths.VdirRoot})", users.Detail);
 
         var onExt4 = HostChecks.Run(ext4.Paths).Single(c => c.Check == "reflink");
         Assert.Equal(CheckStatus.Warn, onExt4.Status);

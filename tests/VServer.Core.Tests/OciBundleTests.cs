@@ -25,6 +25,36 @@ public class OciBundleTests
     private static GuestConfig Plain(string name = "web1") => new(name) { InitStyle = InitStyle.Plain, Context = 40000 };
 
     [Fact]
+    public void PrivateUsersJoinTheirUserNamespaceWithTheirMappingAndRaiseNoHostTakeoverWarning()
+    {
+        var range = new IdRange(1_000_065_536, 65536);
+        var c = Plain();
+        c.Capabilities.Add("CAP_SYS_ADMIN");
+        var warnings = new WarningList();
+        var j = Gen(c, Options with { RootPath = "/run/vservers/.users/web1/root", Users = range, UserNamespace = "/run/vservers/web1/userns" }, warnings);
+        Assert.Equal("/run/vservers/.users/web1/root", (string?)j["root"]!["path"]);
+        var user = j["linux"]!["namespaces"]!.AsArray().Single(n => (string)n!["type"]! == "user")!;
+        Assert.Equal("/run/vservers/web1/userns", (string?)user["path"]);
+        foreach (var map in new[] { "uidMappings", "gidMappings" })
+        {
+            var m = Assert.Single(j["linux"]![map]!.AsArray())!;
+            Assert.Equal((0L, 1_000_065_536L, 65536L), ((long)m["containerID"]!, (long)m["hostID"]!, (long)m["size"]!));
+        }
+        // ICMP sockets for the guest's own gids: the kernel refuses a range its user namespace cannot map
+        Assert.Equal("0 65535", (string?)j["linux"]!["sysctl"]!["net.ipv4.ping_group_range"]);
+        // SYS_ADMIN is the guest's user namespace's, not the host's: no takeover warning
+        Assert.DoesNotContain(warnings.Warnings, w => w.Contains("CAP_SYS_ADMIN", StringComparison.Ordinal));
+
+        // without private users: no user namespace, no mapping, and the warning
+        warnings = new WarningList();
+        j = Gen(c, Options, warnings);
+        Assert.DoesNotContain(j["linux"]!["namespaces"]!.AsArray(), n => (string)n!["type"]! == "user");
+        Assert.Null(j["linux"]!["uidMappings"]);
+        Assert.Equal("0 2147483647", (string?)j["linux"]!["sysctl"]!["net.ipv4.ping_group_range"]);
+        Assert.Contains(warnings.Warnings, w => w.Contains("CAP_SYS_ADMIN", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void RootHostnameAndNamespaces()
     {
         var j = Gen(new GuestConfig("web1") { InitStyle = InitStyle.Plain, Hostname = "web1.example.org", Domainname = "example.org" });

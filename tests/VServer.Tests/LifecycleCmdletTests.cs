@@ -59,6 +59,43 @@ public class LifecycleCmdletTests
     }
 
     [GuestFact]
+    public void PrivateUsersAsTypedNewStartGetProcessAndOff()
+    {
+        var n = Unique("pu");
+        var m = Unique("pv");
+        using var s = new PowerShellSession();
+        s.Invoke($"New-VServerGuest {n} -Method Busybox -PrivateUsers | Out-Null; New-VServerGuest {m} -Method Busybox -PrivateUsers | Out-Null");
+        Assert.Empty(s.Errors);
+        var ranges = s.Invoke($"Get-VServerGuest {n},{m} | ForEach-Object {{ $_.UserRange }}").Select(o => (IdRange)o.BaseObject).ToArray();
+        Assert.Equal(2, ranges.Length);
+        Assert.False(ranges[0].Overlaps(ranges[1]));
+        Assert.Equal(new object[] { true, true }, s.Invoke($"(Get-VServerGuest {n},{m}).PrivateUsers").Select(o => o.BaseObject));
+
+        s.Invoke($"Start-VServerGuest {n}");
+        Assert.Empty(s.Errors);
+        Assert.Equal("0", s.Invoke($"Invoke-VServerCommand {n} -Command id,-u")[0].BaseObject.ToString()!.Trim());
+        // the host's view: the host uid of its range, the guest's own name for it
+        var init = s.Invoke($"Get-VServerProcess {n} | Where-Object GuestId -eq 1")[0];
+        Assert.Equal((uint)ranges[0].First, (uint)init.Properties["UserId"].Value);
+        Assert.Equal(0u, (uint)init.Properties["GuestUserId"].Value);
+        Assert.Equal("root", init.Properties["User"].Value);
+
+        // -WhatIf changes nothing; off then drops the range (it applies at the next start: this one keeps running as it is)
+        s.Invoke($"Set-VServerGuest {m} -PrivateUsers:$false -WhatIf");
+        Assert.Equal(ranges[1], s.Invoke($"(Get-VServerGuest {m}).UserRange")[0].BaseObject);
+        s.Invoke($"Set-VServerGuest {m} -PrivateUsers:$false");
+        Assert.Empty(s.Errors);
+        Assert.Equal(new object?[] { false, null }, s.Invoke($"$g = Get-VServerGuest {m}; $g.PrivateUsers; $g.UserRange").Select(o => o?.BaseObject));
+        s.Invoke($"Set-VServerGuest {m} -Clear PrivateUsers");
+        Assert.Empty(s.Errors);
+        // on a running guest the change is named as one for the next start
+        var warning = s.Invoke($"Set-VServerGuest {n} -PrivateUsers:$false -WarningVariable w -WarningAction SilentlyContinue; $w.Message");
+        Assert.Contains($"from its next start (Restart-VServerGuest {n})", Assert.Single(warning).BaseObject.ToString());
+        Assert.Equal((uint)ranges[0].First, VServer.Runtime.ProcFs.Status((int)init.Properties["Id"].Value)!.UserId); // it still runs as it started
+        Assert.Equal("Stopped", s.Invoke($"Get-VServerGuest {n} | Stop-VServerGuest -PassThru | ForEach-Object {{ $_.State.ToString() }}")[0].BaseObject);
+    }
+
+    [GuestFact]
     public void WhatIfStartsNothing()
     {
         var n = Unique("wi");

@@ -106,6 +106,12 @@ public sealed class GuestConfig
     /// </summary>
     public long? DiskLimit { get; set; }
 
+    /// <summary>
+    /// Private users: the guest runs in a user namespace of its own, its root being the first host
+    /// uid of this range (file <c>private-users</c>). Null: the guest's root is host root.
+    /// </summary>
+    public IdRange? PrivateUsers { get; set; }
+
     /// <summary>The process limit of a guest that sets none (systemd-nspawn's default): a fork bomb stays in its guest.</summary>
     public const long DefaultProcessLimit = 16384;
     public int? Nice { get; set; }

@@ -23,6 +23,9 @@ public sealed class GuestSettings
     public double? CpuLimit { get; set; }
     public long? ProcessLimit { get; set; }
     public long? DiskLimit { get; set; }
+
+    /// <summary>True: the guest gets a range of host ids of its own (handed out by the store); false: its root is host root again.</summary>
+    public bool? PrivateUsers { get; set; }
     public int? Nice { get; set; }
     public IDictionary? ResourceLimits { get; set; }
     public bool? OnBoot { get; set; }
@@ -38,7 +41,7 @@ public sealed class GuestSettings
     public static readonly IReadOnlyList<string> ClearableNames = new[]
     {
         "Hostname", "Domainname", "Interface", "Flag", "Capability", "StartCommand", "StopCommand",
-        "MemoryLimit", "CpuLimit", "ProcessLimit", "DiskLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge", "Publish", "DnsServer",
+        "MemoryLimit", "CpuLimit", "ProcessLimit", "DiskLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge", "Publish", "DnsServer", "PrivateUsers",
     };
 
     public void ApplyTo(GuestConfig c)
@@ -101,6 +104,7 @@ public sealed class GuestSettings
                 case "CpuLimit": t.CpuLimit = null; break;
                 case "ProcessLimit": t.ProcessLimit = null; break;
                 case "DiskLimit": t.DiskLimit = null; break;
+                case "PrivateUsers": t.PrivateUsers = null; break;
                 case "Nice": t.Nice = null; break;
                 case "ResourceLimit": t.ResourceLimits.Clear(); break;
                 case "OnBoot": t.OnBoot = false; break;
@@ -123,6 +127,7 @@ public sealed class GuestSettings
         if (cpu is not null) t.CpuLimit = cpu;
         if (pids is not null) t.ProcessLimit = pids;
         if (disk is not null) t.DiskLimit = disk;
+        if (PrivateUsers is bool users) t.PrivateUsers = !users ? null : t.PrivateUsers ?? IdRange.Pending; // a guest keeps the range it has
         if (nice is not null) t.Nice = nice;
         if (rlimits is not null)
         {
@@ -144,7 +149,7 @@ public sealed class GuestSettings
         c.Context = t.Context; c.Hostname = t.Hostname; c.Domainname = t.Domainname; c.Interfaces = t.Interfaces;
         c.Flags = t.Flags; c.Capabilities = t.Capabilities; c.InitStyle = t.InitStyle; c.StartCommand = t.StartCommand;
         c.StopCommand = t.StopCommand; c.MemoryLimit = t.MemoryLimit; c.CpuLimit = t.CpuLimit; c.ProcessLimit = t.ProcessLimit;
-        c.DiskLimit = t.DiskLimit;
+        c.DiskLimit = t.DiskLimit; c.PrivateUsers = t.PrivateUsers;
         c.Nice = t.Nice; c.ResourceLimits = t.ResourceLimits; c.OnBoot = t.OnBoot; c.Root = t.Root;
         c.NetworkMode = t.NetworkMode; c.Bridge = t.Bridge; c.Publish = t.Publish; c.DnsServers = t.DnsServers;
     }

@@ -21,8 +21,12 @@ internal static unsafe partial class Sys
     [DllImport("libc", EntryPoint = "unshare", SetLastError = true)]
     private static extern int sys_unshare(int flags);
 
-    /// <summary>Makes the named network namespace <paramref name="dir"/>/<paramref name="name"/> with its loopback up; NetnsExists when the name is taken.</summary>
-    public static void NetnsAdd(string dir, string name)
+    /// <summary>
+    /// Makes the named network namespace <paramref name="dir"/>/<paramref name="name"/> with its
+    /// loopback up; NetnsExists when the name is taken. With <paramref name="existingFd"/> the name
+    /// is given to that namespace (one a guest's user namespace owns) instead of a new one.
+    /// </summary>
+    public static void NetnsAdd(string dir, string name, int existingFd = -1)
     {
         Directory.CreateDirectory(dir);
         // shared, so the bind below reaches mount namespaces made later (as ip does: a bind of itself first when it is no mount point)
@@ -42,7 +46,11 @@ internal static unsafe partial class Sys
         {
             try
             {
-                if (sys_unshare(CLONE_NEWNET_) < 0)
+                if (existingFd >= 0)
+                {
+                    Setns(existingFd, CLONE_NEWNET_, name);
+                }
+                else if (sys_unshare(CLONE_NEWNET_) < 0)
                 {
                     throw new SyscallException("unshare", "CLONE_NEWNET", Marshal.GetLastPInvokeError());
                 }

@@ -178,6 +178,21 @@ internal static unsafe partial class Sys
 
     public static void FChown(int fd, int uid, int gid, string? display = null) => Check(fchown(fd, (uid_t)(uint)uid, (gid_t)(uint)gid), "fchown", display);
 
+    /// <summary>fchownat of an entry of <paramref name="dirfd"/>, never following a symlink; false when there is no such entry.</summary>
+    public static bool FChownAtIfExists(int dirfd, string name, int uid, int gid, string? display = null)
+    {
+        var p = Z(name);
+        fixed (byte* pp = p)
+        {
+            if (fchownat(dirfd, pp, (uid_t)(uint)uid, (gid_t)(uint)gid, AT_SYMLINK_NOFOLLOW) == 0)
+            {
+                return true;
+            }
+        }
+        var e = Marshal.GetLastPInvokeError() is var x && x != 0 ? x : errno;
+        return e == ENOENT ? false : throw new SyscallException("fchownat", display ?? name, e);
+    }
+
     public static void FSync(int fd, string? display = null)
     {
         int rc;

@@ -232,7 +232,8 @@ public sealed class ProcessTable
         GuestName = p.Guest?.Name,
         ParentId = p.Stat.ParentId,
         UserId = status.UserId,
-        User = names.NameOf(status.UserId),
+        GuestUserId = GuestUid(p.Guest, status.UserId),
+        User = names.NameOf(GuestUid(p.Guest, status.UserId) ?? status.UserId),
         State = p.Stat.State.ToString(),
         Name = p.Stat.Comm,
         UserTime = ProcFs.Ticks(p.Stat.UserTicks),
@@ -243,6 +244,11 @@ public sealed class ProcessTable
         StartTicks = p.Stat.StartTicks,
         CommandLine = cmdline.Length > 0 ? cmdline : "[" + p.Stat.Comm + "]",
     };
+
+    /// <summary>The uid a guest's process has inside: the host uid less its private users' first (null for the host, or a uid outside the range).</summary>
+    private static uint? GuestUid(RunningGuest? g, uint hostUid) =>
+        g?.State.Users is not IdRange r ? (g is null ? null : hostUid)
+        : hostUid >= r.First && hostUid <= r.Last ? (uint)(hostUid - r.First) : null;
 
     private Passwd GuestUsers(RunningGuest g)
     {

@@ -205,9 +205,11 @@ public static class GuestNetwork
 
     /// <summary>
     /// Makes and fills the guest's namespace (nothing for Host mode); returns its path for the
-    /// bundle, or null for Host. Anything half-made is removed again when a step fails.
+    /// bundle, or null for Host. Anything half-made is removed again when a step fails. A guest with
+    /// private users brings the namespace its user namespace owns (<paramref name="ownedNetns"/>), so
+    /// its root may mount sysfs and set its network's sysctls; VServer names and fills that one.
     /// </summary>
-    public static string? Setup(GuestConfig c, GuestStore store, IOperationReporter reporter)
+    public static string? Setup(GuestConfig c, GuestStore store, IOperationReporter reporter, int ownedNetns = -1)
     {
         var mode = c.EffectiveNetworkMode;
         if (mode == NetworkMode.Host)
@@ -219,7 +221,7 @@ public static class GuestNetwork
         using var hostLock = NetworkLock(store.Paths);
         Check(c, store);
         Teardown(store.Paths, c.Name); // left by a crash
-        Native.Sys.NetnsAdd(NetnsDirectory, NamespaceOf(store.Paths, c.Name));
+        Native.Sys.NetnsAdd(NetnsDirectory, NamespaceOf(store.Paths, c.Name), ownedNetns);
         try
         {
             Dictionary<string, IPAddress[]>? gateways = null;

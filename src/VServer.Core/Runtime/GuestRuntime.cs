@@ -116,19 +116,21 @@ public sealed class GuestRuntime
         }
         GuestHooks.Run(Paths, config.Name, "initialize", reporter);
         GuestHooks.Run(Paths, config.Name, "prepre-start", reporter);
+        // private users: the guest's user namespace first, owning the network namespace made next
+        using var users = config.PrivateUsers is IdRange range ? CreateUsers(config.Name, range, config.EffectiveNetworkMode != NetworkMode.Host) : null;
         // the guest's network namespace, made and filled before its init runs (null: Host mode)
-        var netns = GuestNetwork.Setup(config, _store, reporter);
+        var netns = GuestNetwork.Setup(config, _store, reporter, users?.NetFd ?? -1);
         try
         {
             if (config.Template is not string template)
             {
-                return StartMounted(config, run, root, null, netns, reporter, cancel);
+                return StartMounted(config, run, root, null, netns, users, reporter, cancel);
             }
             // a Template guest's root is an overlay on its template, there only while it runs
             TemplateLayers.Mount(config.Name, template, root);
             try
             {
-                return StartMounted(config, run, root, root, netns, reporter, cancel);
+                return StartMounted(config, run, root, root, netns, users, reporter, cancel);
             }
             catch
             {
@@ -143,7 +145,34 @@ public sealed class GuestRuntime
         }
     }
 
-    private GuestStatus StartMounted(GuestConfig config, RunDirectory run, string root, string? rootMount, string? netns, IOperationReporter reporter, CancellationToken cancel)
+    /// <summary>
+    /// The tree on disk keeps the guest's own ids (its root's files are owned by 0 there), so the
+    /// directory above a private-users guest's root must keep host users out, as util-vserver's
+    /// barrier (mode 000) does; otherwise a setuid-root file made inside is setuid root for any host user.
+    /// </summary>
+    private static void WarnOpenParent(string name, string root, IOperationReporter reporter)
+    {
+        var parent = Path.GetDirectoryName(root)!;
+        var mode = File.GetUnixFileMode(parent);
+        if ((mode & (UnixFileMode.OtherExecute | UnixFileMode.GroupExecute)) != 0)
+        {
+            reporter.Warning($"Guest '{name}': the directory above its root, {parent}, lets host users in (mode {Convert.ToString((int)mode, 8)}). " +
+                $"In the tree the guest's root owns files as uid 0, so a setuid-root file made inside runs as root for any host user who reaches it. Keep it at mode 000 as util-vserver does (chmod 000 {parent}).");
+        }
+    }
+
+    /// <summary>A private-users guest's namespaces for this start; a range another guest also holds (written by hand) is refused.</summary>
+    private GuestUsers CreateUsers(string name, IdRange range, bool network)
+    {
+        if (_store.UserRangesInUse().FirstOrDefault(kv => kv.Key != name && kv.Value.Overlaps(range)) is { Key: not null } other)
+        {
+            throw new VServerException("UserRangeInUse", ErrorKind.ResourceExists,
+                $"Guest '{name}' cannot start: its private users {range} meet those of guest '{other.Key}' ({other.Value}); two guests never share host ids. Give it a range of its own (Set-VServerGuest {name} -PrivateUsers:$false, then -PrivateUsers).", name);
+        }
+        return GuestUsers.Create(range, network);
+    }
+
+    private GuestStatus StartMounted(GuestConfig config, RunDirectory run, string root, string? rootMount, string? netns, GuestUsers? users, IOperationReporter reporter, CancellationToken cancel)
     {
         var name = config.Name;
         var kind = PrepareRoot(name, root);
@@ -176,7 +205,14 @@ public sealed class GuestRuntime
             // the limits sit one level above the runtime's cgroup, out of the guest's sight; the
             // cgroup exists before lxcfs is asked for, so a last guest's stop never takes lxcfs away under this start
             Cgroups.Create(cgroups, limits);
-            var options = BundleOptionsFor(config, root, runtime, initHelper, netns, rootMount, kind) with { ProcView = GuestProcView.Ensure(Paths, name, reporter) };
+            // private users: the runtime gets the root idmapped through the guest's user namespace, which it joins
+            if (users is not null)
+            {
+                WarnOpenParent(name, root, reporter);
+                users.MountRoot(name, root, run.IdmappedRoot, run.UserNamespaceFile);
+            }
+            var options = BundleOptionsFor(config, users is null ? root : run.IdmappedRoot, runtime, initHelper, netns, rootMount, kind, users?.Range, users is null ? null : run.UserNamespaceFile)
+                with { ProcView = GuestProcView.Ensure(Paths, name, reporter) };
             AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(OciBundle.Generate(config, options, reporter)));
             GuestHooks.Run(Paths, name, "pre-start", reporter);
             reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
@@ -195,6 +231,10 @@ public sealed class GuestRuntime
             {
                 Sys.SetNice(initPid, nice); // before start: the guest's init inherits it
             }
+            if (users is not null && OciBundle.IsSystemd(config, kind))
+            {
+                GuestUsers.DelegateCgroup(Cgroups.PayloadOf(cgroups), users.Range); // systemd makes its tree below its cgroup namespace's root
+            }
             run.WriteState(new RunState
             {
                 Instance = instance,
@@ -210,6 +250,7 @@ public sealed class GuestRuntime
                 NetworkNamespace = netns is null ? null : GuestNetwork.NamespaceOf(Paths, name),
                 InitStyle = config.InitStyle,
                 StopSignal = OciBundle.StopSignal(config, kind),
+                Users = users?.Range,
             });
             runtime.Check(name, "start", run.Id);
             // an init that dies at once (a broken /sbin/init, a missing library) fails the start, with why
@@ -325,8 +366,11 @@ public sealed class GuestRuntime
             $"Guest '{name}': its init {how} right after the start. Console: {Tail(run.ConsoleLog)}", name);
     }
 
-    private BundleOptions BundleOptionsFor(GuestConfig config, string root, OciRuntime runtime, string? initHelper, string? netns, string? rootMount, InitKind kind) => new()
+    private BundleOptions BundleOptionsFor(GuestConfig config, string root, OciRuntime runtime, string? initHelper, string? netns, string? rootMount, InitKind kind,
+        IdRange? users = null, string? userns = null) => new()
     {
+        Users = users,
+        UserNamespace = userns,
         InitKind = kind,
         RootPath = root,
         CgroupsPath = Cgroups.PayloadOf(Cgroups.PathFor(Paths, config.Name)),
@@ -357,7 +401,9 @@ public sealed class GuestRuntime
         config = OciBundle.Effective(config, kind);
         var helper = config.InitStyle == InitStyle.Sysv ? HostProcess.Find("tini-static") : null;
         var netns = state.NetworkNamespace is null ? null : GuestNetwork.NamespacePath(Paths, config.Name);
-        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, _store.RootOf(config), runtime, helper, netns, state.RootMount, kind) with { ProcView = GuestProcView.Current(Paths) });
+        var users = state.Users;
+        var bundle = OciBundle.Generate(config, BundleOptionsFor(config, users is null ? _store.RootOf(config) : run.IdmappedRoot, runtime, helper, netns, state.RootMount, kind,
+            users, users is null ? null : "/proc/" + state.InitPid.ToString(CultureInfo.InvariantCulture) + "/ns/user") with { ProcView = GuestProcView.Current(Paths) });
         Directory.CreateDirectory(run.Bundle);
         AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
     }

@@ -14,7 +14,7 @@ public static class HostChecks
     /// <summary>Every check's name, in the order they run: what -Check accepts and completes.</summary>
     public static IReadOnlyList<string> Names { get; } = new[] { "root" }
         .Concat(Namespaces.Select(n => "namespace " + n))
-        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs", "overlayfs", "reflink", "guest store", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan" })
+        .Concat(new[] { "cgroups", "OCI runtime", "conmon", "busybox-static", "tini-static", "lxcfs", "overlayfs", "reflink", "guest store", "private users", "iproute2", "nftables", "veth", "bridge", "ipvlan", "macvlan" })
         .ToArray();
 
     public static IEnumerable<HostCheck> Run(VServerPaths paths)
@@ -57,6 +57,7 @@ public static class HostChecks
             : (CheckStatus.Warn, "not in the kernel (modprobe overlay): -Method Template cannot work"));
         yield return Reflink(paths.VdirRoot);
         yield return GuestStore(paths.VdirRoot);
+        yield return PrivateUsers(paths.VdirRoot);
         yield return Tool("iproute2", () => HostProcess.Find("ip") is string ip
             ? (CheckStatus.Pass, Top(HostProcess.Run(ip, new[] { "-V" }).StandardOutput, ip))
             : (CheckStatus.Fail, "not installed (Debian package iproute2)"));
@@ -68,6 +69,30 @@ public static class HostChecks
             yield return c;
         }
     }
+
+    /// <summary>
+    /// Whether guests may run with -PrivateUsers here: a user namespace is made for real (and let go)
+    /// and the vdir root's filesystem is asked for an idmapped mount that is never attached.
+    /// </summary>
+    private static HostCheck PrivateUsers(string vdirRoot) => Tool("private users", () =>
+    {
+        var max = File.Exists("/proc/sys/user/max_user_namespaces") ? File.ReadAllText("/proc/sys/user/max_user_namespaces").Trim() : "0";
+        if (max == "0")
+        {
+            return (CheckStatus.Warn, "user namespaces are off (/proc/sys/user/max_user_namespaces is 0): -PrivateUsers guests cannot start");
+        }
+        var at = Storage.FileSystems.NearestExisting(vdirRoot);
+        using var users = GuestUsers.Create(new IdRange(IdRange.PoolStart, IdRange.Size), network: false);
+        try
+        {
+            Sys.MountIdmapped(at, "", users.UserFd);
+        }
+        catch (SyscallException e)
+        {
+            return (CheckStatus.Warn, $"user namespaces work, but {at} ({Storage.FileSystems.NameOf(at)}) takes no idmapped mount ({e.Message}): -PrivateUsers guests cannot start there");
+        }
+        return (CheckStatus.Pass, $"user namespaces and idmapped mounts on {Storage.FileSystems.NameOf(at)} ({at}): guests may run with -PrivateUsers");
+    }, CheckStatus.Warn);
 
     /// <summary>The first non-empty line of a tool's output (its version line).</summary>
     private static string Top(string text, string fallback) =>

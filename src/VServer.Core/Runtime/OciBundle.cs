@@ -43,6 +43,16 @@ public sealed record BundleOptions
 
     /// <summary>What the guest's /sbin/init resolves to inside its root (read as data at this start).</summary>
     public InitKind InitKind { get; init; } = InitKind.Other;
+
+    /// <summary>
+    /// Private users: the host ids that are the guest's 0 … Count-1, and the user namespace the
+    /// runtime joins (VServer made it with that mapping: <see cref="GuestUsers"/>). <see cref="RootPath"/>
+    /// is then the idmapped mount of the guest's root.
+    /// </summary>
+    public IdRange? Users { get; init; }
+
+    /// <summary>The pinned user namespace of a private-users guest (a path the runtime opens).</summary>
+    public string? UserNamespace { get; init; }
 }
 
 /// <summary>
@@ -174,7 +184,8 @@ public static class OciBundle
         CheckStartable(c);
         var flags = new HashSet<string>(c.Flags, StringComparer.Ordinal);
         var caps = Capabilities.BoundingSet(c.Capabilities.Select(Capabilities.Normalize)).ToArray();
-        foreach (var cap in caps.Where(Capabilities.HostTakeoverRisks.ContainsKey))
+        // with private users a capability is the guest's user namespace's: none of them is the host's
+        foreach (var cap in caps.Where(Capabilities.HostTakeoverRisks.ContainsKey).Where(_ => o.Users is null))
         {
             // -Capability replaces the whole list: the fix keeps the guest's other adjustments
             var rest = Capabilities.NormalizeAll(c.Capabilities).Where(x => x != cap).ToArray();
@@ -216,6 +227,12 @@ public static class OciBundle
                 ? new JsonObject { ["type"] = ns, ["path"] = path }
                 : new JsonObject { ["type"] = ns }));
         }
+        if (o.Users is not null)
+        {
+            namespaces.Add((JsonNode)(o.UserNamespace is string userns
+                ? new JsonObject { ["type"] = "user", ["path"] = userns }
+                : new JsonObject { ["type"] = "user" }));
+        }
         if (flags.Contains("virt_uptime"))
         {
             if (o.TimeNamespace)
@@ -238,11 +255,18 @@ public static class OciBundle
             ["seccomp"] = SeccompProfile.Generate(caps, flags, o.Architecture),
             ["rootfsPropagation"] = "private",
         };
+        if (o.Users is IdRange users)
+        {
+            JsonArray Map() => new((JsonNode)new JsonObject { ["containerID"] = 0, ["hostID"] = users.First, ["size"] = users.Count });
+            linux["uidMappings"] = Map();
+            linux["gidMappings"] = Map();
+        }
         var sysctls = new SortedDictionary<string, string>(c.Sysctls, StringComparer.Ordinal);
         if (!o.HostNetwork)
         {
             // ICMP echo sockets for every user of the guest, as Docker does: ping without NET_RAW (iputils')
-            sysctls.TryAdd("net.ipv4.ping_group_range", "0 2147483647");
+            // (the guest's own gids with private users: a range the kernel can map)
+            sysctls.TryAdd("net.ipv4.ping_group_range", o.Users is IdRange u ? "0 " + (u.Count - 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : "0 2147483647");
         }
         if (c.Domainname is not null)
         {

@@ -24,6 +24,9 @@ public sealed record RunState
     /// <summary>The overlay VServer mounted on a Template guest's root for this start; unmounted when it ends.</summary>
     public string? RootMount { get; init; }
 
+    /// <summary>A private-users guest's host ids for this start (its root is uid First on the host); null: host root.</summary>
+    public IdRange? Users { get; init; }
+
     /// <summary>The network namespace VServer made for this start (vs-NAME); deleted when it ends. Null in Host mode.</summary>
     public string? NetworkNamespace { get; init; }
 
@@ -93,6 +96,36 @@ public sealed class RunDirectory
 
     /// <summary>The guest's context while it runs: what util-vserver's <c>run</c> link names.</summary>
     public string ContextFile => Path.Combine(Dir, "context");
+
+    /// <summary>
+    /// A private-users guest's root as its runtime sees it: an idmapped mount of the guest's root,
+    /// there while it runs. The runtime reaches it as the guest's root (inside its user namespace),
+    /// so it is not in the run directory (host root's alone) but in <c>$RUN_ROOT/.users/NAME/</c>,
+    /// a directory only the guest's root uid may enter (as Incus keeps its containers' roots).
+    /// </summary>
+    public string IdmappedRoot => Path.Combine(RunRoot, ".users", Name, "root");
+
+    /// <summary>A private-users guest's user namespace, pinned (a bind of its descriptor) for the runtime to join by path.</summary>
+    public string UserNamespaceFile => Path.Combine(Dir, "userns");
+
+    /// <summary>
+    /// Takes away the mounts a start put into the run directory (detached: the guest's own mount
+    /// namespace keeps its root). The root's mount point is then an empty directory, removed
+    /// without recursion, so a mount that could not go never lets a delete reach the guest's files.
+    /// </summary>
+    private void UnmountOwn()
+    {
+        Native.Sys.Unmount(UserNamespaceFile);
+        if (Directory.Exists(IdmappedRoot))
+        {
+            Native.Sys.Unmount(IdmappedRoot);
+            Directory.Delete(IdmappedRoot, recursive: false);
+        }
+        if (Directory.Exists(Path.GetDirectoryName(IdmappedRoot)))
+        {
+            Directory.Delete(Path.GetDirectoryName(IdmappedRoot)!, recursive: false);
+        }
+    }
 
     /// <summary>
     /// The guests whose init is alive now, from the run directories alone (no config is read):
@@ -280,6 +313,7 @@ public sealed class RunDirectory
         {
             return;
         }
+        UnmountOwn();
         foreach (var e in new DirectoryInfo(Dir).EnumerateFileSystemInfos())
         {
             if (e.FullName == ConsoleLog || e.FullName == HookLog)
@@ -300,6 +334,10 @@ public sealed class RunDirectory
     /// <summary>Removes the whole run directory and the lock (when the guest is removed).</summary>
     public void Delete()
     {
+        if (Directory.Exists(Dir))
+        {
+            UnmountOwn();
+        }
         // the exit hook may still be appending its last line to hook.log (after it let the lock go)
         for (var attempt = 0; Directory.Exists(Dir); attempt++)
         {

@@ -21,7 +21,7 @@ public static class ConfigDirectory
         "context", "name", "uts/nodename", "uts/domainname", "cflags", "flags", "bcapabilities", "nice", "fstab",
         "apps/init/style", "apps/init/cmd.start", "apps/init/cmd.stop",
         "cgroup/memory.max", "cgroup/cpu.max", "cgroup/pids.max", "template", "netmode", "netbridge", "publish", "dns",
-        "dlimits/root/space_total",
+        "dlimits/root/space_total", "private-users",
     };
 
     public static GuestConfig Read(string dir, string name, VServerPaths paths)
@@ -77,6 +77,11 @@ public static class ConfigDirectory
             c.Nice = int.TryParse(nice, NumberStyles.AllowLeadingSign, Inv, out var n) ? n : throw Bad("nice", nice, "is not a number");
         }
         ReadDiskLimit(c, dir, Bad);
+        if (NullIfEmpty(Text("private-users")) is string users)
+        {
+            c.PrivateUsers = IdRange.ParseMapLine(users)
+                ?? throw Bad("private-users", users, "is not '0 FIRST COUNT' (the guest's uid and gid 0 is host id FIRST, for COUNT ids; FIRST above 0)");
+        }
         if (Text("apps/init/style") is string style && style.Length > 0)
         {
             var lower = style.ToLowerInvariant();
@@ -394,6 +399,10 @@ public static class ConfigDirectory
         if (c.DiskLimit is long disk)
         {
             f["dlimits/root/space_total"] = ((disk + 1023) / 1024).ToString(Inv) + "\n"; // util-vserver's unit: KiB
+        }
+        if (c.PrivateUsers is { IsPending: false } users)
+        {
+            f["private-users"] = users.ToMapLine() + "\n";
         }
         if (c.Template is not null)
         {

@@ -109,6 +109,35 @@ public sealed class GuestStore
         return used;
     }
 
+    /// <summary>Ranges of private users held by guests, guest → range (a file that does not parse holds nothing here; reading that guest names it).</summary>
+    public IReadOnlyDictionary<string, IdRange> UserRangesInUse()
+    {
+        var used = new Dictionary<string, IdRange>(StringComparer.Ordinal);
+        foreach (var n in ListNames())
+        {
+            var f = Path.Combine(Paths.ConfigDir(n), "private-users");
+            if (File.Exists(f) && IdRange.ParseMapLine(File.ReadAllText(f)) is IdRange r)
+            {
+                used[n] = r;
+            }
+        }
+        return used;
+    }
+
+    /// <summary>
+    /// Hands a guest that asks for private users a range of host ids no other guest holds, under the
+    /// host lock. A new guest always gets a fresh one (an imported configuration's range belongs to
+    /// the host it came from); an existing guest keeps its own.
+    /// </summary>
+    private void AllocateUsers(GuestConfig c, bool fresh)
+    {
+        if (c.PrivateUsers is not IdRange wanted || (!fresh && !wanted.IsPending))
+        {
+            return;
+        }
+        c.PrivateUsers = IdRange.NextFree(UserRangesInUse().Where(kv => kv.Key != c.Name).Select(kv => kv.Value));
+    }
+
     /// <summary>The next free context from 40000 up (then from 2), under the lock.</summary>
     internal static int NextFreeContext(IReadOnlyDictionary<int, string> used, int first = FirstDynamicContext)
     {
@@ -199,6 +228,7 @@ public sealed class GuestStore
         {
             config.Context = NextFreeContext(used, ContextNext());
         }
+        AllocateUsers(config, fresh: true);
 
         var rootParent = Path.GetDirectoryName(rootDir)!;
         EnsureDirectory(rootParent, rootParent == Paths.VdirRoot && Sys.GetEuid() == 0 ? 0 : 0x1ED);
@@ -311,6 +341,7 @@ public sealed class GuestStore
             throw new VServerException("ContextInUse", ErrorKind.ResourceExists, $"Context {want} is already used by guest '{other}'; nothing was imported.", want);
         }
         config.Context ??= NextFreeContext(used, ContextNext());
+        AllocateUsers(config, fresh: true);
         var rootDir = RootOf(config);
         if (!Directory.Exists(rootDir))
         {
@@ -344,11 +375,13 @@ public sealed class GuestStore
         var oldRoot = RootOf(c);
         var oldNames = NameFilesKey(c);
         var oldDiskLimit = c.DiskLimit;
+        var oldUsers = c.PrivateUsers;
         settings.ApplyTo(c);
         if (settings.Context is int want && ContextsInUse().TryGetValue(want, out var other) && other != name)
         {
             throw new VServerException("ContextInUse", ErrorKind.ResourceExists, $"Context {want} is already used by guest '{other}'.", want);
         }
+        AllocateUsers(c, fresh: false);
         if (RootOf(c) != oldRoot)
         {
             throw new VServerException("RootChangeNotSupported", ErrorKind.InvalidOperation,
@@ -376,6 +409,10 @@ public sealed class GuestStore
         if (NameFilesKey(c) != oldNames)
         {
             UpdateNameFiles(c, oldRoot, reporter);
+        }
+        if (c.PrivateUsers != oldUsers && new Runtime.RunDirectory(Paths, name).Status().State == GuestState.Running)
+        {
+            reporter.Warning($"Guest '{name}' runs {(oldUsers is null ? "with host root as its root" : $"with private users {oldUsers}")}; its private users {(c.PrivateUsers is null ? "are off" : $"({c.PrivateUsers})")} from its next start (Restart-VServerGuest {name}).");
         }
         return Get(name);
     }

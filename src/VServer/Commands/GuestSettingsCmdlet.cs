@@ -90,6 +90,10 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
     [Parameter]
     public SwitchParameter OnBoot { get; set; }
 
+    /// <summary>A user namespace of the guest's own: its root is an unprivileged host uid of a range VServer hands out (-PrivateUsers:$false: host root again).</summary>
+    [Parameter]
+    public SwitchParameter PrivateUsers { get; set; }
+
     private bool Given(string name) => MyInvocation.BoundParameters.ContainsKey(name);
 
     /// <summary>The settings the user gave (unbound parameters stay null).</summary>
@@ -111,6 +115,7 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
         Nice = Given(nameof(Nice)) ? Nice : null,
         ResourceLimits = Given(nameof(ResourceLimit)) ? Unwrap(ResourceLimit) : null,
         OnBoot = Given(nameof(OnBoot)) ? OnBoot.IsPresent : null,
+        PrivateUsers = Given(nameof(PrivateUsers)) ? PrivateUsers.IsPresent : null,
         NetworkMode = Given(nameof(NetworkMode)) ? NetworkMode : null,
         Bridge = Given(nameof(Bridge)) ? Bridge ?? "" : null,
         Publish = Given(nameof(Publish)) ? Publish ?? Array.Empty<string>() : null,

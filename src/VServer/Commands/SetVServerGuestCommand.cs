@@ -16,7 +16,7 @@ public sealed class SetVServerGuestCommand : GuestSettingsCmdlet
     /// <summary>Settings to reset to their defaults, e.g. <c>-Clear MemoryLimit,Capability</c>.</summary>
     [Parameter]
     [ValidateSet("Hostname", "Domainname", "Interface", "Flag", "Capability", "StartCommand", "StopCommand",
-        "MemoryLimit", "CpuLimit", "ProcessLimit", "DiskLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge", "Publish", "DnsServer", IgnoreCase = true)]
+        "MemoryLimit", "CpuLimit", "ProcessLimit", "DiskLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge", "Publish", "DnsServer", "PrivateUsers", IgnoreCase = true)]
     public string[]? Clear { get; set; }
 
     [Parameter]

@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using VServer.Native;
+
+namespace VServer.Runtime;
+
+/// <summary>
+/// A private-users guest's user namespace for one start: made before anything else of the start
+/// (with the network namespace it owns, so the guest's root may mount sysfs and set its network's
+/// sysctls there), then used three ways: the guest's root is mounted idmapped through it (the
+/// tree on disk keeps ids 0 … 65535, so Clone, Template, Archive, Export and Unify work on it
+/// unchanged and extents stay shared between guests with different ranges), it is pinned in the
+/// run directory for the runtime to join by path, and the network namespace is named vs-NAME.
+/// </summary>
+public sealed class GuestUsers : IDisposable
+{
+    private GuestUsers(IdRange range, int userFd, int netFd)
+    {
+        Range = range;
+        UserFd = userFd;
+        NetFd = netFd;
+    }
+
+    public IdRange Range { get; }
+
+    /// <summary>The user namespace (a descriptor, closed by Dispose).</summary>
+    public int UserFd { get; }
+
+    /// <summary>The network namespace it owns; -1 when none was asked for (Host mode).</summary>
+    public int NetFd { get; }
+
+    /// <summary>
+    /// Makes the user namespace (and a network namespace it owns): util-linux's unshare holds them
+    /// while VServer writes the mapping as the host's root does for a child (uid_map, gid_map: one
+    /// line, <c>0 FIRST COUNT</c>) and opens them; then it ends. A thread of this process cannot
+    /// make a user namespace (the kernel refuses one to a process with threads).
+    /// </summary>
+    public static GuestUsers Create(IdRange range, bool network)
+    {
+        if (range.IsPending)
+        {
+            throw new ArgumentException("the range is not handed out yet", nameof(range));
+        }
+        var unshare = HostProcess.Find("unshare") ?? throw new VServerException("UnshareNotFound", ErrorKind.NotInstalled,
+            "unshare (Debian package 'util-linux') is not installed; a guest with private users needs it.", "unshare");
+        var psi = new ProcessStartInfo(unshare)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("--user");
+        if (network)
+        {
+            psi.ArgumentList.Add("--net");
+        }
+        // says when the namespaces exist, then waits for its input to end
+        foreach (var a in new[] { "--", "/bin/sh", "-c", "echo ready; read _" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi) ?? throw new VServerException("UserNamespaceFailed", ErrorKind.InvalidOperation, "unshare did not start.", null);
+        int userFd = -1, netFd = -1;
+        try
+        {
+            if (p.StandardOutput.ReadLine() != "ready")
+            {
+                p.WaitForExit(2000);
+                throw new VServerException("UserNamespaceFailed", ErrorKind.InvalidOperation,
+                    $"unshare could not make a user namespace: {p.StandardError.ReadToEnd().Trim()} (is /proc/sys/user/max_user_namespaces 0?)", null);
+            }
+            var pid = p.Id.ToString(CultureInfo.InvariantCulture);
+            var line = Encoding.ASCII.GetBytes(range.ToMapLine() + "\n");
+            foreach (var map in new[] { "uid_map", "gid_map" })
+            {
+                var fd = Sys.Open($"/proc/{pid}/{map}", Sys.O_WRONLY_);
+                try
+                {
+                    Sys.WriteAll(fd, line, $"/proc/{pid}/{map}"); // one write, as the kernel wants it
+                }
+                finally
+                {
+                    Sys.Close(fd);
+                }
+            }
+            userFd = Sys.Open($"/proc/{pid}/ns/user", Sys.O_RDONLY_);
+            if (network)
+            {
+                netFd = Sys.Open($"/proc/{pid}/ns/net", Sys.O_RDONLY_);
+            }
+            return new GuestUsers(range, userFd, netFd);
+        }
+        catch
+        {
+            if (userFd >= 0) Sys.Close(userFd);
+            if (netFd >= 0) Sys.Close(netFd);
+            throw;
+        }
+        finally
+        {
+            try
+            {
+                p.StandardInput.Close();
+                if (!p.WaitForExit(2000))
+                {
+                    p.Kill();
+                    p.WaitForExit();
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // it ended already
+            }
+        }
+    }
+
+    /// <summary>
+    /// Mounts the guest's root idmapped on <paramref name="target"/> (an empty directory) and pins the
+    /// user namespace on <paramref name="pinFile"/>. A filesystem without idmapped mounts is named in
+    /// a PrivateUsersNotSupported error; nothing stays mounted on a failure.
+    /// </summary>
+    public void MountRoot(string guest, string root, string target, string pinFile)
+    {
+        // $RUN_ROOT/.users (anyone may pass, nobody may list) / NAME (the guest's root uid's, 0700) / root
+        var own = Path.GetDirectoryName(target)!;
+        var all = Path.GetDirectoryName(own)!;
+        Directory.CreateDirectory(all);
+        File.SetUnixFileMode(all, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        Directory.CreateDirectory(own);
+        var fd = Sys.Open(own, Sys.O_RDONLY_ | Sys.O_DIRECTORY_ | Sys.O_NOFOLLOW_);
+        try
+        {
+            Sys.FChown(fd, (int)Range.First, (int)Range.First, own);
+            Sys.FChmod(fd, 0x1C0, own); // 0700
+        }
+        finally
+        {
+            Sys.Close(fd);
+        }
+        Directory.CreateDirectory(target);
+        try
+        {
+            Sys.MountIdmapped(root, target, UserFd);
+        }
+        catch (SyscallException e) when (e.Syscall.StartsWith("mount_setattr", StringComparison.Ordinal) && e.ErrnoValue is Errno.EINVAL or Errno.EPERM or Errno.EOPNOTSUPP)
+        {
+            throw new VServerException("PrivateUsersNotSupported", ErrorKind.InvalidOperation,
+                $"Guest '{guest}' cannot run with private users: its root {root} is on {Storage.FileSystems.NameOf(root)}, where this kernel makes no idmapped mount ({e.Message}). Turn them off (Set-VServerGuest {guest} -PrivateUsers:$false) or keep the guest on XFS, btrfs, ext4 or overlayfs.", guest);
+        }
+        try
+        {
+            File.WriteAllBytes(pinFile, Array.Empty<byte>());
+            Sys.BindNamespace(UserFd, pinFile);
+        }
+        catch
+        {
+            Sys.Unmount(target);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Gives the guest's root the cgroup directories the runtime made for it (the payload: the one
+    /// its cgroup namespace shows as /), and the files that move processes there, so systemd inside
+    /// can make its own tree as it does on a host. The limits sit one level above, still host root's.
+    /// </summary>
+    public static void DelegateCgroup(string payloadCgroup, IdRange range)
+    {
+        foreach (var dir in Cgroups.Existing(payloadCgroup))
+        {
+            var fd = Sys.Open(dir, Sys.O_RDONLY_ | Sys.O_DIRECTORY_ | Sys.O_NOFOLLOW_);
+            try
+            {
+                Sys.FChown(fd, (int)range.First, (int)range.First, dir);
+                foreach (var f in new[] { "cgroup.procs", "tasks", "cgroup.clone_children", "cgroup.subtree_control", "cgroup.threads", "notify_on_release" })
+                {
+                    Sys.FChownAtIfExists(fd, f, (int)range.First, (int)range.First, dir + "/" + f);
+                }
+            }
+            finally
+            {
+                Sys.Close(fd);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        Sys.Close(UserFd);
+        if (NetFd >= 0)
+        {
+            Sys.Close(NetFd);
+        }
+    }
+}
