@@ -14,7 +14,7 @@ internal static class BuildCommand
     public const string Help =
         "Usage: vserver NAME build -m METHOD [--context N] [--hostname NAME] [--interface [NAME=][DEV:]IP[/PREFIX]]...\n" +
         "                           [--netdev DEV] [--netprefix PREFIX] [--initstyle auto|sysv|plain|command]\n" +
-        "                           [--flags FLAG,...] [--rootdir DIR] [-- METHOD-OPTIONS]\n" +
+        "                           [--flags FLAG,...] [--rootdir DIR] [--private-users] [-- METHOD-OPTIONS]\n" +
         "Methods: skeleton, busybox, debootstrap (-- -d DIST [-m MIRROR] [--include PKG,...]),\n" +
         "         clone (-- --source GUEST|DIR), template (-- --source DIR), archive (-- --source FILE.tar[.gz|.xz|.zst])\n";
 
@@ -59,6 +59,7 @@ internal static class BuildCommand
                     break;
                 case "--flags": settings.Flags = Arg().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 case "--rootdir": settings.Root = Path.GetFullPath(Path.Combine(Arg(), name)); break;
+                case "--private-users": settings.PrivateUsers = true; break; // a user namespace of its own (New-VServerGuest -PrivateUsers)
                 default:
                     throw new VServerException("InvalidBuildOption", ErrorKind.InvalidArgument, $"'{args[i]}' is not a build option.\n{Help}", args[i]);
             }
