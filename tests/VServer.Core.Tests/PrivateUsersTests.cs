@@ -182,6 +182,65 @@ public class PrivateUsersTests
         g.Sh("echo 3 >> /home/web/f"); // root inside may still write what it owns
     }
 
+    [GuestFact]
+    public void SysvAndCommandStylesRunRebootAndStopWithPrivateUsersAndATemplateGuestIsRefused()
+    {
+        using var sysv = new LiveGuest(c =>
+        {
+            c.PrivateUsers = IdRange.Pending;
+            c.InitStyle = InitStyle.Sysv;
+            c.StartCommand = new[] { "/etc/init.d/rcS" };
+            c.StopCommand = new[] { "/etc/init.d/rcK" };
+        }, start: false);
+        File.WriteAllText(Path.Combine(sysv.Root, "etc/init.d/S10mark"), "#!/bin/sh\necho \"$1 $(id -u)\" >> /tmp/rc.log\n");
+        File.SetUnixFileMode(Path.Combine(sysv.Root, "etc/init.d/S10mark"), (UnixFileMode)0x1ED);
+        sysv.Runtime.Start(sysv.Name);
+        Assert.True(LiveGuest.WaitFor(() => sysv.Exec("/bin/cat", "/tmp/rc.log").Out == "start 0", 10));
+        var range = sysv.Store.Get(sysv.Name).UserRange!;
+        Assert.Equal((uint)range.First, HostUid(sysv.State.InitPid)); // tini-static, bound from the host, runs as the guest's root
+        sysv.Runtime.Stop(sysv.Name, TimeSpan.FromSeconds(10));
+        Assert.Equal("start 0\nstop 0\n", File.ReadAllText(Path.Combine(sysv.Root, "tmp/rc.log")));
+
+        using var command = new LiveGuest(c =>
+        {
+            c.PrivateUsers = IdRange.Pending;
+            c.InitStyle = InitStyle.Command;
+            c.StartCommand = new[] { "/bin/sleep", "1000" };
+        }, sharing: sysv);
+        Assert.Equal("sleep", command.Sh("cat /proc/1/comm").Trim());
+        Assert.Equal((uint)command.Store.Get(command.Name).UserRange!.First, HostUid(command.State.InitPid));
+
+        // a Busybox guest's reboot brings it back with a new init, still unprivileged
+        using var plain = new LiveGuest(c => c.PrivateUsers = IdRange.Pending, sharing: sysv);
+        var first = plain.State.InitPid;
+        plain.Exec("/bin/sh", "-c", "reboot");
+        Assert.True(LiveGuest.WaitFor(() => plain.Runtime.Run(plain.Name).ReadState() is { InitAlive: true } s && s.InitPid != first, 20), "no reboot");
+        Assert.Equal("0", plain.Sh("id -u").Trim());
+        Assert.Equal((uint)plain.Store.Get(plain.Name).UserRange!.First, HostUid(plain.State.InitPid));
+
+        // a Template guest's root is an overlay, which this kernel cannot idmap: refused before anything is made
+        var e = Assert.Throws<VServerException>(() => sysv.Store.Create(new GuestConfig("tpl") { PrivateUsers = IdRange.Pending },
+            RootBuilders.For(BuildMethod.Template, source: plain.Root)));
+        Assert.Equal("PrivateUsersNotSupported", e.ErrorId);
+        Assert.False(sysv.Store.Exists("tpl"));
+        sysv.Store.Create(new GuestConfig("tpl"), RootBuilders.For(BuildMethod.Template, source: plain.Root));
+        e = Assert.Throws<VServerException>(() => sysv.Store.Update("tpl", new GuestSettings { PrivateUsers = true }));
+        Assert.Equal("PrivateUsersNotSupported", e.ErrorId);
+        Assert.Null(sysv.Store.ReadConfig("tpl").PrivateUsers);
+    }
+
+    [GuestFact]
+    public void ADebianGuestWithSysvinitBootsToItsRunlevelWithPrivateUsers()
+    {
+        using var g = new LiveGuest(c => { c.InitStyle = InitStyle.Auto; c.PrivateUsers = IdRange.Pending; }, builder: new CloneBuilder(DebianTrees.Sysvinit));
+        Assert.True(LiveGuest.WaitFor(() => g.Exec("/sbin/runlevel").Out.Trim() == "N 2", 30), "runlevel: " + g.Exec("/sbin/runlevel").Out);
+        Assert.Equal("init", g.Sh("cat /proc/1/comm").Trim());
+        var range = g.Store.Get(g.Name).UserRange!;
+        Assert.All(Cgroups.Processes(g.Cgroup), p => Assert.InRange((long)HostUid(p), range.First, range.Last));
+        g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(20));
+        Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
+    }
+
     // ------------------------------------------------------------------ attacks from inside
 
     [GuestFact]

@@ -147,7 +147,7 @@ public sealed class GuestUsers : IDisposable
         catch (SyscallException e) when (e.Syscall.StartsWith("mount_setattr", StringComparison.Ordinal) && e.ErrnoValue is Errno.EINVAL or Errno.EPERM or Errno.EOPNOTSUPP)
         {
             throw new VServerException("PrivateUsersNotSupported", ErrorKind.InvalidOperation,
-                $"Guest '{guest}' cannot run with private users: its root {root} is on {Storage.FileSystems.NameOf(root)}, where this kernel makes no idmapped mount ({e.Message}). Turn them off (Set-VServerGuest {guest} -PrivateUsers:$false) or keep the guest on XFS, btrfs, ext4 or overlayfs.", guest);
+                $"Guest '{guest}' cannot run with private users: its root {root} is on {Storage.FileSystems.NameOf(root)}, where this kernel makes no idmapped mount ({e.Message}). Turn them off (Set-VServerGuest {guest} -PrivateUsers:$false) or keep the guest on XFS, btrfs, ext4 or tmpfs.", guest);
         }
         try
         {

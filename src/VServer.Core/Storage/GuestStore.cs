@@ -190,6 +190,10 @@ public sealed class GuestStore
         config = config.Clone();
         Validate.GuestName(config.Name); // a new guest gets a name every host-wide place takes as it is
         config.CheckConsistency();
+        if (builder is Build.TemplateBuilder && config.PrivateUsers is not null)
+        {
+            throw GuestConfig.TemplateWithPrivateUsers(config.Name);
+        }
         builder.Preflight();
         if (builder is CloneBuilder clone)
         {
