@@ -332,6 +332,13 @@ public class PrivateUsersTests
         Assert.NotEmpty(procs);
         Assert.All(procs, p => Assert.InRange((long)HostUid(p), range.First, range.Last));
 
+        // its cgroup is given to its root for systemd's tree (without that systemd exits: "Failed to create
+        // /init.scope control group: Permission denied"), but not the limit files, nor the limits above it
+        Assert.Equal(0, g.Exec("/bin/sh", "-c", "mkdir /sys/fs/cgroup/pids/mine && rmdir /sys/fs/cgroup/pids/mine").Code);
+        var write = g.Exec("/bin/sh", "-c", "echo max > /sys/fs/cgroup/pids/pids.max");
+        Assert.NotEqual(0, write.Code);
+        Assert.Contains("denied", write.Err, StringComparison.OrdinalIgnoreCase);
+
         var first = g.State.InitPid;
         g.Exec("systemctl", "reboot");
         Assert.True(LiveGuest.WaitFor(() => g.Runtime.Run(g.Name).ReadState() is { InitAlive: true } s && s.InitPid != first, 60), "the guest did not come back from reboot");

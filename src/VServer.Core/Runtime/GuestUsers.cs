@@ -174,7 +174,7 @@ public sealed class GuestUsers : IDisposable
             try
             {
                 Sys.FChown(fd, (int)range.First, (int)range.First, dir);
-                foreach (var f in new[] { "cgroup.procs", "tasks", "cgroup.clone_children", "cgroup.subtree_control", "cgroup.threads", "notify_on_release" })
+                foreach (var f in new[] { "cgroup.procs", "tasks", "cgroup.clone_children", "cgroup.subtree_control", "cgroup.threads" })
                 {
                     Sys.FChownAtIfExists(fd, f, (int)range.First, (int)range.First, dir + "/" + f);
                 }
