@@ -61,8 +61,11 @@ try
         case "many":
             ManyAgainstLxc(Arg(0, 200), Arg(1, 16));
             break;
+        case "userns":
+            PrivateUsersAgainstLxc(Arg(0, 10));
+            break;
         default:
-            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree] [xfs,btrfs] | boot [iterations] | lxc [iterations] | many [guests] [throttle]]");
+            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree] [xfs,btrfs] | boot [iterations] | lxc [iterations] | many [guests] [throttle] | userns [iterations]]");
             return 2;
     }
     return 0;
@@ -327,6 +330,80 @@ void AgainstLxc(int iterations)
     Console.WriteLine($"clean stop:     vserver {vsStop:F1}  lxc-stop {lxcStop:F1}  ratio {vsStop / lxcStop:F2} (target <= 1.0)");
     Console.WriteLine($"vserver NAME running: {running:F1} (target <= 10)");
     Console.WriteLine($"vserver-stat:   vserver {stat:F1}  ps -e -o pid,vsz,rss,times {ps:F1}  ratio {stat / ps:F2} (target <= 2.0)");
+}
+
+// Private users: start and exec of a guest in a user namespace of its own (its root idmapped) against the
+// same guest with host root, and against an unprivileged LXC container on a copy of the same root with
+// LXC's own idmapped rootfs (lxc.idmap + lxc.rootfs.options = idmap=container). LXC runs with a PATH
+// without newuidmap, so as root it writes the mapping itself and needs no /etc/subuid entry.
+void PrivateUsersAgainstLxc(int iterations)
+{
+    var plain = NewGuest();
+    var priv = "bench" + Guid.NewGuid().ToString("N")[..6];
+    store.Create(new GuestConfig(priv) { InitStyle = InitStyle.Plain, PrivateUsers = IdRange.Pending }, RootBuilders.For(BuildMethod.Busybox));
+    names.Add(priv);
+    var range = store.ReadConfig(priv).PrivateUsers!;
+    var cli = Path.Combine(repo, "output", "VServer", "vserver");
+    var env = new Dictionary<string, string> { ["VSERVER_CONFIG_ROOT"] = paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = paths.VdirRoot, ["VSERVER_RUN_ROOT"] = paths.RunRoot };
+    void Vs(params string[] a)
+    {
+        var r = HostProcess.Run(cli, a, environment: env);
+        if (r.ExitCode != 0) { throw new InvalidOperationException($"vserver {string.Join(' ', a)}: {r.StandardError}"); }
+    }
+    var farm = Path.Combine(baseDir, "path-without-newuidmap");
+    Directory.CreateDirectory(farm);
+    foreach (var dir in new[] { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" }.Where(Directory.Exists))
+    {
+        foreach (var f in Directory.GetFiles(dir))
+        {
+            var link = Path.Combine(farm, Path.GetFileName(f));
+            if (Path.GetFileName(f) is not ("newuidmap" or "newgidmap") && !File.Exists(link) && !Directory.Exists(link))
+            {
+                File.CreateSymbolicLink(link, f);
+            }
+        }
+    }
+    var lxcEnv = new Dictionary<string, string> { ["PATH"] = farm };
+    var lxcPath = Path.Combine(baseDir, "lxc");
+    var lxcRoot = Path.Combine(baseDir, "lxc-root");
+    Check("cp", "-a", store.RootOf(store.ReadConfig(plain)) + "/.", lxcRoot);
+    File.SetUnixFileMode(baseDir, (UnixFileMode)0x1ED);
+    Directory.CreateDirectory(Path.Combine(lxcPath, "bb"));
+    var first = (range.First + 100 * IdRange.Size).ToString(CultureInfo.InvariantCulture); // a range of its own
+    File.WriteAllText(Path.Combine(lxcPath, "bb", "config"),
+        "lxc.include = /usr/share/lxc/config/common.conf\n" +
+        $"lxc.rootfs.path = dir:{lxcRoot}\nlxc.rootfs.options = idmap=container\nlxc.idmap = u 0 {first} 65536\nlxc.idmap = g 0 {first} 65536\n" +
+        "lxc.uts.name = bb\nlxc.net.0.type = empty\nlxc.apparmor.profile = unconfined\nlxc.init.cmd = /sbin/init\nlxc.signal.halt = SIGUSR1\n");
+    void Lxc(string tool, params string[] a)
+    {
+        var r = HostProcess.Run(tool, new[] { "-n", "bb", "-P", lxcPath }.Concat(a).ToArray(), environment: lxcEnv);
+        if (r.ExitCode != 0) { throw new InvalidOperationException($"{tool} {string.Join(' ', a)}: {r.StandardError}"); }
+    }
+
+    foreach (var g in new[] { plain, priv })
+    {
+        Vs(g, "start"); Vs(g, "stop"); // warm: the runtime probe, lxcfs
+    }
+    var plainStart = Measure(iterations, () => Vs(plain, "start"), after: () => rt.Stop(plain, TimeSpan.Zero));
+    var privStart = Measure(iterations, () => Vs(priv, "start"), after: () => rt.Stop(priv, TimeSpan.Zero));
+    var lxcStart = Measure(iterations, () => { Lxc("/usr/bin/lxc-start", "-d"); Lxc("/usr/bin/lxc-wait", "-s", "RUNNING"); }, after: () => Lxc("/usr/bin/lxc-stop", "-k"));
+    Vs(plain, "start");
+    Vs(priv, "start");
+    Lxc("/usr/bin/lxc-start", "-d"); Lxc("/usr/bin/lxc-wait", "-s", "RUNNING");
+    Thread.Sleep(500);
+    if (ProcFs.Status(rt.Run(priv).ReadState()!.InitPid)!.UserId != (uint)range.First)
+    {
+        throw new InvalidOperationException("the private-users guest's init does not run as the first uid of its range");
+    }
+    var plainExec = Measure(iterations, () => Vs(plain, "exec", "/bin/true"));
+    var privExec = Measure(iterations, () => Vs(priv, "exec", "/bin/true"));
+    var lxcExec = Measure(iterations, () => Lxc("/usr/bin/lxc-attach", "--clear-env", "--", "/bin/true"));
+    rt.Stop(plain, TimeSpan.Zero);
+    rt.Stop(priv, TimeSpan.Zero);
+    Lxc("/usr/bin/lxc-stop", "-k");
+    Console.WriteLine($"# Private users: VServer with and without, and unprivileged LXC (idmapped rootfs), same Busybox root ({iterations} iterations; median ms; {OciRuntime.Resolve(paths).Name})");
+    Console.WriteLine($"start as typed: private users {privStart:F1}  host root {plainStart:F1} (cost {privStart / plainStart:F2})  unprivileged lxc-start -d + lxc-wait {lxcStart:F1}  ratio {privStart / lxcStart:F2}");
+    Console.WriteLine($"exec /bin/true: private users {privExec:F1}  host root {plainExec:F1} (cost {privExec / plainExec:F2})  unprivileged lxc-attach {lxcExec:F1}  ratio {privExec / lxcExec:F2}");
 }
 
 // N idle Busybox guests started at once: Start-VServerGuest -ThrottleLimit T in a warm runspace,
