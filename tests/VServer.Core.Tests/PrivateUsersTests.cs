@@ -183,7 +183,7 @@ public class PrivateUsersTests
     }
 
     [GuestFact]
-    public void SysvAndCommandStylesRunRebootAndStopWithPrivateUsersAndATemplateGuestIsRefused()
+    public void SysvAndCommandStylesRunRebootAndStopWithPrivateUsersAndSoDoesATemplateGuest()
     {
         using var sysv = new LiveGuest(c =>
         {
@@ -218,15 +218,35 @@ public class PrivateUsersTests
         Assert.Equal("0", plain.Sh("id -u").Trim());
         Assert.Equal((uint)plain.Store.Get(plain.Name).UserRange!.First, HostUid(plain.State.InitPid));
 
-        // a Template guest's root is an overlay, which this kernel cannot idmap: refused before anything is made
-        var e = Assert.Throws<VServerException>(() => sysv.Store.Create(new GuestConfig("tpl") { PrivateUsers = IdRange.Pending },
-            RootBuilders.For(BuildMethod.Template, source: plain.Root)));
-        Assert.Equal("PrivateUsersNotSupported", e.ErrorId);
-        Assert.False(sysv.Store.Exists("tpl"));
-        sysv.Store.Create(new GuestConfig("tpl"), RootBuilders.For(BuildMethod.Template, source: plain.Root));
-        e = Assert.Throws<VServerException>(() => sysv.Store.Update("tpl", new GuestSettings { PrivateUsers = true }));
-        Assert.Equal("PrivateUsersNotSupported", e.ErrorId);
-        Assert.Null(sysv.Store.ReadConfig("tpl").PrivateUsers);
+        // a Template guest: its overlay is made on the idmapped template and layers; what it writes lands in its own layer as 0
+        plain.Runtime.Stop(plain.Name, TimeSpan.FromSeconds(5));
+        var tpl = "tpl" + Guid.NewGuid().ToString("N")[..6];
+        sysv.Store.Create(new GuestConfig(tpl) { InitStyle = InitStyle.Plain, PrivateUsers = IdRange.Pending }, RootBuilders.For(BuildMethod.Template, source: plain.Root));
+        var tplRoot = sysv.Store.RootOf(sysv.Store.ReadConfig(tpl));
+        var tplRange = sysv.Store.Get(tpl).UserRange!;
+        sysv.Runtime.Start(tpl);
+        try
+        {
+            var o = new List<string>();
+            Assert.Equal(0, sysv.Runtime.Exec(tpl, new ExecRequest(new[] { "/bin/sh", "-c", "echo mine > /root/own.txt && echo more >> /etc/motd && id -u" }), o.Add, null));
+            Assert.Equal("0", Assert.Single(o));
+            Assert.Equal((uint)tplRange.First, HostUid(sysv.Runtime.Run(tpl).ReadState()!.InitPid));
+            var own = Path.Combine(TemplateLayers.UpperOf(tplRoot), "root/own.txt");
+            Assert.Equal(0, OwnerOf(own)); // in the guest's layer, with the guest's own ids
+            Assert.Equal(0, OwnerOf(Path.Combine(TemplateLayers.UpperOf(tplRoot), "etc/motd"))); // a copy-up too
+            Assert.False(File.Exists(Path.Combine(plain.Root, "root/own.txt"))); // the template is untouched
+            // exec by user name reads the guest's passwd from the overlay its runtime sees
+            o.Clear();
+            Assert.Equal(0, sysv.Runtime.Exec(tpl, new ExecRequest(new[] { "id", "-u" }) { User = "root" }, o.Add, null));
+        }
+        finally
+        {
+            sysv.Runtime.Stop(tpl, TimeSpan.FromSeconds(5));
+        }
+        var run = sysv.Runtime.Run(tpl);
+        Assert.DoesNotContain(File.ReadAllText("/proc/self/mountinfo").Split('\n'), l => l.Contains(Path.GetDirectoryName(run.IdmappedRoot)!, StringComparison.Ordinal) || l.Contains(" " + tplRoot + " ", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(run.IdmappedRoot)));
+        sysv.Store.Remove(tpl);
     }
 
     [GuestFact]

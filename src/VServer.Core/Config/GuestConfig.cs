@@ -192,20 +192,12 @@ public sealed class GuestConfig
     }
 
     /// <summary>Cross-field checks that hold for any configuration we write.</summary>
-    /// <summary>A Template guest's root is an overlay, which this kernel (6.18) cannot mount idmapped, so it cannot have private users.</summary>
-    public static VServerException TemplateWithPrivateUsers(string name) => new("PrivateUsersNotSupported", ErrorKind.InvalidOperation,
-        $"Guest '{name}' cannot have private users: a Template guest's root is an overlay, and overlayfs takes no idmapped mount on this kernel. Make it with -Method Clone (a reflink copy, or a snapshot on btrfs, shares the template's extents as well), or leave -PrivateUsers off.", name);
-
     public void CheckConsistency()
     {
         Config.Validate.ExistingGuestName(Name);
         if (Context is int xid)
         {
             Config.Validate.Context(xid);
-        }
-        if (Template is not null && PrivateUsers is not null)
-        {
-            throw TemplateWithPrivateUsers(Name);
         }
         if (InitStyle == InitStyle.Command && (StartCommand is null || StartCommand.Count == 0))
         {

@@ -76,6 +76,55 @@ internal static unsafe partial class Sys
         }
     }
 
+    [DllImport("libc", EntryPoint = "prctl", SetLastError = true)]
+    private static extern int sys_prctl(int option, ulong arg2, ulong arg3, ulong arg4, ulong arg5);
+
+    [DllImport("libc", EntryPoint = "setfsuid", SetLastError = true)]
+    private static extern int sys_setfsuid(uint fsuid);
+
+    [DllImport("libc", EntryPoint = "setfsgid", SetLastError = true)]
+    private static extern int sys_setfsgid(uint fsgid);
+
+    private const int PR_SET_SECUREBITS_ = 28, SECBIT_NO_SETUID_FIXUP_ = 1 << 2;
+
+    /// <summary>
+    /// mount(2) of an overlay by a thread of its own whose filesystem ids are <paramref name="fsid"/>,
+    /// capabilities kept (SECBIT_NO_SETUID_FIXUP; credentials are a thread's own on Linux). overlayfs
+    /// does its work in the upper layer with its mounter's credentials: on an idmapped upper layer
+    /// those ids must be mapped there, which host root's are not (EOVERFLOW, and a read-only overlay).
+    /// </summary>
+    public static void MountOverlayAs(uint fsid, string target, string options)
+    {
+        Exception? failure = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                if (sys_prctl(PR_SET_SECUREBITS_, SECBIT_NO_SETUID_FIXUP_, 0, 0, 0) < 0)
+                {
+                    throw new SyscallException("prctl(PR_SET_SECUREBITS)", target, Marshal.GetLastPInvokeError());
+                }
+                sys_setfsgid(fsid);
+                sys_setfsuid(fsid);
+                if (sys_setfsuid(uint.MaxValue) != (int)fsid) // asks without changing: the ids it has now
+                {
+                    throw new VServerException("OverlayMountFailed", ErrorKind.InvalidOperation, $"setfsuid({fsid}) did not take for the overlay on {target}.", target);
+                }
+                Mount("overlay", target, "overlay", options);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        }, 256 * 1024);
+        t.Start();
+        t.Join();
+        if (failure is not null)
+        {
+            throw failure;
+        }
+    }
+
     /// <summary>setns(2) for the calling thread.</summary>
     public static void Setns(int fd, int nstype, string display)
     {

@@ -254,7 +254,7 @@ public sealed class ProcessTable
     {
         try
         {
-            return Passwd.OfGuest(_store.RootOf(_store.ReadConfig(g.Name)));
+            return Passwd.OfGuest(_store.LiveRootOf(_store.ReadConfig(g.Name)));
         }
         catch (VServerException)
         {

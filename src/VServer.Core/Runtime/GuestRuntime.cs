@@ -209,7 +209,16 @@ public sealed class GuestRuntime
             if (users is not null)
             {
                 WarnOpenParent(name, root, reporter);
-                users.MountRoot(name, root, run.IdmappedRoot, run.UserNamespaceFile);
+                if (rootMount is not null && config.Template is string template)
+                {
+                    // the host's overlay served the checks above; the guest gets one on idmapped layers (two on one upper layer never)
+                    TemplateLayers.Unmount(rootMount);
+                    users.MountRoot(name, root, run.IdmappedRoot, run.UserNamespaceFile, template);
+                }
+                else
+                {
+                    users.MountRoot(name, root, run.IdmappedRoot, run.UserNamespaceFile);
+                }
             }
             var options = BundleOptionsFor(config, users is null ? root : run.IdmappedRoot, runtime, initHelper, netns, rootMount, kind, users?.Range, users is null ? null : run.UserNamespaceFile)
                 with { ProcView = GuestProcView.Ensure(Paths, name, reporter) };
@@ -992,7 +1001,7 @@ public sealed class GuestRuntime
         Passwd passwd;
         try
         {
-            passwd = Passwd.OfGuest(_store.RootOf(config));
+            passwd = Passwd.OfGuest(_store.LiveRootOf(config));
         }
         catch (VServerException e)
         {

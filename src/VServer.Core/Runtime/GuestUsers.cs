@@ -121,7 +121,10 @@ public sealed class GuestUsers : IDisposable
     /// user namespace on <paramref name="pinFile"/>. A filesystem without idmapped mounts is named in
     /// a PrivateUsersNotSupported error; nothing stays mounted on a failure.
     /// </summary>
-    public void MountRoot(string guest, string root, string target, string pinFile)
+    /// <param name="template">A Template guest's template: its root is then an overlay of the template and
+    /// <c>ROOT.layers</c>, each mounted idmapped beside <paramref name="target"/> (<c>lower</c>, <c>layers</c>),
+    /// made by a mounter with the guest root's ids, as overlayfs on idmapped layers needs.</param>
+    public void MountRoot(string guest, string root, string target, string pinFile, string? template = null)
     {
         // $RUN_ROOT/.users (anyone may pass, nobody may list) / NAME (the guest's root uid's, 0700) / root
         var own = Path.GetDirectoryName(target)!;
@@ -142,7 +145,14 @@ public sealed class GuestUsers : IDisposable
         Directory.CreateDirectory(target);
         try
         {
-            Sys.MountIdmapped(root, target, UserFd);
+            if (template is null)
+            {
+                Sys.MountIdmapped(root, target, UserFd);
+            }
+            else
+            {
+                MountOverlay(guest, root, template, target);
+            }
         }
         catch (SyscallException e) when (e.Syscall.StartsWith("mount_setattr", StringComparison.Ordinal) && e.ErrnoValue is Errno.EINVAL or Errno.EPERM or Errno.EOPNOTSUPP)
         {
@@ -157,6 +167,38 @@ public sealed class GuestUsers : IDisposable
         catch
         {
             Sys.Unmount(target);
+            throw;
+        }
+    }
+
+    /// <summary>Where a private-users Template guest's idmapped template and layers are mounted, beside its root.</summary>
+    public static (string Lower, string Layers) OverlayLayersBeside(string target) =>
+        (Path.Combine(Path.GetDirectoryName(target)!, "lower"), Path.Combine(Path.GetDirectoryName(target)!, "layers"));
+
+    private void MountOverlay(string guest, string root, string template, string target)
+    {
+        var (lower, layers) = OverlayLayersBeside(target);
+        Directory.CreateDirectory(lower);
+        Directory.CreateDirectory(layers);
+        try
+        {
+            Sys.MountIdmapped(Config.Validate.TemplateDirectory(template), lower, UserFd);
+            Sys.MountIdmapped(Storage.TemplateLayers.LayersOf(root), layers, UserFd);
+            var upper = Path.Combine(layers, Path.GetFileName(Storage.TemplateLayers.UpperOf(root)));
+            var work = Path.Combine(layers, Path.GetFileName(Storage.TemplateLayers.WorkOf(root)));
+            Sys.MountOverlayAs((uint)Range.First, target, $"lowerdir={lower},upperdir={upper},workdir={work}");
+        }
+        catch (SyscallException e) when (e.Syscall == "mount")
+        {
+            Sys.Unmount(lower);
+            Sys.Unmount(layers);
+            throw new VServerException("TemplateMountFailed", ErrorKind.InvalidOperation,
+                $"Guest '{guest}': mounting its overlay root on the idmapped template {template} failed: {e.Message}", guest, e);
+        }
+        catch
+        {
+            Sys.Unmount(lower);
+            Sys.Unmount(layers);
             throw;
         }
     }

@@ -116,10 +116,11 @@ public sealed class RunDirectory
     private void UnmountOwn()
     {
         Native.Sys.Unmount(UserNamespaceFile);
-        if (Directory.Exists(IdmappedRoot))
+        var (lower, layers) = GuestUsers.OverlayLayersBeside(IdmappedRoot);
+        foreach (var mountPoint in new[] { IdmappedRoot, lower, layers }.Where(Directory.Exists))
         {
-            Native.Sys.Unmount(IdmappedRoot);
-            Directory.Delete(IdmappedRoot, recursive: false);
+            Native.Sys.Unmount(mountPoint);
+            Directory.Delete(mountPoint, recursive: false);
         }
         if (Directory.Exists(Path.GetDirectoryName(IdmappedRoot)))
         {

@@ -47,6 +47,23 @@ public sealed class GuestStore
     public string RootOf(GuestConfig c) => c.Root ?? Paths.DefaultRootDir(c.Name);
 
     /// <summary>
+    /// Where the guest's files can be read now: its root, except for a running Template guest with
+    /// private users, whose overlay is mounted (on idmapped layers) only where its runtime sees it.
+    /// </summary>
+    public string LiveRootOf(GuestConfig c)
+    {
+        if (c.Template is not null && c.PrivateUsers is not null)
+        {
+            var live = new Runtime.RunDirectory(Paths, c.Name).IdmappedRoot;
+            if (Directory.Exists(Path.Combine(live, "etc")))
+            {
+                return live;
+            }
+        }
+        return RootOf(c);
+    }
+
+    /// <summary>
     /// What a Clone copies: the root of the guest named <paramref name="source"/>, else the
     /// absolute directory it names. SourceNotFound names the value otherwise.
     /// </summary>
@@ -190,10 +207,6 @@ public sealed class GuestStore
         config = config.Clone();
         Validate.GuestName(config.Name); // a new guest gets a name every host-wide place takes as it is
         config.CheckConsistency();
-        if (builder is Build.TemplateBuilder && config.PrivateUsers is not null)
-        {
-            throw GuestConfig.TemplateWithPrivateUsers(config.Name);
-        }
         builder.Preflight();
         if (builder is CloneBuilder clone)
         {
