@@ -1,6 +1,7 @@
 using System.Globalization;
 using VServer.Build;
 using VServer.Config;
+using VServer.Runtime;
 using VServer.Storage;
 
 namespace VServer.Cli;
@@ -14,7 +15,7 @@ internal static class BuildCommand
     public const string Help =
         "Usage: vserver NAME build -m METHOD [--context N] [--hostname NAME] [--interface [NAME=][DEV:]IP[/PREFIX]]...\n" +
         "                           [--netdev DEV] [--netprefix PREFIX] [--initstyle auto|sysv|plain|command]\n" +
-        "                           [--flags FLAG,...] [--rootdir DIR] [--private-users] [-- METHOD-OPTIONS]\n" +
+        "                           [--flags FLAG,...] [--rootdir DIR] [--no-private-users] [-- METHOD-OPTIONS]\n" +
         "Methods: skeleton, busybox, debootstrap (-- -d DIST [-m MIRROR] [--include PKG,...]),\n" +
         "         clone (-- --source GUEST|DIR), template (-- --source DIR), archive (-- --source FILE.tar[.gz|.xz|.zst])\n";
 
@@ -59,7 +60,8 @@ internal static class BuildCommand
                     break;
                 case "--flags": settings.Flags = Arg().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 case "--rootdir": settings.Root = Path.GetFullPath(Path.Combine(Arg(), name)); break;
-                case "--private-users": settings.PrivateUsers = true; break; // a user namespace of its own (New-VServerGuest -PrivateUsers)
+                case "--private-users": settings.PrivateUsers = true; break; // the default where the host can (New-VServerGuest -PrivateUsers)
+                case "--no-private-users": settings.PrivateUsers = false; break; // host root as the guest's root (-PrivateUsers:$false)
                 default:
                     throw new VServerException("InvalidBuildOption", ErrorKind.InvalidArgument, $"'{args[i]}' is not a build option.\n{Help}", args[i]);
             }
@@ -87,6 +89,10 @@ internal static class BuildCommand
         settings.Interfaces = interfaces.Select(spec => Complete(spec, netdev, netprefix)).ToArray();
         var config = new GuestConfig(Validate.GuestName(name)) { InitStyle = InitStyle.Auto };
         settings.ApplyTo(config);
+        if (settings.PrivateUsers is null)
+        {
+            GuestUsers.ApplyDefault(config, Path.GetDirectoryName(store.RootOf(config))!, reporter);
+        }
         if (m == BuildMethod.Clone && source is not null)
         {
             source = store.ResolveCloneSource(source);

@@ -212,10 +212,10 @@ public class RealGuestTests
         Assert.Equal((44, "test2.nowhe.re"), (c.Context, c.Hostname));
         Assert.Equal("eth0:10.0.1.2/23", Assert.Single(c.Interfaces).ToString());
         Assert.Equal("test2.nowhe.re\n", File.ReadAllText(Path.Combine(store.RootOf(c), "etc/hostname")));
-        Assert.Null(c.PrivateUsers);
-        r = Vserver(roots, "test3", "build", "-m", "skeleton", "--private-users");
+        Assert.Equal(IdRange.Size, c.PrivateUsers?.Count); // a new guest's default where the host can
+        r = Vserver(roots, "test3", "build", "-m", "skeleton", "--no-private-users");
         Assert.True(r.ExitCode == 0, r.StandardError);
-        Assert.Equal(IdRange.Size, store.ReadConfig("test3").PrivateUsers?.Count);
+        Assert.Null(store.ReadConfig("test3").PrivateUsers);
 
         // seed 002's line, with a current distribution: built, started, answering
         r = Vserver(roots, "testme", "build", "-m", "debootstrap", "--netdev=eth0", "--interface=192.168.123.123/24", "--hostname", "testme", "--context", "666", "--", "-d", "bookworm");

@@ -47,7 +47,13 @@ public class LifecycleCmdletTests
         Assert.DoesNotContain("CAP_DAC_READ_SEARCH", caps);
         Assert.Equal(16384L, s.Invoke($"(Get-VServerGuest {n}).ProcessLimit")[0].BaseObject);
 
+        // with private users (the default for a new guest) a capability is its user namespace's: no warning
+        Assert.True((bool)s.Invoke($"(Get-VServerGuest {n}).PrivateUsers")[0].BaseObject);
         s.Invoke($"Set-VServerGuest {n} -Capability NET_RAW,SYS_PTRACE");
+        Assert.Empty(s.Invoke($"Start-VServerGuest {n} -WarningVariable w -WarningAction SilentlyContinue; @($w.Message) -like '*CAP_SYS_PTRACE*'"));
+        s.Invoke($"Stop-VServerGuest {n} -Timeout 0");
+        // its root host root again: the same capability takes the host over, and the start says so
+        s.Invoke($"Set-VServerGuest {n} -PrivateUsers:$false");
         Assert.Empty(s.Errors);
         var warning = Assert.Single(s.Invoke($"Start-VServerGuest {n} -WarningVariable w -WarningAction SilentlyContinue; @($w.Message) -like '*CAP_SYS_PTRACE*'"));
         Assert.Contains("CAP_SYS_PTRACE", warning.BaseObject.ToString());

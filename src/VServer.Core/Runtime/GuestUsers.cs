@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using VServer.Config;
 using VServer.Native;
 
 namespace VServer.Runtime;
@@ -114,6 +115,61 @@ public sealed class GuestUsers : IDisposable
                 // it ended already
             }
         }
+    }
+
+    private static readonly Dictionary<string, string?> Probed = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Why guests whose roots lie under <paramref name="path"/> cannot have private users here, or
+    /// null when they can: a user namespace is made for real and the filesystem is asked for an
+    /// idmapped mount that is never attached. Asked once per filesystem and process.
+    /// </summary>
+    public static string? WhyNot(string path)
+    {
+        var max = File.Exists("/proc/sys/user/max_user_namespaces") ? File.ReadAllText("/proc/sys/user/max_user_namespaces").Trim() : "0";
+        if (max == "0")
+        {
+            return "user namespaces are off (/proc/sys/user/max_user_namespaces is 0)";
+        }
+        var at = Storage.FileSystems.NearestExisting(path);
+        var key = Sys.Dev(Sys.FStatAt(Sys.AT_FDCWD, at, 0)).ToString(CultureInfo.InvariantCulture);
+        lock (Probed)
+        {
+            if (Probed.TryGetValue(key, out var known))
+            {
+                return known;
+            }
+            string? why = null;
+            try
+            {
+                using var users = Create(new IdRange(IdRange.PoolStart, IdRange.Size), network: false);
+                Sys.MountIdmapped(at, "", users.UserFd);
+            }
+            catch (VServerException e)
+            {
+                why = $"{at} ({Storage.FileSystems.NameOf(at)}) takes no idmapped mount ({e.Message})";
+            }
+            Probed[key] = why;
+            return why;
+        }
+    }
+
+    /// <summary>
+    /// A new guest's private users when its maker gave no choice: on (handed out at the create) where
+    /// this host can run them, else off with a warning that says why.
+    /// </summary>
+    public static void ApplyDefault(GuestConfig config, string rootParent, IOperationReporter reporter)
+    {
+        if (config.PrivateUsers is not null)
+        {
+            return;
+        }
+        if (WhyNot(rootParent) is string why)
+        {
+            reporter.Warning($"Guest '{config.Name}' gets host root as its root (no private users): {why}.");
+            return;
+        }
+        config.PrivateUsers = IdRange.Pending;
     }
 
     /// <summary>

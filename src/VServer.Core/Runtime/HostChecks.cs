@@ -76,22 +76,10 @@ public static class HostChecks
     /// </summary>
     private static HostCheck PrivateUsers(string vdirRoot) => Tool("private users", () =>
     {
-        var max = File.Exists("/proc/sys/user/max_user_namespaces") ? File.ReadAllText("/proc/sys/user/max_user_namespaces").Trim() : "0";
-        if (max == "0")
-        {
-            return (CheckStatus.Warn, "user namespaces are off (/proc/sys/user/max_user_namespaces is 0): -PrivateUsers guests cannot start");
-        }
         var at = Storage.FileSystems.NearestExisting(vdirRoot);
-        using var users = GuestUsers.Create(new IdRange(IdRange.PoolStart, IdRange.Size), network: false);
-        try
-        {
-            Sys.MountIdmapped(at, "", users.UserFd);
-        }
-        catch (SyscallException e)
-        {
-            return (CheckStatus.Warn, $"user namespaces work, but {at} ({Storage.FileSystems.NameOf(at)}) takes no idmapped mount ({e.Message}): -PrivateUsers guests cannot start there");
-        }
-        return (CheckStatus.Pass, $"user namespaces and idmapped mounts on {Storage.FileSystems.NameOf(at)} ({at}): guests may run with -PrivateUsers");
+        return GuestUsers.WhyNot(vdirRoot) is string why
+            ? (CheckStatus.Warn, why + ": new guests get host root as their root")
+            : (CheckStatus.Pass, $"user namespaces and idmapped mounts on {Storage.FileSystems.NameOf(at)} ({at}): new guests get private users");
     }, CheckStatus.Warn);
 
     /// <summary>The first non-empty line of a tool's output (its version line).</summary>

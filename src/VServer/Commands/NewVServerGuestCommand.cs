@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using VServer.Build;
+using VServer.Runtime;
 
 namespace VServer.Commands;
 
@@ -55,6 +56,10 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
             var settings = GivenSettings();
             settings.Root = Root is null ? null : GetUnresolvedProviderPathFromPSPath(Root);
             settings.ApplyTo(config);
+            if (settings.PrivateUsers is null)
+            {
+                GuestUsers.ApplyDefault(config, Path.GetDirectoryName(Store.RootOf(config))!, Reporter); // new guests get them where the host can
+            }
             var debootstrap = DebootstrapSettings();
             var builder = RootBuilders.For(Method, source: source, debootstrap: debootstrap);
             var what = $"Create guest with the {Method} method" + (source is null ? "" : $" from {source}") + (config.Context is int x ? $", context {x}" : "") +
