@@ -100,6 +100,29 @@ public class PrivateUsersTests
         Assert.DoesNotContain(ranges.Where((_, i) => i != 3).Append(store.Get("imported").UserRange!), r => r.Overlaps(again));
     }
 
+    [RootFact]
+    public void ANewGuestGetsPrivateUsersWhereTheHostCanAndHostRootWithAWarningElsewhere()
+    {
+        using var roots = new TempRoots();
+        var c = new GuestConfig("web1");
+        var warnings = new WarningList();
+        GuestUsers.ApplyDefault(c, roots.Paths.VdirRoot, warnings);
+        Assert.Equal(IdRange.Pending, c.PrivateUsers); // handed out by the create
+        Assert.Empty(warnings.Warnings);
+
+        // a filesystem that takes no idmapped mount (procfs here): host root, and the warning says why
+        var elsewhere = new GuestConfig("web2");
+        GuestUsers.ApplyDefault(elsewhere, "/proc/sys/vserver-nowhere", warnings);
+        Assert.Null(elsewhere.PrivateUsers);
+        var w = Assert.Single(warnings.Warnings);
+        Assert.Matches(@"^Guest 'web2' gets host root as its root \(no private users\): /proc/sys \(\w+\) takes no idmapped mount \(mount_setattr\(MOUNT_ATTR_IDMAP\) `/proc/sys` failed: EINVAL", w);
+
+        // a choice made by the user stands
+        var chosen = new GuestConfig("web3") { PrivateUsers = new IdRange(IdRange.PoolStart, IdRange.Size) };
+        GuestUsers.ApplyDefault(chosen, "/proc/sys", warnings);
+        Assert.Equal(IdRange.PoolStart, chosen.PrivateUsers!.First);
+    }
+
     // ------------------------------------------------------------------ running guests
 
     [GuestFact]
