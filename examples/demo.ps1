@@ -41,6 +41,9 @@ try {
 
     $guest = Get-VServerGuest $Name
     "== $Name is $($guest.State): init is host pid $($guest.InitPid), $($guest.ProcessCount) process(es), started $($guest.StartTime)"
+    if ($guest.PrivateUsers) {
+        "== private users: root inside is host uid $($guest.UserRange.First) (its range $($guest.UserRange)); uid_map inside: $((Invoke-VServerCommand $Name -- cat /proc/self/uid_map) -replace '\s+', ' ')"
+    }
 
     "== Get-VServerContext (vserver-stat; context 0 is the host, 'root server')"
     Get-VServerContext | Out-Default

@@ -284,6 +284,34 @@ public class PrivateUsersTests
         Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
     }
 
+    [GuestFact]
+    public void AnExportedGuestIsImportedWithARangeOfItsOwnAndRunsUnprivileged()
+    {
+        using var g = new LiveGuest(c => c.PrivateUsers = IdRange.Pending);
+        var range = g.Store.Get(g.Name).UserRange!;
+        g.Sh("mkdir -p /home/web && echo kept > /home/web/f && chown -R 1000:1000 /home/web");
+        g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(5));
+        var archive = Path.Combine(g.Roots.Base, "g.tar.zst");
+        GuestArchive.Export(g.Store, g.Name, archive, force: false);
+        var copy = "c" + Guid.NewGuid().ToString("N")[..8];
+        GuestArchive.Import(g.Store, archive, copy, context: 0);
+        var copyRange = g.Store.Get(copy).UserRange!;
+        Assert.False(copyRange.Overlaps(range)); // the archive's range is the source's: the copy gets its own
+        g.Runtime.Start(copy);
+        try
+        {
+            Assert.Equal((uint)copyRange.First, HostUid(g.Runtime.Run(copy).ReadState()!.InitPid));
+            var o = new List<string>();
+            Assert.Equal(0, g.Runtime.Exec(copy, new ExecRequest(new[] { "/bin/sh", "-c", "stat -c '%u %g' /home/web/f; cat /home/web/f" }), o.Add, null));
+            Assert.Equal(new[] { "1000 1000", "kept" }, o);
+        }
+        finally
+        {
+            g.Runtime.Stop(copy, TimeSpan.FromSeconds(5));
+            g.Store.Remove(copy);
+        }
+    }
+
     // ------------------------------------------------------------------ attacks from inside
 
     [GuestFact]

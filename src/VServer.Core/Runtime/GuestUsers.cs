@@ -182,11 +182,13 @@ public sealed class GuestUsers : IDisposable
     /// made by a mounter with the guest root's ids, as overlayfs on idmapped layers needs.</param>
     public void MountRoot(string guest, string root, string target, string pinFile, string? template = null)
     {
-        // $RUN_ROOT/.users (anyone may pass, nobody may list) / NAME (the guest's root uid's, 0700) / root
+        // /run/vserver-users and INSTALLATION (anyone may pass, nobody may list) / ID (the guest's root uid's, 0700) / root
         var own = Path.GetDirectoryName(target)!;
-        var all = Path.GetDirectoryName(own)!;
-        Directory.CreateDirectory(all);
-        File.SetUnixFileMode(all, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        foreach (var passable in new[] { Path.GetDirectoryName(Path.GetDirectoryName(own)!)!, Path.GetDirectoryName(own)! })
+        {
+            Directory.CreateDirectory(passable);
+            File.SetUnixFileMode(passable, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        }
         Directory.CreateDirectory(own);
         var fd = Sys.Open(own, Sys.O_RDONLY_ | Sys.O_DIRECTORY_ | Sys.O_NOFOLLOW_);
         try

@@ -97,13 +97,18 @@ public sealed class RunDirectory
     /// <summary>The guest's context while it runs: what util-vserver's <c>run</c> link names.</summary>
     public string ContextFile => Path.Combine(Dir, "context");
 
+    /// <summary>Where private-users guests' roots are mounted for their runtimes, host-wide: under /run, whose parents anyone may pass.</summary>
+    public const string UsersDirectory = "/run/vserver-users";
+
     /// <summary>
     /// A private-users guest's root as its runtime sees it: an idmapped mount of the guest's root,
     /// there while it runs. The runtime reaches it as the guest's root (inside its user namespace),
-    /// so it is not in the run directory (host root's alone) but in <c>$RUN_ROOT/.users/NAME/</c>,
-    /// a directory only the guest's root uid may enter (as Incus keeps its containers' roots).
+    /// so it is neither in the run directory (host root's alone) nor anywhere below the run root
+    /// (whose parents an administrator may close), but in
+    /// <c>/run/vserver-users/INSTALLATION/ID/</c>, a directory only the guest's root uid may enter
+    /// (as Incus keeps its containers' roots). INSTALLATION is <c>default</c> or the installation's key.
     /// </summary>
-    public string IdmappedRoot => Path.Combine(RunRoot, ".users", Name, "root");
+    public string IdmappedRoot => Path.Combine(UsersDirectory, Paths.InstallationKey.Length == 0 ? "default" : Paths.InstallationKey, Id, "root");
 
     /// <summary>A private-users guest's user namespace, pinned (a bind of its descriptor) for the runtime to join by path.</summary>
     public string UserNamespaceFile => Path.Combine(Dir, "userns");
@@ -122,9 +127,18 @@ public sealed class RunDirectory
             Native.Sys.Unmount(mountPoint);
             Directory.Delete(mountPoint, recursive: false);
         }
-        if (Directory.Exists(Path.GetDirectoryName(IdmappedRoot)))
+        var own = Path.GetDirectoryName(IdmappedRoot)!;
+        if (Directory.Exists(own))
         {
-            Directory.Delete(Path.GetDirectoryName(IdmappedRoot)!, recursive: false);
+            Directory.Delete(own, recursive: false);
+            try
+            {
+                Directory.Delete(Path.GetDirectoryName(own)!, recursive: false); // the installation's, when no other guest of it runs so
+            }
+            catch (IOException)
+            {
+                // another guest's root is there
+            }
         }
     }
 
