@@ -117,6 +117,13 @@ public class PrivateUsersTests
         var w = Assert.Single(warnings.Warnings);
         Assert.Matches(@"^Guest 'web2' gets host root as its root \(no private users\): /proc/sys \(\w+\) takes no idmapped mount \(mount_setattr\(MOUNT_ATTR_IDMAP\) `/proc/sys` failed: EINVAL", w);
 
+        // asked for there: refused at the create, before anything is made
+        var paths = new VServerPaths(roots.Paths.ConfigRoot, "/proc/sys/vserver-nowhere", roots.Paths.RunRoot);
+        var e = Assert.Throws<VServerException>(() => new GuestStore(paths).Create(new GuestConfig("web4") { PrivateUsers = IdRange.Pending }, RootBuilders.For(BuildMethod.Skeleton)));
+        Assert.Equal("PrivateUsersNotSupported", e.ErrorId);
+        Assert.Contains("takes no idmapped mount", e.Message);
+        Assert.False(Directory.Exists(roots.Paths.ConfigDir("web4")));
+
         // a choice made by the user stands
         var chosen = new GuestConfig("web3") { PrivateUsers = new IdRange(IdRange.PoolStart, IdRange.Size) };
         GuestUsers.ApplyDefault(chosen, "/proc/sys", warnings);

@@ -39,7 +39,7 @@ public static class HostProcess
     /// <summary>Called with every command line this class runs (the vserver command's <c>--debug</c>); null: none.</summary>
     public static Action<string>? Trace { get; set; }
 
-    private static void Traced(string file, IEnumerable<string> args) =>
+    internal static void Traced(string file, IEnumerable<string> args) =>
         Trace?.Invoke(string.Join(' ', args.Prepend(file).Select(a => a.Length > 0 && a.All(ch => char.IsAsciiLetterOrDigit(ch) || "/._-=+:,@%".Contains(ch)) ? a : "'" + a.Replace("'", "'\\''") + "'")));
 
     /// <summary>

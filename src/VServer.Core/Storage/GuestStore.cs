@@ -152,6 +152,12 @@ public sealed class GuestStore
         {
             return;
         }
+        // asked for where this host cannot run them: refused now, not at the first start
+        if (Runtime.GuestUsers.WhyNot(Path.GetDirectoryName(RootOf(c))!) is string why)
+        {
+            throw new VServerException("PrivateUsersNotSupported", ErrorKind.InvalidOperation,
+                $"Guest '{c.Name}' cannot have private users here: {why}. Nothing was changed.", c.Name);
+        }
         c.PrivateUsers = IdRange.NextFree(UserRangesInUse().Where(kv => kv.Key != c.Name).Select(kv => kv.Value));
     }
 
