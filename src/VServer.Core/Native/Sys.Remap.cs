@@ -175,6 +175,8 @@ internal static unsafe partial class Sys
         0xCA451A4E => "bcachefs",
         0x65735546 => "fuse",
         0x7461636F => "ocfs2",
+        0x9FA0 => "proc",
+        0x62656572 => "sysfs",
         _ => "0x" + magic.ToString("x", System.Globalization.CultureInfo.InvariantCulture),
     };
 
