@@ -36,6 +36,14 @@ string NewGuest()
     return n;
 }
 
+// the vserver command as a user types it, for this run's installation
+var vserverEnv = new Dictionary<string, string> { ["VSERVER_CONFIG_ROOT"] = paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = paths.VdirRoot, ["VSERVER_RUN_ROOT"] = paths.RunRoot };
+void Vs(params string[] a)
+{
+    var r = HostProcess.Run(Path.Combine(repo, "output", "VServer", "vserver"), a, environment: vserverEnv);
+    if (r.ExitCode != 0) { throw new InvalidOperationException($"vserver {string.Join(' ', a)}: {r.StandardError}"); }
+}
+
 try
 {
     switch (mode)
@@ -289,13 +297,6 @@ void Unify(int guests, string tree, string fsKind, long? minimumSize)
 void AgainstLxc(int iterations)
 {
     var g = NewGuest();
-    var cli = Path.Combine(repo, "output", "VServer", "vserver");
-    var env = new Dictionary<string, string> { ["VSERVER_CONFIG_ROOT"] = paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = paths.VdirRoot, ["VSERVER_RUN_ROOT"] = paths.RunRoot };
-    void Vs(params string[] a)
-    {
-        var r = HostProcess.Run(cli, a, environment: env);
-        if (r.ExitCode != 0) { throw new InvalidOperationException($"vserver {string.Join(' ', a)}: {r.StandardError}"); }
-    }
     var lxcPath = Path.Combine(baseDir, "lxc");
     var lxcRoot = Path.Combine(baseDir, "lxc-root");
     Check("cp", "-a", store.RootOf(store.ReadConfig(g)) + "/.", lxcRoot);
@@ -343,13 +344,6 @@ void PrivateUsersAgainstLxc(int iterations)
     store.Create(new GuestConfig(priv) { InitStyle = InitStyle.Plain, PrivateUsers = IdRange.Pending }, RootBuilders.For(BuildMethod.Busybox));
     names.Add(priv);
     var range = store.ReadConfig(priv).PrivateUsers!;
-    var cli = Path.Combine(repo, "output", "VServer", "vserver");
-    var env = new Dictionary<string, string> { ["VSERVER_CONFIG_ROOT"] = paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = paths.VdirRoot, ["VSERVER_RUN_ROOT"] = paths.RunRoot };
-    void Vs(params string[] a)
-    {
-        var r = HostProcess.Run(cli, a, environment: env);
-        if (r.ExitCode != 0) { throw new InvalidOperationException($"vserver {string.Join(' ', a)}: {r.StandardError}"); }
-    }
     var farm = Path.Combine(baseDir, "path-without-newuidmap");
     Directory.CreateDirectory(farm);
     foreach (var dir in new[] { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" }.Where(Directory.Exists))
@@ -502,12 +496,9 @@ void Boot(int iterations)
     }, () => rt.Stop("debclone", TimeSpan.FromSeconds(10)));
 
     // the same start as typed: `vserver debclone start`, a new (native) process, as lxc-start is
-    var cli = Path.Combine(repo, "output", "VServer", "vserver");
-    var cliEnv = new Dictionary<string, string> { ["VSERVER_CONFIG_ROOT"] = paths.ConfigRoot, ["VSERVER_VDIR_ROOT"] = paths.VdirRoot, ["VSERVER_RUN_ROOT"] = paths.RunRoot };
     var vsCli = Measure(iterations, () =>
     {
-        var r = HostProcess.Run(cli, new[] { "debclone", "start" }, environment: cliEnv);
-        if (r.ExitCode != 0) { throw new InvalidOperationException($"vserver debclone start: {r.StandardError}"); }
+        Vs("debclone", "start");
         var init = rt.Status("debclone").InitPid!.Value.ToString(CultureInfo.InvariantCulture);
         WaitRunning(() => NsenterState(init));
     }, () => rt.Stop("debclone", TimeSpan.FromSeconds(10)));

@@ -89,10 +89,7 @@ internal static class BuildCommand
         settings.Interfaces = interfaces.Select(spec => Complete(spec, netdev, netprefix)).ToArray();
         var config = new GuestConfig(Validate.GuestName(name)) { InitStyle = InitStyle.Auto };
         settings.ApplyTo(config);
-        if (settings.PrivateUsers is null)
-        {
-            GuestUsers.ApplyDefault(config, Path.GetDirectoryName(store.RootOf(config))!, reporter);
-        }
+        GuestUsers.ApplyDefault(config, settings, store, reporter);
         if (m == BuildMethod.Clone && source is not null)
         {
             source = store.ResolveCloneSource(source);

@@ -106,19 +106,19 @@ public class PrivateUsersTests
         using var roots = new TempRoots();
         var c = new GuestConfig("web1");
         var warnings = new WarningList();
-        GuestUsers.ApplyDefault(c, roots.Paths.VdirRoot, warnings);
+        GuestUsers.ApplyDefault(c, new GuestSettings(), new GuestStore(roots.Paths), warnings);
         Assert.Equal(IdRange.Pending, c.PrivateUsers); // handed out by the create
         Assert.Empty(warnings.Warnings);
 
         // a filesystem that takes no idmapped mount (procfs here): host root, and the warning says why
+        var paths = new VServerPaths(roots.Paths.ConfigRoot, "/proc/sys/vserver-nowhere", roots.Paths.RunRoot);
         var elsewhere = new GuestConfig("web2");
-        GuestUsers.ApplyDefault(elsewhere, "/proc/sys/vserver-nowhere", warnings);
+        GuestUsers.ApplyDefault(elsewhere, new GuestSettings(), new GuestStore(paths), warnings);
         Assert.Null(elsewhere.PrivateUsers);
         var w = Assert.Single(warnings.Warnings);
         Assert.Matches(@"^Guest 'web2' gets host root as its root \(no private users\): /proc/sys \(proc\) takes no idmapped mount \(mount_setattr\(MOUNT_ATTR_IDMAP\) `/proc/sys` failed: EINVAL", w);
 
         // asked for there: refused at the create, before anything is made
-        var paths = new VServerPaths(roots.Paths.ConfigRoot, "/proc/sys/vserver-nowhere", roots.Paths.RunRoot);
         var e = Assert.Throws<VServerException>(() => new GuestStore(paths).Create(new GuestConfig("web4") { PrivateUsers = IdRange.Pending }, RootBuilders.For(BuildMethod.Skeleton)));
         Assert.Equal("PrivateUsersNotSupported", e.ErrorId);
         Assert.Contains("takes no idmapped mount", e.Message);
@@ -126,8 +126,11 @@ public class PrivateUsersTests
 
         // a choice made by the user stands
         var chosen = new GuestConfig("web3") { PrivateUsers = new IdRange(IdRange.PoolStart, IdRange.Size) };
-        GuestUsers.ApplyDefault(chosen, "/proc/sys", warnings);
+        GuestUsers.ApplyDefault(chosen, new GuestSettings(), new GuestStore(paths), warnings);
         Assert.Equal(IdRange.PoolStart, chosen.PrivateUsers!.First);
+        var refused = new GuestConfig("web5");
+        GuestUsers.ApplyDefault(refused, new GuestSettings { PrivateUsers = false }, new GuestStore(roots.Paths), warnings);
+        Assert.Null(refused.PrivateUsers); // -PrivateUsers:$false, build --no-private-users
     }
 
     // ------------------------------------------------------------------ running guests

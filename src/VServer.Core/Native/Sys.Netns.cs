@@ -41,10 +41,9 @@ internal static unsafe partial class Sys
         var path = Path.Combine(dir, name);
         Close(Open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
         // a namespace is a thread's: a thread of its own enters it, pins it and ends
-        Exception? failure = null;
-        var t = new Thread(() =>
+        try
         {
-            try
+            OnOwnThread(() =>
             {
                 if (existingFd >= 0)
                 {
@@ -59,6 +58,28 @@ internal static unsafe partial class Sys
                     throw new SyscallException("mount", path, Marshal.GetLastPInvokeError());
                 }
                 LoopbackUp();
+            });
+        }
+        catch
+        {
+            NetnsDelete(path);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a thread of its own, which then ends, and throws what it threw:
+    /// for what changes the calling thread itself (its namespaces, its credentials) and must not
+    /// stay with a thread of the pool.
+    /// </summary>
+    private static void OnOwnThread(Action work)
+    {
+        Exception? failure = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                work();
             }
             catch (Exception e)
             {
@@ -69,8 +90,7 @@ internal static unsafe partial class Sys
         t.Join();
         if (failure is not null)
         {
-            NetnsDelete(path);
-            throw failure;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         }
     }
 

@@ -13,7 +13,6 @@ internal static unsafe partial class Sys
     private const uint OPEN_TREE_CLONE_ = 1, AT_EMPTY_PATH_ = 0x1000, AT_SYMLINK_NOFOLLOW_ = 0x100, AT_NO_AUTOMOUNT_ = 0x800;
     private const uint MOVE_MOUNT_F_EMPTY_PATH_ = 0x4;
     private const ulong MOUNT_ATTR_IDMAP_ = 0x00100000;
-    public const int CLONE_NEWUSER_ = 0x10000000;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct MountAttr
@@ -93,37 +92,20 @@ internal static unsafe partial class Sys
     /// does its work in the upper layer with its mounter's credentials: on an idmapped upper layer
     /// those ids must be mapped there, which host root's are not (EOVERFLOW, and a read-only overlay).
     /// </summary>
-    public static void MountOverlayAs(uint fsid, string target, string options)
+    public static void MountOverlayAs(uint fsid, string target, string options) => OnOwnThread(() =>
     {
-        Exception? failure = null;
-        var t = new Thread(() =>
+        if (sys_prctl(PR_SET_SECUREBITS_, SECBIT_NO_SETUID_FIXUP_, 0, 0, 0) < 0)
         {
-            try
-            {
-                if (sys_prctl(PR_SET_SECUREBITS_, SECBIT_NO_SETUID_FIXUP_, 0, 0, 0) < 0)
-                {
-                    throw new SyscallException("prctl(PR_SET_SECUREBITS)", target, Marshal.GetLastPInvokeError());
-                }
-                sys_setfsgid(fsid);
-                sys_setfsuid(fsid);
-                if (sys_setfsuid(uint.MaxValue) != (int)fsid) // asks without changing: the ids it has now
-                {
-                    throw new VServerException("OverlayMountFailed", ErrorKind.InvalidOperation, $"setfsuid({fsid}) did not take for the overlay on {target}.", target);
-                }
-                Mount("overlay", target, "overlay", options);
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        }, 256 * 1024);
-        t.Start();
-        t.Join();
-        if (failure is not null)
-        {
-            throw failure;
+            throw new SyscallException("prctl(PR_SET_SECUREBITS)", target, Marshal.GetLastPInvokeError());
         }
-    }
+        sys_setfsgid(fsid);
+        sys_setfsuid(fsid);
+        if (sys_setfsuid(uint.MaxValue) != (int)fsid) // asks without changing: the ids it has now
+        {
+            throw new VServerException("OverlayMountFailed", ErrorKind.InvalidOperation, $"setfsuid({fsid}) did not take for the overlay on {target}.", target);
+        }
+        Mount("overlay", target, "overlay", options);
+    });
 
     /// <summary>setns(2) for the calling thread.</summary>
     public static void Setns(int fd, int nstype, string display)

@@ -224,26 +224,30 @@ public sealed class ProcessTable
         return Info(new ScannedProcess(pid, st, g), status, cmdline, g is null ? Passwd.Host() : GuestUsers(g), ProcFs.BootTime());
     }
 
-    private ProcessInfo Info(ScannedProcess p, ProcStatus status, string cmdline, Passwd names, DateTimeOffset boot) => new()
+    private ProcessInfo Info(ScannedProcess p, ProcStatus status, string cmdline, Passwd names, DateTimeOffset boot)
     {
-        Id = p.Pid,
-        GuestId = p.Guest is not null && status.NsPids.Length >= 2 ? status.NsPids[1] : null,
-        Context = p.Guest?.Context ?? 0,
-        GuestName = p.Guest?.Name,
-        ParentId = p.Stat.ParentId,
-        UserId = status.UserId,
-        GuestUserId = GuestUid(p.Guest, status.UserId),
-        User = names.NameOf(GuestUid(p.Guest, status.UserId) ?? status.UserId),
-        State = p.Stat.State.ToString(),
-        Name = p.Stat.Comm,
-        UserTime = ProcFs.Ticks(p.Stat.UserTicks),
-        SystemTime = ProcFs.Ticks(p.Stat.SystemTicks),
-        ResidentMemory = Math.Max(0, p.Stat.ResidentPages) * _pageSize,
-        VirtualMemory = (long)p.Stat.VirtualBytes,
-        StartTime = boot + ProcFs.Ticks(p.Stat.StartTicks),
-        StartTicks = p.Stat.StartTicks,
-        CommandLine = cmdline.Length > 0 ? cmdline : "[" + p.Stat.Comm + "]",
-    };
+        var guestUid = GuestUid(p.Guest, status.UserId);
+        return new()
+        {
+            Id = p.Pid,
+            GuestId = p.Guest is not null && status.NsPids.Length >= 2 ? status.NsPids[1] : null,
+            Context = p.Guest?.Context ?? 0,
+            GuestName = p.Guest?.Name,
+            ParentId = p.Stat.ParentId,
+            UserId = status.UserId,
+            GuestUserId = guestUid,
+            User = names.NameOf(guestUid ?? status.UserId),
+            State = p.Stat.State.ToString(),
+            Name = p.Stat.Comm,
+            UserTime = ProcFs.Ticks(p.Stat.UserTicks),
+            SystemTime = ProcFs.Ticks(p.Stat.SystemTicks),
+            ResidentMemory = Math.Max(0, p.Stat.ResidentPages) * _pageSize,
+            VirtualMemory = (long)p.Stat.VirtualBytes,
+            StartTime = boot + ProcFs.Ticks(p.Stat.StartTicks),
+            StartTicks = p.Stat.StartTicks,
+            CommandLine = cmdline.Length > 0 ? cmdline : "[" + p.Stat.Comm + "]",
+        };
+    }
 
     /// <summary>The uid a guest's process has inside: the host uid less its private users' first (null for the host, or a uid outside the range).</summary>
     private static uint? GuestUid(RunningGuest? g, uint hostUid) =>

@@ -209,16 +209,12 @@ public sealed class GuestRuntime
             if (users is not null)
             {
                 WarnOpenParent(name, root, reporter);
-                if (rootMount is not null && config.Template is string template)
+                if (rootMount is not null)
                 {
-                    // the host's overlay served the checks above; the guest gets one on idmapped layers (two on one upper layer never)
+                    // a Template guest: the host's overlay served the checks above; the guest gets one on idmapped layers (two on one upper layer never)
                     TemplateLayers.Unmount(rootMount);
-                    users.MountRoot(name, root, run.IdmappedRoot, run.UserNamespaceFile, template);
                 }
-                else
-                {
-                    users.MountRoot(name, root, run.IdmappedRoot, run.UserNamespaceFile);
-                }
+                users.MountRoot(name, root, run.IdmappedRoot, run.UserNamespaceFile, config.Template);
             }
             var options = BundleOptionsFor(config, users is null ? root : run.IdmappedRoot, runtime, initHelper, netns, rootMount, kind, users?.Range, users is null ? null : run.UserNamespaceFile)
                 with { ProcView = GuestProcView.Ensure(Paths, name, reporter) };

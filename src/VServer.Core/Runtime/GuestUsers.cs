@@ -156,16 +156,18 @@ public sealed class GuestUsers : IDisposable
     }
 
     /// <summary>
-    /// A new guest's private users when its maker gave no choice: on (handed out at the create) where
-    /// this host can run them, else off with a warning that says why.
+    /// A new guest's private users when its maker gave no choice (<paramref name="given"/> says
+    /// nothing of them; New-VServerGuest and <c>vserver build</c> alike): on (handed out at the
+    /// create) where this host can run them under the guest's root directory, else off with a
+    /// warning that says why.
     /// </summary>
-    public static void ApplyDefault(GuestConfig config, string rootParent, IOperationReporter reporter)
+    public static void ApplyDefault(GuestConfig config, GuestSettings given, Storage.GuestStore store, IOperationReporter reporter)
     {
-        if (config.PrivateUsers is not null)
+        if (given.PrivateUsers is not null || config.PrivateUsers is not null)
         {
             return;
         }
-        if (WhyNot(rootParent) is string why)
+        if (WhyNot(Path.GetDirectoryName(store.RootOf(config))!) is string why)
         {
             reporter.Warning($"Guest '{config.Name}' gets host root as its root (no private users): {why}.");
             return;
@@ -247,17 +249,15 @@ public sealed class GuestUsers : IDisposable
             var work = Path.Combine(layers, Path.GetFileName(Storage.TemplateLayers.WorkOf(root)));
             Sys.MountOverlayAs((uint)Range.First, target, $"lowerdir={lower},upperdir={upper},workdir={work}");
         }
-        catch (SyscallException e) when (e.Syscall == "mount")
+        catch (Exception e)
         {
             Sys.Unmount(lower);
             Sys.Unmount(layers);
-            throw new VServerException("TemplateMountFailed", ErrorKind.InvalidOperation,
-                $"Guest '{guest}': mounting its overlay root on the idmapped template {template} failed: {e.Message}", guest, e);
-        }
-        catch
-        {
-            Sys.Unmount(lower);
-            Sys.Unmount(layers);
+            if (e is SyscallException { Syscall: "mount" })
+            {
+                throw new VServerException("TemplateMountFailed", ErrorKind.InvalidOperation,
+                    $"Guest '{guest}': mounting its overlay root on the idmapped template {template} failed: {e.Message}", guest, e);
+            }
             throw;
         }
     }

@@ -185,7 +185,7 @@ public static class OciBundle
         var flags = new HashSet<string>(c.Flags, StringComparer.Ordinal);
         var caps = Capabilities.BoundingSet(c.Capabilities.Select(Capabilities.Normalize)).ToArray();
         // with private users a capability is the guest's user namespace's: none of them is the host's
-        foreach (var cap in caps.Where(Capabilities.HostTakeoverRisks.ContainsKey).Where(_ => o.Users is null))
+        foreach (var cap in o.Users is null ? caps.Where(Capabilities.HostTakeoverRisks.ContainsKey) : Enumerable.Empty<string>())
         {
             // -Capability replaces the whole list: the fix keeps the guest's other adjustments
             var rest = Capabilities.NormalizeAll(c.Capabilities).Where(x => x != cap).ToArray();

@@ -114,9 +114,11 @@ public sealed class RunDirectory
     public string UserNamespaceFile => Path.Combine(Dir, "userns");
 
     /// <summary>
-    /// Takes away the mounts a start put into the run directory (detached: the guest's own mount
-    /// namespace keeps its root). The root's mount point is then an empty directory, removed
-    /// without recursion, so a mount that could not go never lets a delete reach the guest's files.
+    /// Takes away the mounts a private-users start made (the pinned user namespace here; the
+    /// idmapped root, and a Template guest's idmapped template and layers, in <see cref="UsersDirectory"/>),
+    /// detached: the guest's own mount namespace keeps its root. Each mount point is then an empty
+    /// directory, removed without recursion, so a mount that could not go never lets a delete reach
+    /// the guest's files.
     /// </summary>
     private void UnmountOwn()
     {

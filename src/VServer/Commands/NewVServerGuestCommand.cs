@@ -56,10 +56,7 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
             var settings = GivenSettings();
             settings.Root = Root is null ? null : GetUnresolvedProviderPathFromPSPath(Root);
             settings.ApplyTo(config);
-            if (settings.PrivateUsers is null)
-            {
-                GuestUsers.ApplyDefault(config, Path.GetDirectoryName(Store.RootOf(config))!, Reporter); // new guests get them where the host can
-            }
+            GuestUsers.ApplyDefault(config, settings, Store, Reporter); // new guests get private users where the host can
             var debootstrap = DebootstrapSettings();
             var builder = RootBuilders.For(Method, source: source, debootstrap: debootstrap);
             var what = $"Create guest with the {Method} method" + (source is null ? "" : $" from {source}") + (config.Context is int x ? $", context {x}" : "") +
