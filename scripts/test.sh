@@ -34,6 +34,8 @@ fi
 # Pester: the user's pipelines in pwsh, counted in the same summary
 . scripts/env.sh
 export PSModulePath="$VSERVER_MODULES${PSModulePath:+:$PSModulePath}"
+# why each failed xunit test failed (the console above names them only)
+[ "$rc" -ne 0 ] && pwsh -NoProfile -NonInteractive -File scripts/failures.ps1 "$results"/*.trx
 pwsh -NoProfile -NonInteractive -File tests/Invoke-PesterTests.ps1 -CountFile "$results/pester.count" -ResultFile "$results/pester.xml"
 prc=$?
 if read -r p f s < "$results/pester.count" 2>/dev/null; then
