@@ -40,6 +40,8 @@ public static class Program
         "           vserver vps [PS-OPTIONS...]    (ps with a CONTEXT column after PID; all processes when no option)\n" +
         "           vserver vps --detail [GUEST|CONTEXT...]   (VServer's layout: guest pid, user, state, memory, time)\n" +
         "           vserver vkill [-c GUEST] [-s SIGNAL] [PID...]   (-c: guest PIDs, or all of the guest; else host PIDs of guests)\n" +
+        "           vserver vlimit -c GUEST [-a] [--rss PAGES] [--as PAGES] [--nproc N]   (limits, live and kept)\n" +
+        "           vserver vsched -c GUEST [--fill-rate N --interval M] [--priority-bias N] [--cpu-weight W]\n" +
         "           vserver testme                 (is this host ready? exit 1 when a check fails)\n" +
         "           vserver vtop [GUEST] [TOP-OPTIONS]     (top; with GUEST, as the guest sees itself)\n" +
         "           vserver vpstree [GUEST] [PSTREE-OPTIONS]   (pstree; with GUEST, from its init)\n" +
@@ -101,6 +103,14 @@ public static class Program
         {
             Console.Error.WriteLine($"{args[0]}: {e.Message} [{e.ErrorId}]");
             return 1;
+        }
+        if (args.Length >= 1 && args[0] is "vlimit")
+        {
+            return LimitCommands.Vlimit(args[1..], VServerPaths.FromEnvironment());
+        }
+        if (args.Length >= 1 && args[0] is "vsched")
+        {
+            return LimitCommands.Vsched(args[1..], VServerPaths.FromEnvironment());
         }
         if (args.Length >= 1 && args[0] is "vserver-stat" or "vps" or "vkill")
         {

@@ -5,8 +5,9 @@ namespace VServer;
 /// <summary>A guest as <c>Get-VServerGuest</c> shows it (type name <c>VServer.Guest</c>).</summary>
 public sealed class Guest
 {
-    internal Guest(GuestConfig c, string configPath, string root, Runtime.GuestStatus status)
+    internal Guest(GuestConfig c, string configPath, string root, Runtime.GuestStatus status, IReadOnlyList<string>? pendingRestart = null)
     {
+        PendingRestart = pendingRestart?.ToArray() ?? Array.Empty<string>();
         Name = c.Name;
         Context = c.Context;
         State = status.State;
@@ -30,6 +31,8 @@ public sealed class Guest
         MemoryLimit = c.MemoryLimit;
         CpuLimit = c.CpuLimit;
         ProcessLimit = c.ProcessLimit ?? GuestConfig.DefaultProcessLimit;
+        SwapLimit = c.SwapLimit;
+        CpuWeight = c.CpuWeight ?? GuestConfig.DefaultCpuWeight;
         DiskLimit = c.DiskLimit;
         PrivateUsers = c.PrivateUsers is not null;
         UserRange = c.PrivateUsers;
@@ -55,6 +58,12 @@ public sealed class Guest
 
     /// <summary>Time since the start (null when stopped).</summary>
     public TimeSpan? Uptime => StartTime is DateTimeOffset t ? DateTimeOffset.UtcNow - t : null;
+
+    /// <summary>
+    /// Settings configured since the running guest started that it does not run with yet: they apply
+    /// at its next start (Restart-VServerGuest). Empty for a stopped guest, and when every change applied live.
+    /// </summary>
+    public string[] PendingRestart { get; }
 
     /// <summary>Host pid of the guest's init (null when stopped).</summary>
     public int? InitPid { get; }
@@ -91,8 +100,14 @@ public sealed class Guest
     /// <summary>Memory limit in bytes (cgroup memory.max); null when unlimited.</summary>
     public long? MemoryLimit { get; }
 
+    /// <summary>Swap the guest may use beyond its memory limit, in bytes; null: none (memory and swap together stay within the memory limit).</summary>
+    public long? SwapLimit { get; }
+
     /// <summary>CPU limit in cores (cgroup cpu.max); null when unlimited.</summary>
     public double? CpuLimit { get; }
+
+    /// <summary>The guest's share of CPU time when guests compete (cgroup cpu.weight, v1 cpu.shares): 100 unless configured.</summary>
+    public int CpuWeight { get; }
 
     /// <summary>Process limit (cgroup pids.max): the configured one, else <see cref="GuestConfig.DefaultProcessLimit"/> (16384). Every guest has one.</summary>
     public long ProcessLimit { get; }

@@ -80,7 +80,7 @@ public class StatFormatTests
     public void StatLinesWithHostileCommandNamesParse()
     {
         // a guest picks its own comm: spaces, parentheses and control characters included
-        var line = "4242 (evil) (x\u001b[2J) S 4000 4242 4242 0 -1 4194560 100 0 0 0 12 34 5 6 20 0 3 0 987654 2322432 332 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        var line = "4242 (evil) (x\u001b[2J) S 4000 4242 4242 0 -1 4194560 100 0 0 0 12 34 5 6 15 -5 3 0 987654 2322432 332 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
         var st = ProcFs.ParseStat(Encoding.UTF8.GetBytes(line));
         Assert.NotNull(st);
         Assert.Equal("evil) (x?[2J", st!.Comm);
@@ -89,6 +89,7 @@ public class StatFormatTests
         Assert.Equal(12UL, st.UserTicks);
         Assert.Equal(34UL, st.SystemTicks);
         Assert.Equal(3, st.Threads);
+        Assert.Equal(-5, st.Nice);
         Assert.Equal(987654UL, st.StartTicks);
         Assert.Equal(2322432UL, st.VirtualBytes);
         Assert.Equal(332, st.ResidentPages);

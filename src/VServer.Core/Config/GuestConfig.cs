@@ -100,6 +100,12 @@ public sealed class GuestConfig
     public double? CpuLimit { get; set; }
     public long? ProcessLimit { get; set; }
 
+    /// <summary>Swap the guest may use beyond <see cref="MemoryLimit"/>, in bytes (cgroup/memory.swap.max); null: none.</summary>
+    public long? SwapLimit { get; set; }
+
+    /// <summary>The guest's share of CPU time against other guests, 1 … 10000 (cgroup/cpu.weight); null: 100.</summary>
+    public int? CpuWeight { get; set; }
+
     /// <summary>
     /// Bytes the guest's root may hold (util-vserver's <c>dlimits/*/space_total</c>, in KiB there):
     /// a btrfs qgroup limit on the root's subvolume. Null: no limit.
@@ -114,6 +120,9 @@ public sealed class GuestConfig
 
     /// <summary>The process limit of a guest that sets none (systemd-nspawn's default): a fork bomb stays in its guest.</summary>
     public const long DefaultProcessLimit = 16384;
+
+    /// <summary>The CPU weight of a guest that sets none: cgroup v2's and systemd's default share (v1 cpu.shares 1024).</summary>
+    public const int DefaultCpuWeight = 100;
     public int? Nice { get; set; }
     public List<ResourceLimit> ResourceLimits { get; set; } = new();
     public bool OnBoot { get; set; }
@@ -198,6 +207,11 @@ public sealed class GuestConfig
         if (Context is int xid)
         {
             Config.Validate.Context(xid);
+        }
+        if (SwapLimit is not null && MemoryLimit is null)
+        {
+            throw new VServerException("SwapLimitWithoutMemoryLimit", ErrorKind.InvalidArgument,
+                $"Guest '{Name}' has a swap limit but no memory limit: swap is limited beyond a memory limit (give -MemoryLimit too).", Name);
         }
         if (InitStyle == InitStyle.Command && (StartCommand is null || StartCommand.Count == 0))
         {

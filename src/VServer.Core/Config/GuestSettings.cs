@@ -22,6 +22,8 @@ public sealed class GuestSettings
     public long? MemoryLimit { get; set; }
     public double? CpuLimit { get; set; }
     public long? ProcessLimit { get; set; }
+    public long? SwapLimit { get; set; }
+    public int? CpuWeight { get; set; }
     public long? DiskLimit { get; set; }
 
     /// <summary>True: the guest gets a range of host ids of its own (handed out by the store); false: its root is host root again.</summary>
@@ -41,7 +43,7 @@ public sealed class GuestSettings
     public static readonly IReadOnlyList<string> ClearableNames = new[]
     {
         "Hostname", "Domainname", "Interface", "Flag", "Capability", "StartCommand", "StopCommand",
-        "MemoryLimit", "CpuLimit", "ProcessLimit", "DiskLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge", "Publish", "DnsServer", "PrivateUsers",
+        "MemoryLimit", "SwapLimit", "CpuLimit", "CpuWeight", "ProcessLimit", "DiskLimit", "Nice", "ResourceLimit", "OnBoot", "NetworkMode", "Bridge", "Publish", "DnsServer", "PrivateUsers",
     };
 
     public void ApplyTo(GuestConfig c)
@@ -58,6 +60,8 @@ public sealed class GuestSettings
         var mem = MemoryLimit is long m ? Validate.MemoryLimit(m) : (long?)null;
         var cpu = CpuLimit is double cl ? Validate.CpuLimit(cl) : (double?)null;
         var pids = ProcessLimit is long pl ? Validate.Positive(pl, "InvalidProcessLimit", "process limit") : (long?)null;
+        var swap = SwapLimit is long sl ? Validate.SwapLimit(sl) : (long?)null;
+        var weight = CpuWeight is int cw ? Validate.CpuWeight(cw) : (int?)null;
         var disk = DiskLimit is long dl ? Validate.DiskLimit(dl) : (long?)null;
         var nice = Nice is int n ? Validate.Nice(n) : (int?)null;
         var rlimits = ResourceLimits is null ? null : ParseResourceLimits(ResourceLimits);
@@ -100,8 +104,10 @@ public sealed class GuestSettings
                 case "Capability": t.Capabilities.Clear(); break;
                 case "StartCommand": t.StartCommand = null; break;
                 case "StopCommand": t.StopCommand = null; break;
-                case "MemoryLimit": t.MemoryLimit = null; break;
+                case "MemoryLimit": t.MemoryLimit = null; t.SwapLimit = null; break; // swap is limited beyond memory
                 case "CpuLimit": t.CpuLimit = null; break;
+                case "SwapLimit": t.SwapLimit = null; break;
+                case "CpuWeight": t.CpuWeight = null; break;
                 case "ProcessLimit": t.ProcessLimit = null; break;
                 case "DiskLimit": t.DiskLimit = null; break;
                 case "PrivateUsers": t.PrivateUsers = null; break;
@@ -125,6 +131,8 @@ public sealed class GuestSettings
         if (stop is not null) t.StopCommand = stop;
         if (mem is not null) t.MemoryLimit = mem;
         if (cpu is not null) t.CpuLimit = cpu;
+        if (swap is not null) t.SwapLimit = swap;
+        if (weight is not null) t.CpuWeight = weight;
         if (pids is not null) t.ProcessLimit = pids;
         if (disk is not null) t.DiskLimit = disk;
         if (PrivateUsers is bool users) t.PrivateUsers = !users ? null : t.PrivateUsers ?? IdRange.Pending; // a guest keeps the range it has
@@ -149,6 +157,7 @@ public sealed class GuestSettings
         c.Context = t.Context; c.Hostname = t.Hostname; c.Domainname = t.Domainname; c.Interfaces = t.Interfaces;
         c.Flags = t.Flags; c.Capabilities = t.Capabilities; c.InitStyle = t.InitStyle; c.StartCommand = t.StartCommand;
         c.StopCommand = t.StopCommand; c.MemoryLimit = t.MemoryLimit; c.CpuLimit = t.CpuLimit; c.ProcessLimit = t.ProcessLimit;
+        c.SwapLimit = t.SwapLimit; c.CpuWeight = t.CpuWeight;
         c.DiskLimit = t.DiskLimit; c.PrivateUsers = t.PrivateUsers;
         c.Nice = t.Nice; c.ResourceLimits = t.ResourceLimits; c.OnBoot = t.OnBoot; c.Root = t.Root;
         c.NetworkMode = t.NetworkMode; c.Bridge = t.Bridge; c.Publish = t.Publish; c.DnsServers = t.DnsServers;

@@ -110,6 +110,14 @@ public static partial class Validate
 
     public static long MemoryLimit(long bytes) => AtLeast(bytes, 4, "InvalidMemoryLimit", "memory limit");
 
+    /// <summary>Swap beyond the memory limit, in bytes: 0 (none, the default) or more.</summary>
+    public static long SwapLimit(long bytes) => bytes >= 0 ? bytes : throw new VServerException("InvalidSwapLimit", ErrorKind.InvalidArgument,
+        $"The swap limit {bytes} bytes is not valid: give 0 (no swap) or more bytes.", bytes);
+
+    /// <summary>A CPU weight as cgroup v2 and systemd's CPUWeight= count it: 1 to 10000, 100 the default share.</summary>
+    public static int CpuWeight(int weight) => weight is >= 1 and <= 10000 ? weight : throw new VServerException("InvalidCpuWeight", ErrorKind.InvalidArgument,
+        $"The CPU weight {weight} is not valid: give 1 to 10000 (100 is every guest's default share).", weight);
+
     public static long DiskLimit(long bytes) => AtLeast(bytes, 1, "InvalidDiskLimit", "disk limit");
 
     /// <summary>A size in bytes of at least <paramref name="mib"/> MiB, else an error naming the value and the minimum.</summary>

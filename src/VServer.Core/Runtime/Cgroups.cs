@@ -1,4 +1,5 @@
 using System.Globalization;
+using VServer.Config;
 using VServer.Storage;
 
 namespace VServer.Runtime;
@@ -14,6 +15,29 @@ public sealed record CgroupLimits
     public long? CpuQuota { get; init; }
     public long CpuPeriod { get; init; } = 100_000;
     public long? Pids { get; init; }
+
+    /// <summary>The share of CPU time against other guests, 1 … 10000 (v2 cpu.weight; v1 cpu.shares = weight × 1024 / 100); null: the default share.</summary>
+    public int? CpuWeight { get; init; }
+
+    /// <summary>v1 cpu.shares for a weight: 100 → 1024 (1 … 10000 → 10 … 102400, within the kernel's 2 … 262144).</summary>
+    public static long SharesOf(int weight) => weight * 1024L / 100;
+}
+
+/// <summary>A guest cgroup's limits and use as the kernel reports them now; null: no limit, or not known here.</summary>
+public sealed record CgroupUsage
+{
+    public long? MemoryUsed { get; init; }
+    public long? MemoryLimit { get; init; }
+    public long? MemoryAndSwapUsed { get; init; }
+    public long? MemoryAndSwapLimit { get; init; }
+    public long? Processes { get; init; }
+    public long? ProcessLimit { get; init; }
+    public long? CpuQuota { get; init; }
+    public long CpuPeriod { get; init; } = 100_000;
+    public int? CpuWeight { get; init; }
+
+    /// <summary>The CPU limit in cores (quota / period); null: none.</summary>
+    public double? CpuLimit => CpuQuota is long q ? Math.Round((double)q / CpuPeriod, 4) : null;
 }
 
 /// <summary>
@@ -84,6 +108,11 @@ public static class Cgroups
                 }
             }
         }
+        if (limits.CpuWeight is int weight)
+        {
+            var dir = DirOf("cpu") ?? throw new VServerException("CgroupControllerMissing", ErrorKind.NotInstalled, "This host has no cpu cgroup controller: the guest's CPU weight cannot be set.", "cpu");
+            writes.Add(IsV2("cpu") ? (dir, "cpu.weight", Num(weight)) : (dir, "cpu.shares", Num(CgroupLimits.SharesOf(weight))));
+        }
         if (limits.CpuQuota is long quota)
         {
             var dir = DirOf("cpu") ?? throw new VServerException("CgroupControllerMissing", ErrorKind.NotInstalled, "This host has no cpu cgroup controller: the guest's CPU limit cannot be set.", "cpu");
@@ -136,6 +165,266 @@ public static class Cgroups
     }
 
     private static string Num(long n) => n.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Changes a running guest's limits in place (Set-VServerGuest on a running guest, util-vserver's
+    /// <c>vlimit</c>): memory, memory+swap, CPU quota and the process limit, each written in the order
+    /// the kernel accepts (a lower memory limit before memory+swap, a higher one after; a v1 CPU quota
+    /// on the payload below before a lower one above it). A limit below what the guest uses now — more
+    /// processes than the new limit, memory the kernel cannot reclaim — is refused, every file already
+    /// written is put back, and the error says what the guest uses. Returns the undo, for a caller whose
+    /// next step (the configuration's write) fails.
+    /// </summary>
+    public static Action Change(string guest, string guestCgroup, CgroupLimits limits)
+    {
+        var h = Hierarchies();
+        var v2Controllers = h.TryGetValue("", out var v2root) ? ReadControllers(v2root) : new HashSet<string>();
+        string? DirOf(string controller) =>
+            h.TryGetValue(controller, out var m) ? m + guestCgroup : v2Controllers.Contains(controller) ? v2root + guestCgroup : null;
+        bool IsV2(string controller) => !h.ContainsKey(controller) && v2Controllers.Contains(controller);
+        VServerException Missing(string controller, string what) =>
+            new("CgroupControllerMissing", ErrorKind.NotInstalled, $"This host has no {controller} cgroup controller: the guest's {what} cannot be set.", controller);
+
+        var steps = new List<(string Path, string Value)>();
+        if (DirOf("pids") is string pidsDir)
+        {
+            if (limits.Pids is long p && ReadNumber(Path.Combine(pidsDir, "pids.current")) is long running && running > p)
+            {
+                throw BelowUsage(guest, $"{running} processes", $"a process limit of {p}");
+            }
+            steps.Add((Path.Combine(pidsDir, "pids.max"), limits.Pids is long q ? Num(q) : "max"));
+        }
+        else if (limits.Pids is not null)
+        {
+            throw Missing("pids", "process limit");
+        }
+
+        if (DirOf("memory") is not string memDir)
+        {
+            if (limits.Memory is not null)
+            {
+                throw Missing("memory", "memory limit");
+            }
+        }
+        else if (IsV2("memory"))
+        {
+            // v2 never refuses a lower memory.max (it reclaims, then kills): ask for the reclaim first and refuse what it cannot free
+            if (limits.Memory is long m && ReadNumber(Path.Combine(memDir, "memory.current")) is long used && used > m)
+            {
+                try
+                {
+                    File.WriteAllText(Path.Combine(memDir, "memory.reclaim"), Num(used - m));
+                }
+                catch (IOException)
+                {
+                    // the kernel reclaimed less than asked: the check below decides
+                }
+                if (ReadNumber(Path.Combine(memDir, "memory.current")) is long still && still > m)
+                {
+                    throw BelowUsage(guest, Bytes(still) + " of memory", "a memory limit of " + Bytes(m));
+                }
+            }
+            steps.Add((Path.Combine(memDir, "memory.max"), limits.Memory is long mx ? Num(mx) : "max"));
+            if (File.Exists(Path.Combine(memDir, "memory.swap.max")))
+            {
+                steps.Add((Path.Combine(memDir, "memory.swap.max"),
+                    limits.Memory is long mm && limits.MemoryAndSwap is long both ? Num(Math.Max(0, both - mm)) : "max"));
+            }
+        }
+        else
+        {
+            var mem = (Path.Combine(memDir, "memory.limit_in_bytes"), limits.Memory is long m ? Num(m) : "-1");
+            var memsw = Path.Combine(memDir, "memory.memsw.limit_in_bytes");
+            // memory+swap is never below memory: raise it first, lower it last
+            var raising = limits.Memory is not long target || ReadNumber(mem.Item1) is not long now || target > now;
+            var swap = File.Exists(memsw) ? (memsw, limits.MemoryAndSwap is long b ? Num(b) : "-1") : ((string, string)?)null;
+            if (raising && swap is { } sw1)
+            {
+                steps.Add(sw1);
+            }
+            steps.Add(mem);
+            if (!raising && swap is { } sw2)
+            {
+                steps.Add(sw2);
+            }
+        }
+
+        if (DirOf("cpu") is not string cpuDir)
+        {
+            if (limits.CpuQuota is not null || limits.CpuWeight is not null)
+            {
+                throw Missing("cpu", "CPU limit");
+            }
+        }
+        else if (IsV2("cpu"))
+        {
+            steps.Add((Path.Combine(cpuDir, "cpu.weight"), Num(limits.CpuWeight ?? GuestConfig.DefaultCpuWeight)));
+            steps.Add((Path.Combine(cpuDir, "cpu.max"), (limits.CpuQuota is long q ? Num(q) : "max") + " " + Num(limits.CpuPeriod)));
+        }
+        else
+        {
+            // v1 keeps a child's quota within its parent's: the payload (lxcfs reads its CPUs there) moves second when the quota rises, first when it falls
+            var quota = limits.CpuQuota is long q ? Num(q) : "-1";
+            var above = new List<(string, string)> { (Path.Combine(cpuDir, "cpu.cfs_period_us"), Num(limits.CpuPeriod)), (Path.Combine(cpuDir, "cpu.cfs_quota_us"), quota) };
+            var payload = PayloadOf(cpuDir);
+            var below = Directory.Exists(payload)
+                ? new List<(string, string)> { (Path.Combine(payload, "cpu.cfs_period_us"), Num(limits.CpuPeriod)), (Path.Combine(payload, "cpu.cfs_quota_us"), quota) }
+                : new List<(string, string)>();
+            steps.Add((Path.Combine(cpuDir, "cpu.shares"), Num(CgroupLimits.SharesOf(limits.CpuWeight ?? GuestConfig.DefaultCpuWeight))));
+            var now = ReadNumber(Path.Combine(cpuDir, "cpu.cfs_quota_us"));
+            var rising = limits.CpuQuota is not long want || (now is long n && n != -1 && want > n);
+            steps.AddRange(rising ? above.Concat(below) : below.Concat(above));
+        }
+
+        var done = new List<(string Path, string Old)>();
+        try
+        {
+            foreach (var (path, value) in steps)
+            {
+                string old;
+                try
+                {
+                    old = File.ReadAllText(path).Trim();
+                }
+                catch (IOException e)
+                {
+                    throw new VServerException("CgroupSetupFailed", ErrorKind.InvalidOperation, $"Cannot read {path}: {e.Message}", path, e);
+                }
+                if (old == value)
+                {
+                    continue;
+                }
+                try
+                {
+                    File.WriteAllText(path, value);
+                }
+                catch (IOException e) when (path.EndsWith("limit_in_bytes", StringComparison.Ordinal) && limits.Memory is long m)
+                {
+                    // EBUSY: the kernel could not reclaim enough to fit the guest under the new limit
+                    var usage = ReadNumber(Path.Combine(Path.GetDirectoryName(path)!, path.EndsWith("memsw.limit_in_bytes", StringComparison.Ordinal) ? "memory.memsw.usage_in_bytes" : "memory.usage_in_bytes"));
+                    throw BelowUsage(guest, (usage is long u ? Bytes(u) : "more") + " of memory", $"a memory limit of {Bytes(m)} ({e.Message.TrimEnd('.')})");
+                }
+                catch (IOException e)
+                {
+                    throw new VServerException("CgroupSetupFailed", ErrorKind.InvalidOperation, $"Cannot write '{value}' to {path}: {e.Message}", path, e);
+                }
+                done.Add((path, old));
+            }
+        }
+        catch
+        {
+            Undo(done);
+            throw;
+        }
+        return () => Undo(done);
+    }
+
+    /// <summary>
+    /// What a guest's cgroup holds it to now and what it uses, read from the kernel's files (v1 or v2):
+    /// what util-vserver's <c>vlimit -a</c> showed of a context, and what a live change is checked against.
+    /// </summary>
+    public static CgroupUsage Usage(string guestCgroup)
+    {
+        var h = Hierarchies();
+        var v2Controllers = h.TryGetValue("", out var v2root) ? ReadControllers(v2root) : new HashSet<string>();
+        string? DirOf(string controller) =>
+            h.TryGetValue(controller, out var m) ? m + guestCgroup : v2Controllers.Contains(controller) ? v2root + guestCgroup : null;
+        bool IsV2(string controller) => !h.ContainsKey(controller) && v2Controllers.Contains(controller);
+        static long? Limit(long? v) => v is long x && x >= long.MaxValue / 2 ? null : v; // v1 "unlimited" is a page-rounded LONG_MAX
+        long? Max(string? dir, string file)
+        {
+            if (dir is null)
+            {
+                return null;
+            }
+            try
+            {
+                var text = File.ReadAllText(Path.Combine(dir, file)).Trim().Split(' ')[0];
+                return text is "max" or "-1" ? null : Limit(long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+        var mem = DirOf("memory");
+        var cpu = DirOf("cpu");
+        var pids = DirOf("pids");
+        var v2mem = IsV2("memory");
+        var v2cpu = IsV2("cpu");
+        long? memory = Max(mem, v2mem ? "memory.max" : "memory.limit_in_bytes");
+        long? swapTotal = v2mem ? (Max(mem, "memory.swap.max") is long sw && memory is long m2 ? m2 + sw : null) : Max(mem, "memory.memsw.limit_in_bytes");
+        var quota = v2cpu ? Max(cpu, "cpu.max") : Max(cpu, "cpu.cfs_quota_us");
+        long period = (v2cpu ? ReadPeriodV2(cpu) : Max(cpu, "cpu.cfs_period_us")) ?? 100_000;
+        int? weight = v2cpu ? (int?)Max(cpu, "cpu.weight") : Max(cpu, "cpu.shares") is long shares ? (int)Math.Max(1, Math.Round(shares * 100.0 / 1024)) : null;
+        return new CgroupUsage
+        {
+            MemoryUsed = mem is null ? null : ReadNumber(Path.Combine(mem, v2mem ? "memory.current" : "memory.usage_in_bytes")),
+            MemoryLimit = memory,
+            MemoryAndSwapUsed = mem is null ? null : v2mem
+                ? (ReadNumber(Path.Combine(mem, "memory.current")) is long cur ? cur + (ReadNumber(Path.Combine(mem, "memory.swap.current")) ?? 0) : null)
+                : ReadNumber(Path.Combine(mem, "memory.memsw.usage_in_bytes")),
+            MemoryAndSwapLimit = swapTotal,
+            Processes = pids is null ? null : ReadNumber(Path.Combine(pids, "pids.current")),
+            ProcessLimit = Max(pids, "pids.max"),
+            CpuQuota = quota,
+            CpuPeriod = period,
+            CpuWeight = weight,
+        };
+    }
+
+    private static long? ReadPeriodV2(string? cpuDir)
+    {
+        if (cpuDir is null)
+        {
+            return null;
+        }
+        try
+        {
+            var parts = File.ReadAllText(Path.Combine(cpuDir, "cpu.max")).Trim().Split(' ');
+            return parts.Length == 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static void Undo(List<(string Path, string Old)> done)
+    {
+        for (var i = done.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                File.WriteAllText(done[i].Path, done[i].Old);
+            }
+            catch (IOException)
+            {
+                // the guest ended meanwhile, or the kernel keeps the new value: nothing more to do
+            }
+        }
+    }
+
+    private static VServerException BelowUsage(string guest, string uses, string limit) =>
+        new("LimitBelowUsage", ErrorKind.InvalidOperation,
+            $"Guest '{guest}' uses {uses} now; the kernel cannot hold it to {limit}. Nothing was changed.", guest);
+
+    private static long? ReadNumber(string file)
+    {
+        try
+        {
+            return long.TryParse(File.ReadAllText(file).Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Bytes as an administrator reads them: 67108864 → "64 MiB (67108864 bytes)".</summary>
+    internal static string Bytes(long n) =>
+        n >= 1 << 20 ? $"{(n / 1048576.0).ToString("0.#", CultureInfo.InvariantCulture)} MiB ({Num(n)} bytes)" : Num(n) + " bytes";
+
 
     private static HashSet<string> ReadControllers(string v2root)
     {

@@ -114,6 +114,10 @@ public sealed class GuestRuntime
         {
             reporter.Warning($"Guest '{config.Name}': not applied: the disk limit of {disk} bytes (its root {root} is not a btrfs subvolume, where VServer enforces disk limits).");
         }
+        if (config.SwapLimit is long swap && !Cgroups.SwapLimitSupported())
+        {
+            reporter.Warning($"Guest '{config.Name}': not applied: the swap limit of {swap} bytes (this host's memory cgroup does not account swap: boot it with swapaccount=1, or use cgroup v2).");
+        }
         GuestHooks.Run(Paths, config.Name, "initialize", reporter);
         GuestHooks.Run(Paths, config.Name, "prepre-start", reporter);
         // private users: the guest's user namespace first, owning the network namespace made next
@@ -176,6 +180,7 @@ public sealed class GuestRuntime
     {
         var name = config.Name;
         var kind = PrepareRoot(name, root);
+        var applied = LiveSettings.Of(config); // as configured (Auto stays Auto): what Get-VServerGuest compares with
         config = OciBundle.Effective(config, kind); // Auto decided from the tree
         WriteResolvConf(config, root, reporter);
         var runtime = OciRuntime.Resolve(Paths);
@@ -256,6 +261,7 @@ public sealed class GuestRuntime
                 InitStyle = config.InitStyle,
                 StopSignal = OciBundle.StopSignal(config, kind),
                 Users = users?.Range,
+                Applied = applied,
             });
             runtime.Check(name, "start", run.Id);
             // an init that dies at once (a broken /sbin/init, a missing library) fails the start, with why

@@ -368,7 +368,9 @@ public static class OciBundle
         return new CgroupLimits
         {
             Memory = c.MemoryLimit,
-            MemoryAndSwap = swapLimit ? c.MemoryLimit : null, // memory+swap: the limit cannot be escaped into swap
+            // memory+swap: the limit cannot be escaped into swap beyond the swap limit (none unless configured)
+            MemoryAndSwap = swapLimit && c.MemoryLimit is long mem ? mem + (c.SwapLimit ?? 0) : null,
+            CpuWeight = c.CpuWeight,
             CpuQuota = c.CpuLimit is double cpu ? (long)Math.Round(cpu * period) : null,
             CpuPeriod = period,
             Pids = pids,

@@ -51,6 +51,28 @@ public static class ProcFs
         return ok ? ParseStat(s) : null;
     }
 
+    /// <summary>The fields of <c>/proc/PID/task/TID/stat</c>: one thread's; null when it is gone.</summary>
+    public static ProcStat? ThreadStat(int pid, int tid)
+    {
+        var s = Read(PidPath(pid, "task/" + tid.ToString(CultureInfo.InvariantCulture) + "/stat"), out var ok);
+        return ok ? ParseStat(s) : null;
+    }
+
+    /// <summary>The thread ids of a process (<c>/proc/PID/task</c>); empty when it is gone.</summary>
+    public static IReadOnlyList<int> ThreadIds(int pid)
+    {
+        try
+        {
+            return Directory.EnumerateDirectories(PidPath(pid, "task"))
+                .Select(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var t) ? t : 0)
+                .Where(t => t > 0).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Array.Empty<int>();
+        }
+    }
+
     /// <summary>Parses one <c>/proc/PID/stat</c> line; null when it is not one.</summary>
     public static ProcStat? ParseStat(ReadOnlySpan<byte> s)
     {
@@ -99,6 +121,7 @@ public static class ProcFs
             TtyNr = (int)f[4],
             UserTicks = (ulong)f[11],
             SystemTicks = (ulong)f[12],
+            Nice = (int)f[16],
             Threads = (int)f[17],
             VirtualBytes = (ulong)f[20],
             ResidentPages = f[21],
@@ -376,6 +399,9 @@ public sealed record ProcStat(string Comm, char State, ulong StartTicks)
     public ulong UserTicks { get; init; }
     public ulong SystemTicks { get; init; }
     public int Threads { get; init; }
+
+    /// <summary>The nice value (-20 … 19) of the thread read (a process's main thread for <c>/proc/PID/stat</c>).</summary>
+    public int Nice { get; init; }
     public ulong VirtualBytes { get; init; }
     public long ResidentPages { get; init; }
 }

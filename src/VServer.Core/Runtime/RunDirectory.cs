@@ -36,6 +36,12 @@ public sealed record RunState
     /// <summary>The signal a stop sends to this start's init (SIGRTMIN+3 for systemd); null in states of older starts.</summary>
     public int? StopSignal { get; init; }
 
+    /// <summary>
+    /// What this start applied, setting by setting (<see cref="LiveSettings.Of"/>), and what a live change
+    /// has applied since: a setting configured otherwise is pending until the next start. Null in states of older starts.
+    /// </summary>
+    public Dictionary<string, string>? Applied { get; init; }
+
     /// <summary>True when this state was rebuilt from the kernel because the run directory had been lost.</summary>
     public bool Recovered { get; init; }
 

@@ -154,6 +154,14 @@ public static class ConfigDirectory
             var period = parts.Length == 2 && long.TryParse(parts[1], NumberStyles.None, Inv, out var p) && p > 0 ? p : CpuPeriod;
             c.CpuLimit = Math.Round((double)quota / period, 4);
         }
+        if (Text("cgroup/memory.swap.max") is string swap && swap.Length > 0 && swap != "max")
+        {
+            c.SwapLimit = long.TryParse(swap, NumberStyles.None, Inv, out var sw) ? sw : throw Bad("cgroup/memory.swap.max", swap, "is not a byte count");
+        }
+        if (Text("cgroup/cpu.weight") is string weight && weight.Length > 0)
+        {
+            c.CpuWeight = int.TryParse(weight, NumberStyles.None, Inv, out var w) && w is >= 1 and <= 10000 ? w : throw Bad("cgroup/cpu.weight", weight, "is not a weight from 1 to 10000");
+        }
         if (Text("cgroup/pids.max") is string pids && pids.Length > 0 && pids != "max")
         {
             c.ProcessLimit = long.TryParse(pids, NumberStyles.None, Inv, out var pl) ? pl : throw Bad("cgroup/pids.max", pids, "is not a number");
@@ -391,6 +399,14 @@ public static class ConfigDirectory
         if (c.CpuLimit is double cpu)
         {
             f["cgroup/cpu.max"] = ((long)Math.Round(cpu * CpuPeriod)).ToString(Inv) + " " + CpuPeriod.ToString(Inv) + "\n";
+        }
+        if (c.SwapLimit is long swap)
+        {
+            f["cgroup/memory.swap.max"] = swap.ToString(Inv) + "\n";
+        }
+        if (c.CpuWeight is int weight)
+        {
+            f["cgroup/cpu.weight"] = weight.ToString(Inv) + "\n";
         }
         if (c.ProcessLimit is long pids)
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using VServer.Build;
 using VServer.Config;
 using VServer.Native;
+using VServer.Runtime;
 
 namespace VServer.Storage;
 
@@ -108,7 +109,10 @@ public sealed class GuestStore
     public Guest Get(string name)
     {
         var c = ReadConfig(name);
-        return new Guest(c, Paths.ConfigDir(name), RootOf(c), new Runtime.RunDirectory(Paths, name).Status());
+        var run = new RunDirectory(Paths, name);
+        var status = run.Status();
+        var pending = status.State == GuestState.Running && run.ReadState() is { } state ? LiveSettings.Pending(c, state) : null;
+        return new Guest(c, Paths.ConfigDir(name), RootOf(c), status, pending);
     }
 
     /// <summary>Contexts in use, context → guest name (guests without a context are left out).</summary>
@@ -388,13 +392,34 @@ public sealed class GuestStore
         return Get(name);
     }
 
-    /// <summary>Changes a guest's configuration; every value is checked before any file changes.</summary>
+    /// <summary>
+    /// What <see cref="Update"/> would do: the settings it changes at once on the running guest and
+    /// those that wait for its next start (-WhatIf). Every value is checked, nothing changes.
+    /// </summary>
+    public LiveSettings.Plan PlanUpdate(string name, GuestSettings settings)
+    {
+        Validate.ExistingGuestName(name);
+        var before = ReadConfig(name);
+        var after = before.Clone();
+        settings.ApplyTo(after);
+        return LiveSettings.PlanFor(before, after, new RunDirectory(Paths, name).ReadState() is { InitAlive: true });
+    }
+
+    /// <summary>
+    /// Changes a guest's configuration; every value is checked before any file changes. On a running
+    /// guest what can change live (<see cref="LiveSettings.Live"/>) is applied with it, all or nothing:
+    /// a limit the kernel refuses leaves the configuration as it was. What waits for the next start is
+    /// named in a warning.
+    /// </summary>
     public Guest Update(string name, GuestSettings settings, IOperationReporter? reporter = null)
     {
         reporter ??= NullReporter.Instance;
         Validate.ExistingGuestName(name);
         using var hostLock = HostLock.Acquire(Paths.LockFile);
+        var run = new RunDirectory(Paths, name);
+        using var guestLock = File.Exists(run.LockFile) ? run.Lock() : null; // no start or stop meanwhile (a guest never started has none)
         var c = ReadConfig(name);
+        var before = c.Clone();
         var oldRoot = RootOf(c);
         var oldNames = NameFilesKey(c);
         var oldDiskLimit = c.DiskLimit;
@@ -420,22 +445,42 @@ public sealed class GuestStore
             }
             Btrfs.SetLimit(oldRoot, c.DiskLimit);
         }
+        // a running guest's limits and nice value next, the configuration last; each undone if a later step fails
+        var state = run.ReadState() is { InitAlive: true } s ? s : null;
+        Action? undoLive = null;
         try
         {
+            undoLive = state is null ? null : LiveSettings.Apply(name, c, state);
             ConfigDirectory.Write(Paths.ConfigDir(name), c, oldRoot);
         }
-        catch when (limitChanged)
+        catch
         {
-            Btrfs.SetLimit(oldRoot, oldDiskLimit);
+            undoLive?.Invoke();
+            if (limitChanged)
+            {
+                Btrfs.SetLimit(oldRoot, oldDiskLimit);
+            }
             throw;
+        }
+        if (state is not null && LiveSettings.AppliedAfter(state, c) is { } applied)
+        {
+            run.WriteState(state with { Applied = applied });
         }
         if (NameFilesKey(c) != oldNames)
         {
             UpdateNameFiles(c, oldRoot, reporter);
         }
-        if (c.PrivateUsers != oldUsers && new Runtime.RunDirectory(Paths, name).Status().State == GuestState.Running)
+        var plan = LiveSettings.PlanFor(before, c, state is not null);
+        if (state is not null && plan.AtNextStart.Count > 0)
         {
-            reporter.Warning($"Guest '{name}' runs {(oldUsers is null ? "with host root as its root" : $"with private users {oldUsers}")}; its private users {(c.PrivateUsers is null ? "are off" : $"({c.PrivateUsers})")} from its next start (Restart-VServerGuest {name}).");
+            var users = c.PrivateUsers != oldUsers
+                ? $" (it runs {(oldUsers is null ? "with host root as its root" : $"with private users {oldUsers}")}; then {(c.PrivateUsers is null ? "with host root" : $"with private users {c.PrivateUsers}")})"
+                : "";
+            reporter.Warning($"Guest '{name}' runs: {string.Join(", ", plan.AtNextStart)}{users} {(plan.AtNextStart.Count == 1 ? "applies" : "apply")} from its next start (Restart-VServerGuest {name}).");
+        }
+        if (plan.Now.Count > 0)
+        {
+            reporter.Verbose($"Guest '{name}': {string.Join(", ", plan.Now)} changed on the running guest.");
         }
         return Get(name);
     }

@@ -71,8 +71,16 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
     [Parameter]
     public long MemoryLimit { get; set; }
 
+    /// <summary>Swap beyond -MemoryLimit, in bytes (0: none, the default).</summary>
+    [Parameter]
+    public long SwapLimit { get; set; }
+
     [Parameter]
     public double CpuLimit { get; set; }
+
+    /// <summary>The guest's share of CPU time against other guests, 1 to 10000 (100: the default).</summary>
+    [Parameter]
+    public int CpuWeight { get; set; }
 
     [Parameter]
     public long ProcessLimit { get; set; }
@@ -110,6 +118,8 @@ public abstract class GuestSettingsCmdlet : VServerCmdlet
         StopCommand = Given(nameof(StopCommand)) ? StopCommand ?? "" : null,
         MemoryLimit = Given(nameof(MemoryLimit)) ? MemoryLimit : null,
         CpuLimit = Given(nameof(CpuLimit)) ? CpuLimit : null,
+        SwapLimit = Given(nameof(SwapLimit)) ? SwapLimit : null,
+        CpuWeight = Given(nameof(CpuWeight)) ? CpuWeight : null,
         ProcessLimit = Given(nameof(ProcessLimit)) ? ProcessLimit : null,
         DiskLimit = Given(nameof(DiskLimit)) ? DiskLimit : null,
         Nice = Given(nameof(Nice)) ? Nice : null,

@@ -38,9 +38,10 @@ public sealed class SetVServerGuestCommand : GuestSettingsCmdlet
         {
             Try(n, () =>
             {
-                // Check every value before asking, so -WhatIf also reports bad input.
-                settings.ApplyTo(Store.ReadConfig(n));
-                if (!ShouldProcess(n, "Change guest configuration"))
+                // Check every value before asking, so -WhatIf also reports bad input, and says what changes
+                // on the running guest now and what waits for its next start.
+                var plan = Store.PlanUpdate(n, settings);
+                if (!ShouldProcess(n, "Change guest configuration (" + plan.Describe() + ")"))
                 {
                     return;
                 }

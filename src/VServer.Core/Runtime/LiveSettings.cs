@@ -1,0 +1,185 @@
+using System.Globalization;
+using VServer.Config;
+
+namespace VServer.Runtime;
+
+/// <summary>
+/// A running guest against its configuration. Some settings change a running guest at once (its
+/// cgroup limits, the nice value of its processes, a btrfs disk limit): Set-VServerGuest applies them
+/// with the configuration, all or nothing. The others (addresses, capabilities, init style …) wait for
+/// the next start: each start records what it applied (<see cref="RunState.Applied"/>), and a setting
+/// whose configured value differs from that is pending (Get-VServerGuest's PendingRestart).
+/// </summary>
+public static class LiveSettings
+{
+    /// <summary>The settings a running guest takes at once.</summary>
+    public static readonly IReadOnlyList<string> Live = new[] { "MemoryLimit", "SwapLimit", "CpuLimit", "CpuWeight", "ProcessLimit", "Nice", "DiskLimit" };
+
+    /// <summary>
+    /// Each setting that shapes a running guest, by the name Set-VServerGuest gives it (or its file's,
+    /// for those only a file sets), as one comparable string.
+    /// </summary>
+    public static Dictionary<string, string> Of(GuestConfig c)
+    {
+        static string Join<T>(IEnumerable<T> items) => string.Join("\n", items.Select(i => Convert.ToString(i, CultureInfo.InvariantCulture)));
+        static string N<T>(T? v) where T : struct => v is T x ? Convert.ToString(x, CultureInfo.InvariantCulture)! : "";
+        return new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["Context"] = N(c.Context),
+            ["Hostname"] = c.Hostname ?? "",
+            ["Domainname"] = c.Domainname ?? "",
+            ["Interface"] = Join(c.Interfaces),
+            ["Flag"] = Join(c.Flags),
+            ["Capability"] = Join(c.Capabilities),
+            ["InitStyle"] = c.InitStyle.ToString(),
+            ["StartCommand"] = c.StartCommand is null ? "" : CommandLine.Join(c.StartCommand),
+            ["StopCommand"] = c.StopCommand is null ? "" : CommandLine.Join(c.StopCommand),
+            ["MemoryLimit"] = N(c.MemoryLimit),
+            ["SwapLimit"] = N(c.SwapLimit),
+            ["CpuLimit"] = N(c.CpuLimit),
+            ["CpuWeight"] = N(c.CpuWeight),
+            ["ProcessLimit"] = N(c.ProcessLimit),
+            ["DiskLimit"] = N(c.DiskLimit),
+            ["Nice"] = N(c.Nice),
+            ["PrivateUsers"] = c.PrivateUsers?.ToString() ?? "",
+            ["ResourceLimit"] = Join(c.ResourceLimits),
+            ["NetworkMode"] = c.EffectiveNetworkMode.ToString(),
+            ["Bridge"] = c.Bridge ?? "",
+            ["Publish"] = Join(c.Publish),
+            ["DnsServer"] = Join(c.DnsServers),
+            ["Fstab"] = Join(c.Fstab),
+            ["Runlevel"] = c.Runlevel ?? "",
+            ["InitEnvironment"] = Join(c.InitEnvironment),
+            ["Sysctl"] = Join(c.Sysctls.Select(kv => kv.Key + "=" + kv.Value)),
+            ["Template"] = c.Template ?? "",
+        };
+    }
+
+    /// <summary>Names of the settings whose values differ between two configurations, in <see cref="Of"/>'s order.</summary>
+    public static IReadOnlyList<string> Changed(IReadOnlyDictionary<string, string> before, IReadOnlyDictionary<string, string> after) =>
+        after.Where(kv => !before.TryGetValue(kv.Key, out var old) || old != kv.Value).Select(kv => kv.Key).ToList();
+
+    /// <summary>
+    /// Settings the running guest does not run with yet: configured differently since its start and
+    /// not changed live. Empty for a state written by a VServer that did not record what it applied.
+    /// </summary>
+    public static IReadOnlyList<string> Pending(GuestConfig c, RunState state) =>
+        state.Applied is { } applied ? Changed(applied, Of(c)).Where(n => !Live.Contains(n)).ToList() : Array.Empty<string>();
+
+    /// <summary>What a change does: the settings it changes at once on a running guest, and those that wait for its next start.</summary>
+    public sealed record Plan(bool Running, IReadOnlyList<string> Now, IReadOnlyList<string> AtNextStart)
+    {
+        /// <summary>The change as -WhatIf names it.</summary>
+        public string Describe() =>
+            !Running ? (AtNextStart.Count == 0 ? "no setting changes" : "change " + string.Join(", ", AtNextStart))
+            : string.Join("; ", new[]
+            {
+                Now.Count == 0 ? null : "change now: " + string.Join(", ", Now),
+                AtNextStart.Count == 0 ? null : "at its next start: " + string.Join(", ", AtNextStart),
+            }.Where(s => s is not null).DefaultIfEmpty("no setting changes"));
+    }
+
+    /// <summary>The plan of a change from <paramref name="before"/> to <paramref name="after"/>; for a stopped guest every change waits for its start.</summary>
+    public static Plan PlanFor(GuestConfig before, GuestConfig after, bool running)
+    {
+        var changed = Changed(Of(before), Of(after));
+        return running
+            ? new Plan(true, changed.Where(Live.Contains).ToList(), changed.Where(n => !Live.Contains(n)).ToList())
+            : new Plan(false, Array.Empty<string>(), changed);
+    }
+
+    /// <summary>
+    /// Applies to a running guest what it takes at once: its cgroup limits (<see cref="Cgroups.Change"/>,
+    /// refused with nothing changed when a limit is below what the guest uses) and, when Nice changed,
+    /// the nice value of each of its threads, moved by the change and kept at or above the new value
+    /// (util-vserver's vsched sets a context's priority the same way, for all its processes). Returns the undo.
+    /// The disk limit is the store's (<see cref="Storage.GuestStore.Update"/>).
+    /// </summary>
+    public static Action Apply(string name, GuestConfig after, RunState state)
+    {
+        var undoLimits = Cgroups.Change(name, state.CgroupsPath, OciBundle.Limits(after, Cgroups.SwapLimitSupported()));
+        var appliedNice = state.Applied is { } a && a.TryGetValue("Nice", out var n) && int.TryParse(n, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : 0;
+        var wantNice = after.Nice ?? 0;
+        if (appliedNice == wantNice)
+        {
+            return undoLimits;
+        }
+        List<(int Tid, int Nice)> reniced;
+        try
+        {
+            reniced = Renice(state.CgroupsPath, wantNice - appliedNice, wantNice);
+        }
+        catch
+        {
+            undoLimits();
+            throw;
+        }
+        return () =>
+        {
+            foreach (var (tid, old) in reniced)
+            {
+                TrySetNice(tid, old);
+            }
+            undoLimits();
+        };
+    }
+
+    /// <summary>The record of what a running guest now runs with, after a live change to <paramref name="after"/>.</summary>
+    public static Dictionary<string, string>? AppliedAfter(RunState state, GuestConfig after)
+    {
+        if (state.Applied is not { } applied)
+        {
+            return null;
+        }
+        var now = Of(after);
+        var result = new Dictionary<string, string>(applied, StringComparer.Ordinal);
+        foreach (var name in Live)
+        {
+            result[name] = now[name];
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Moves every thread of the guest's processes by <paramref name="delta"/>, never below
+    /// <paramref name="floor"/> nor above 19. A thread is checked to be in the guest's cgroup just
+    /// before it is changed (a pid that ended may have been given to a host process since the listing).
+    /// </summary>
+    private static List<(int Tid, int Nice)> Renice(string cgroup, int delta, int floor)
+    {
+        var done = new List<(int, int)>();
+        var controller = Cgroups.MembershipController();
+        foreach (var pid in Cgroups.Processes(cgroup))
+        {
+            foreach (var tid in ProcFs.ThreadIds(pid))
+            {
+                if (ProcFs.ThreadStat(pid, tid) is not { } st || !InGuest(pid, cgroup, controller))
+                {
+                    continue;
+                }
+                var target = Math.Clamp(st.Nice + delta, floor, 19);
+                if (target != st.Nice && TrySetNice(tid, target))
+                {
+                    done.Add((tid, st.Nice));
+                }
+            }
+        }
+        return done;
+    }
+
+    private static bool InGuest(int pid, string cgroup, string controller) =>
+        ProcFs.CgroupPath(pid, controller) is string p && (p == cgroup || p.StartsWith(cgroup + "/", StringComparison.Ordinal));
+
+    private static bool TrySetNice(int tid, int nice)
+    {
+        try
+        {
+            Native.Sys.SetNice(tid, nice);
+            return true;
+        }
+        catch (Native.SyscallException)
+        {
+            return false; // the thread ended
+        }
+    }
+}
