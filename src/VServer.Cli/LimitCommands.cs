@@ -15,7 +15,7 @@ internal static class LimitCommands
 {
     private const string VlimitUsage =
         "Usage: vserver vlimit -c GUEST|CONTEXT [-a] [-H] [--rss PAGES] [--as PAGES] [--nproc N]\n" +
-        "  --rss PAGES   memory (the cgroup's memory limit), in pages of the host (" + "PAGE bytes); inf: none\n" +
+        "  --rss PAGES   memory (the cgroup's memory limit), in pages of the host ({page} bytes); inf: none\n" +
         "  --as PAGES    memory and swap together (the cgroup's memory+swap limit), in pages; at least --rss\n" +
         "  --nproc N     processes (the cgroup's pids limit); inf: the default (16384)\n" +
         "  -H            the hard limit (the only kind a cgroup has; -S and -M are refused)\n" +
@@ -29,7 +29,7 @@ internal static class LimitCommands
         "  --cpu-weight W               the guest's share of CPU time against other guests (1 … 10000, 100 the default)\n" +
         "The change applies to the running guest at once and is kept in its configuration (as Set-VServerGuest does).";
 
-    private static string PageText(string usage) => usage.Replace("PAGE", Environment.SystemPageSize.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    private static string PageText(string usage) => usage.Replace("{page}", Environment.SystemPageSize.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
 
     public static int Vlimit(string[] args, VServerPaths paths)
     {

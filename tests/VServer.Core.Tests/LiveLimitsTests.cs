@@ -141,6 +141,59 @@ public class LiveLimitsTests
         Assert.Equal("renamed", g.Sh("hostname").Trim());
     }
 
+    [GuestFact]
+    public void VlimitAndVschedChangeARunningGuestByItsContextAsUtilVserversDid()
+    {
+        using var g = new LiveGuest(c => c.Context = 4242);
+        ProcessResult Cli(params string[] args) => TestEnvironment.Vserver(g.Roots.Paths, null, args);
+        var page = Environment.SystemPageSize;
+
+        // seed 003's vlimit takes the context; --rss and --as count pages
+        var r = Cli("vlimit", "-c", "4242", "--rss", (64 * MiB / page).ToString(CultureInfo.InvariantCulture), "--as", (80 * MiB / page).ToString(CultureInfo.InvariantCulture), "--nproc", "77");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        var u = Cgroups.Usage(g.Cgroup);
+        Assert.Equal((64 * MiB, 77L), (u.MemoryLimit!.Value, u.ProcessLimit!.Value));
+        if (Cgroups.SwapLimitSupported())
+        {
+            Assert.Equal(80 * MiB, u.MemoryAndSwapLimit);
+        }
+        var c = g.Store.ReadConfig(g.Name);
+        Assert.Equal((64 * MiB, 16 * MiB, 77L), (c.MemoryLimit!.Value, c.SwapLimit!.Value, c.ProcessLimit!.Value)); // kept for the next start
+
+        r = Cli("vlimit", "-c", g.Name, "-a");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Matches(@"(?m)^rss\s+\d+\s+" + (64 * MiB / page) + @"\s+pages of memory$", r.StandardOutput);
+        Assert.Matches(@"(?m)^nproc\s+\d+\s+77\s+processes$", r.StandardOutput);
+
+        // vsched: the token bucket's rate as a CPU quota, the priority bias as nice
+        r = Cli("vsched", "-c", "4242", "--fill-rate", "1", "--interval", "4", "--priority-bias", "7", "--cpu-weight", "300");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        u = Cgroups.Usage(g.Cgroup);
+        Assert.Equal((0.25, 300), (u.CpuLimit!.Value, u.CpuWeight!.Value));
+        Assert.Equal(7, ProcFs.Stat(g.State.InitPid)!.Nice);
+
+        // refused with nothing changed: a limit below use, an option with no equivalent, a bad value
+        g.Sh("sleep 1000 >/dev/null 2>&1 &");
+        r = Cli("vlimit", "-c", "4242", "--nproc", "1");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("[LimitBelowUsage]", r.StandardError, StringComparison.Ordinal);
+        r = Cli("vlimit", "-c", "4242", "-S", "--rss", "100");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("[LimitKindNotSupported]", r.StandardError, StringComparison.Ordinal);
+        r = Cli("vsched", "-c", "4242", "--tokens", "100");
+        Assert.Contains("[SchedulerOptionNotSupported]", r.StandardError, StringComparison.Ordinal);
+        r = Cli("vlimit", "-c", "4242", "--nproc", "many");
+        Assert.Contains("'many'", r.StandardError, StringComparison.Ordinal);
+        Assert.Equal(2, Cli("vsched", "-c", "4242", "--fill-rate", "1").ExitCode); // a rate without its interval: usage
+        Assert.Equal(77L, Cgroups.Usage(g.Cgroup).ProcessLimit);
+        Assert.Equal(77L, g.Store.ReadConfig(g.Name).ProcessLimit);
+
+        // inf lifts a limit
+        Assert.Equal(0, Cli("vlimit", "-c", "4242", "--rss", "inf").ExitCode);
+        Assert.Null(Cgroups.Usage(g.Cgroup).MemoryLimit);
+        Assert.Null(g.Store.ReadConfig(g.Name).SwapLimit);
+    }
+
     /// <summary>
     /// A Debian guest with systemd (its cgroup mounted writable for systemd's tree): its memory limit
     /// changes live and `free` inside follows; and its root cannot take a live limit back. Weak on

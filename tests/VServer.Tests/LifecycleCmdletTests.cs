@@ -102,6 +102,46 @@ public class LifecycleCmdletTests
     }
 
     [GuestFact]
+    public void SetOnARunningGuestAsTypedChangesLimitsLiveAndListsWhatWaits()
+    {
+        var n = Unique("lv");
+        using var s = new PowerShellSession();
+        s.Invoke($"New-VServerGuest {n} -Method Busybox -MemoryLimit 64MB | Start-VServerGuest");
+        Assert.Empty(s.Errors);
+        var cgroup = VServer.Runtime.Cgroups.PathFor(s.Paths, n);
+
+        // -WhatIf names both kinds and changes nothing
+        var text = s.Render($"Set-VServerGuest {n} -MemoryLimit 128MB -CpuWeight 50 -Hostname www -WhatIf");
+        Assert.Contains($"What if: Performing the operation \"Change guest configuration (change now: MemoryLimit, CpuWeight; at its next start: Hostname)\" on target \"{n}\".", text);
+        Assert.Equal(64L << 20, VServer.Runtime.Cgroups.Usage(cgroup).MemoryLimit);
+
+        // as typed: the limit changes at once, the hostname is named and pending
+        var warning = s.Invoke($"Set-VServerGuest {n} -MemoryLimit 128MB -CpuWeight 50 -Hostname www -WarningVariable w -WarningAction SilentlyContinue; $w.Message");
+        Assert.Empty(s.Errors);
+        Assert.Contains($"Hostname applies from its next start (Restart-VServerGuest {n})", Assert.Single(warning).BaseObject.ToString());
+        Assert.Equal((128L << 20, (int?)50), (VServer.Runtime.Cgroups.Usage(cgroup).MemoryLimit!.Value, VServer.Runtime.Cgroups.Usage(cgroup).CpuWeight));
+        var g = (Guest)s.Invoke($"Get-VServerGuest {n}")[0].BaseObject;
+        Assert.Equal(new[] { "Hostname" }, g.PendingRestart);
+        Assert.Equal((128L << 20, 50), (g.MemoryLimit!.Value, g.CpuWeight));
+
+        // a limit the guest's use does not fit: an error naming the use, nothing changed
+        s.Invoke($"Set-VServerGuest {n} -ProcessLimit 0");
+        Assert.Equal("InvalidProcessLimit", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Errors.Clear();
+        s.Invoke($"Invoke-VServerCommand {n} -Command sh,-c,'sleep 1000 >/dev/null 2>&1 & sleep 1000 >/dev/null 2>&1 &' | Out-Null; Set-VServerGuest {n} -ProcessLimit 1");
+        var e = Assert.Single(s.Errors);
+        Assert.Equal("LimitBelowUsage", e.FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Matches("uses [0-9]+ processes now", e.Exception.Message);
+        Assert.Equal(16384L, (long)s.Invoke($"(Get-VServerGuest {n}).ProcessLimit")[0].BaseObject);
+
+        // the next start applies what waited
+        s.Errors.Clear();
+        Assert.Empty(s.Invoke($"Restart-VServerGuest {n}; (Get-VServerGuest {n}).PendingRestart"));
+        Assert.Empty(s.Errors);
+        s.Invoke($"Stop-VServerGuest {n}");
+    }
+
+    [GuestFact]
     public void WhatIfStartsNothing()
     {
         var n = Unique("wi");

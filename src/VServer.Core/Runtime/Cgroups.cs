@@ -302,7 +302,7 @@ public static class Cgroups
                 {
                     // EBUSY: the kernel could not reclaim enough to fit the guest under the new limit
                     var usage = ReadNumber(Path.Combine(Path.GetDirectoryName(path)!, path.EndsWith("memsw.limit_in_bytes", StringComparison.Ordinal) ? "memory.memsw.usage_in_bytes" : "memory.usage_in_bytes"));
-                    throw BelowUsage(guest, (usage is long u ? Bytes(u) : "more") + " of memory", $"a memory limit of {Bytes(m)} ({e.Message.TrimEnd('.')})");
+                    throw BelowUsage(guest, (usage is long u ? Bytes(u) : "more") + " of memory", $"a memory limit of {Bytes(m)} (it could not reclaim enough: {ErrnoName(e)})");
                 }
                 catch (IOException e)
                 {
@@ -404,6 +404,8 @@ public static class Cgroups
             }
         }
     }
+
+    private static string ErrnoName(IOException e) => e.HResult switch { 16 => "EBUSY", _ => e.Message.Split(" : ")[0].TrimEnd('.') };
 
     private static VServerException BelowUsage(string guest, string uses, string limit) =>
         new("LimitBelowUsage", ErrorKind.InvalidOperation,
