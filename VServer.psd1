@@ -25,6 +25,8 @@
         'Start-VServerGuest'
         'Stop-VServerGuest'
         'Restart-VServerGuest'
+        'Wait-VServerGuest'
+        'Get-VServerLog'
         'Invoke-VServerCommand'
         'Enter-VServerGuest'
         'Get-VServerContext'

@@ -19,6 +19,7 @@ public enum ErrorKind
     OperationStopped,
     LimitsExceeded,
     WriteError,
+    OperationTimeout,
 }
 
 /// <summary>

@@ -18,6 +18,7 @@ internal static class ErrorMapping
         ErrorKind.OperationStopped => ErrorCategory.OperationStopped,
         ErrorKind.LimitsExceeded => ErrorCategory.LimitsExceeded,
         ErrorKind.WriteError => ErrorCategory.WriteError,
+        ErrorKind.OperationTimeout => ErrorCategory.OperationTimeout,
         _ => ErrorCategory.NotSpecified,
     };
 

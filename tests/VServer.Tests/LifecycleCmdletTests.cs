@@ -142,6 +142,40 @@ public class LifecycleCmdletTests
     }
 
     [GuestFact]
+    public void WaitAndTheConsoleLogAsTyped()
+    {
+        var n = Unique("wl");
+        using var s = new PowerShellSession();
+        s.Invoke($"New-VServerGuest {n} -Method Busybox | Start-VServerGuest | Out-Null");
+        var up = s.Invoke($"Wait-VServerGuest {n} -Timeout 10 -PassThru");
+        Assert.Empty(s.Errors);
+        Assert.Equal(n, ((Guest)Assert.Single(up).BaseObject).Name);
+
+        s.Invoke($"Invoke-VServerCommand {n} -Command sh,-c,'echo typed-line > /proc/1/fd/1' | Out-Null");
+        Assert.True(TestEnvironment.WaitFor(() => s.Invoke($"Get-VServerLog {n} -Tail 1").Select(o => o.BaseObject).OfType<LogEntry>().Any(e => e.Message == "typed-line"), 5));
+        var text = s.Render($"Get-VServerLog {n} -Tail 1");
+        Assert.Contains("typed-line", text, StringComparison.Ordinal);
+        Assert.Contains("TimeStamp", text, StringComparison.Ordinal);
+
+        // -Wait follows until Ctrl+C
+        var (output, ended) = s.InvokeUntil($"Get-VServerLog {n} -Tail 0 -Wait",
+            () => { Thread.Sleep(300); s.Invoke($"Invoke-VServerCommand {n} -Command sh,-c,'echo followed-line > /proc/1/fd/1' | Out-Null"); },
+            o => o.Any(x => x.BaseObject is LogEntry { Message: "followed-line" }), 10);
+        Assert.True(ended);
+        Assert.Contains(output, x => x.BaseObject is LogEntry { Message: "followed-line" });
+
+        // a wait that times out is an error naming what it saw; Stop then wait, piped
+        s.Invoke($"Wait-VServerGuest {n} -State Stopped -Timeout 0");
+        var e = Assert.Single(s.Errors);
+        Assert.Equal("WaitTimeout", e.FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Equal(ErrorCategory.OperationTimeout, e.CategoryInfo.Category);
+        Assert.Contains("the guest runs", e.Exception.Message, StringComparison.Ordinal);
+        var stopped = s.Invoke($"Stop-VServerGuest {n}; Get-VServerGuest {n} | Wait-VServerGuest -State Stopped -Timeout 5 -PassThru");
+        Assert.Empty(s.Errors);
+        Assert.Equal(GuestState.Stopped, ((Guest)Assert.Single(stopped).BaseObject).State);
+    }
+
+    [GuestFact]
     public void WhatIfStartsNothing()
     {
         var n = Unique("wi");

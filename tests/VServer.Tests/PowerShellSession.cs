@@ -72,6 +72,25 @@ public sealed class PowerShellSession : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Starts a script that runs until stopped (Get-VServerLog -Wait), runs <paramref name="meanwhile"/>,
+    /// then stops it (Ctrl+C) once <paramref name="done"/> holds for its output or <paramref name="seconds"/> pass.
+    /// Returns its output and whether it ended when stopped.
+    /// </summary>
+    public (IReadOnlyList<PSObject> Output, bool Ended) InvokeUntil(string script, Action meanwhile, Func<IReadOnlyList<PSObject>, bool> done, double seconds)
+    {
+        using var ps = PowerShell.Create(_runspace);
+        ps.AddScript(script);
+        var output = new PSDataCollection<PSObject>();
+        var async = ps.BeginInvoke<PSObject, PSObject>(null, output);
+        IReadOnlyList<PSObject> Snapshot() { lock (output) return output.ToList(); }
+        meanwhile();
+        TestEnvironment.WaitFor(() => done(Snapshot()), seconds);
+        ps.Stop();
+        var ended = async.AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(10));
+        return (Snapshot(), ended);
+    }
+
     /// <summary>Runs a script piped to Out-Default and returns what the host printed.</summary>
     public string Render(string script)
     {

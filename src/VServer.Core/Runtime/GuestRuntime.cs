@@ -236,7 +236,7 @@ public sealed class GuestRuntime
         try
         {
             var ticks = ProcFs.StartTicks(initPid) ?? throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
-                $"Guest '{name}': its init (pid {initPid}) vanished before it was started. Console log: {Tail(run.ConsoleLog)}", name);
+                $"Guest '{name}': its init (pid {initPid}) vanished before it was started. Console log: {Tail(run)}", name);
             if (config.Nice is int nice)
             {
                 Sys.SetNice(initPid, nice); // before start: the guest's init inherits it
@@ -260,6 +260,7 @@ public sealed class GuestRuntime
                 NetworkNamespace = netns is null ? null : GuestNetwork.NamespaceOf(Paths, name),
                 InitStyle = config.InitStyle,
                 StopSignal = OciBundle.StopSignal(config, kind),
+                InitKind = config.InitStyle == InitStyle.Plain ? kind : null,
                 Users = users?.Range,
                 Applied = applied,
             });
@@ -374,7 +375,7 @@ public sealed class GuestRuntime
             _ => $"exited with status {code}",
         };
         return new VServerException("GuestInitFailed", ErrorKind.InvalidOperation,
-            $"Guest '{name}': its init {how} right after the start. Console: {Tail(run.ConsoleLog)}", name);
+            $"Guest '{name}': its init {how} right after the start. Console: {Tail(run)}", name);
     }
 
     private BundleOptions BundleOptionsFor(GuestConfig config, string root, OciRuntime runtime, string? initHelper, string? netns, string? rootMount, InitKind kind,
@@ -526,7 +527,7 @@ public sealed class GuestRuntime
             if (line is null)
             {
                 throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
-                    $"Guest '{run.Name}': conmon ended without reporting the guest's init. Console log: {Tail(run.ConsoleLog)}", run.Name);
+                    $"Guest '{run.Name}': conmon ended without reporting the guest's init. Console log: {Tail(run)}", run.Name);
             }
             var msg = JsonNode.Parse(line);
             var pid = (int?)msg?["data"] ?? -1;
@@ -871,10 +872,10 @@ public sealed class GuestRuntime
     // ---------------------------------------------------------------- exec, enter
 
     /// <summary>Runs a command inside a running guest (same namespaces, cgroup, capabilities); returns its exit code.</summary>
-    public int Exec(string name, ExecRequest request, Action<string>? onOutput, Action<string>? onError, CancellationToken cancel = default)
+    public int Exec(string name, ExecRequest request, Action<string>? onOutput, Action<string>? onError, CancellationToken cancel = default, int outputLimit = 0)
     {
         using var exec = PrepareExec(name, request, terminal: false);
-        var r = HostProcess.Run(exec.Runtime.Program, exec.Runtime.GlobalArgs.Concat(exec.Args), cancel, onOutput, onError, input: request.Input);
+        var r = HostProcess.Run(exec.Runtime.Program, exec.Runtime.GlobalArgs.Concat(exec.Args), cancel, onOutput, onError, input: request.Input, outputLimit: outputLimit);
         return r.ExitCode;
     }
 
@@ -1018,19 +1019,10 @@ public sealed class GuestRuntime
 
     // ---------------------------------------------------------------- helpers
 
-    private static string Tail(string log)
+    private static string Tail(RunDirectory run)
     {
-        try
-        {
-            // conmon's k8s-file lines: TIMESTAMP STREAM P|F TEXT
-            // (a systemd guest's console is a terminal: its lines end in CR, and blank ones are left out)
-            var lines = File.ReadAllLines(log).Select(l => l.Split(' ', 4) is [_, "stdout" or "stderr", "P" or "F", var text] ? text : l)
-                .Select(l => l.TrimEnd('\r')).Where(l => !string.IsNullOrWhiteSpace(l)).ToArray();
-            return lines.Length == 0 ? "(empty)" : string.Join(" | ", lines.TakeLast(5));
-        }
-        catch (IOException)
-        {
-            return "(none)";
-        }
+        // a systemd guest's console is a terminal: its lines end in CR, and blank ones are left out
+        var lines = ConsoleLog.Read(run).Select(e => e.Message).Where(l => !string.IsNullOrWhiteSpace(l)).TakeLast(5).ToArray();
+        return lines.Length == 0 ? "(empty)" : string.Join(" | ", lines);
     }
 }

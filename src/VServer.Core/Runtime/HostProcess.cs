@@ -45,12 +45,13 @@ public static class HostProcess
     /// <summary>
     /// Runs a program to its end, streaming its output lines. <paramref name="leavesChildren"/>: the
     /// program leaves a process behind that holds its output open (<c>runc create</c>), so only
-    /// its own exit is waited for.
+    /// its own exit is waited for. <paramref name="outputLimit"/> (characters, 0: none): what is kept
+    /// and passed on of each stream, for a program whose output a guest controls; the rest is read and dropped.
     /// </summary>
     public static ProcessResult Run(string file, IEnumerable<string> args, CancellationToken cancel = default,
         Action<string>? onOutput = null, Action<string>? onError = null,
         IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false, string? input = null,
-        Action? onTick = null, Stream? inputStream = null)
+        Action? onTick = null, Stream? inputStream = null, int outputLimit = 0)
     {
         Traced(file, args);
         var psi = new ProcessStartInfo(file)
@@ -81,8 +82,8 @@ public static class HostProcess
         Start(p, file, inheritFd);
         Writer(p.StandardInput, inputStream ?? (input is null ? null : new MemoryStream(new UTF8Encoding(false).GetBytes(input))));
         // Readers on threads of their own: the thread pool may be busy (a test host, many guests at once).
-        var outReader = Reader(p.StandardOutput, stdout, onOutput);
-        var errReader = Reader(p.StandardError, stderr, onError);
+        var outReader = Reader(p.StandardOutput, stdout, onOutput, outputLimit);
+        var errReader = Reader(p.StandardError, stderr, onError, outputLimit);
         using (cancel.Register(() => Interrupt(p)))
         {
             // onTick: twice a second on the calling thread while the program runs (progress)
@@ -129,12 +130,17 @@ public static class HostProcess
         t.Start();
     }
 
-    private static Thread Reader(StreamReader from, StringBuilder into, Action<string>? onLine)
+    private static Thread Reader(StreamReader from, StringBuilder into, Action<string>? onLine, int limit)
     {
         var t = new Thread(() =>
         {
             try
             {
+                if (limit > 0)
+                {
+                    ReadBounded(from, into, onLine, limit);
+                    return;
+                }
                 while (from.ReadLine() is { } line)
                 {
                     lock (into) { into.Append(line).Append('\n'); }
@@ -147,6 +153,46 @@ public static class HostProcess
         }) { IsBackground = true, Name = "vserver-output" };
         t.Start();
         return t;
+    }
+
+    /// <summary>Lines as ReadLine gives them, but never more than <paramref name="limit"/> characters kept in all: a line without end cannot grow without bound.</summary>
+    private static void ReadBounded(StreamReader from, StringBuilder into, Action<string>? onLine, int limit)
+    {
+        var buffer = new char[4096];
+        var line = new StringBuilder();
+        var kept = 0;
+        void Flush()
+        {
+            var text = line.ToString();
+            line.Clear();
+            lock (into) { into.Append(text).Append('\n'); }
+            onLine?.Invoke(text);
+        }
+        int n;
+        while ((n = from.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                var ch = buffer[i];
+                if (ch == '\n')
+                {
+                    if (kept < limit)
+                    {
+                        Flush();
+                    }
+                    continue;
+                }
+                if (ch != '\r' && kept < limit)
+                {
+                    line.Append(ch);
+                    kept++;
+                }
+            }
+        }
+        if (line.Length > 0 && kept <= limit)
+        {
+            Flush();
+        }
     }
 
     /// <summary>Runs a program on this process's own terminal (an interactive shell in a guest).</summary>

@@ -33,6 +33,9 @@ public sealed record RunState
     /// <summary>The init style this start ran (Auto decided); null in states of older starts.</summary>
     public InitStyle? InitStyle { get; init; }
 
+    /// <summary>What the guest's /sbin/init was at this start (systemd, busybox, another); null in states of older starts and for Sysv and Command guests.</summary>
+    public InitKind? InitKind { get; init; }
+
     /// <summary>The signal a stop sends to this start's init (SIGRTMIN+3 for systemd); null in states of older starts.</summary>
     public int? StopSignal { get; init; }
 
