@@ -35,6 +35,6 @@ internal static class TestSeams
     /// <summary>Files VServer writes into a guest at start go by host path, following the guest's symlinks (the weak host of the red-team tests).</summary>
     public static bool NaiveGuestWrites { get => naiveGuestWrites.Value; set => naiveGuestWrites.Value = value; }
 
-    /// <summary>Copies a running Clone source without freezing it.</summary>
+    /// <summary>Copies a running Clone source, or takes a running guest's snapshot, without freezing it.</summary>
     public static bool CloneWithoutFreeze { get => cloneWithoutFreeze.Value; set => cloneWithoutFreeze.Value = value; }
 }

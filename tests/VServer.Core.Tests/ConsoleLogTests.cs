@@ -22,7 +22,7 @@ public class ConsoleLogTests
             "2026-11-30T20:00:00.123456789+00:00 stdout F Starting system log daemon: syslogd.",
             "2026-11-30T20:00:01.000000000+00:00 stdout P half ",
             "2026-11-30T20:00:01.500000000+00:00 stdout F and half\r",
-            "2026-11-30T20:00:02.000000000+00:00 stderr F \u001b[2Jcleared?",
+            "2026-11-30T20:00:02.000000000+00:00 stderr F \u001b[2Jcleared? [\u001b[0;32m  OK  \u001b[0m] bell\u0007",
             "not a record at all",
         };
         var lines = ConsoleLog.Parse("web1", records).ToList();
@@ -31,8 +31,10 @@ public class ConsoleLogTests
         Assert.Equal(new DateTimeOffset(2026, 11, 30, 20, 0, 0, TimeSpan.Zero).AddTicks(1234568), lines[0].TimeStamp);
         Assert.Equal("half and half", lines[1].Message);
         Assert.Equal("stderr", lines[2].Stream);
+        // a terminal's sequences are dropped, any other control character shown, never passed on
+        Assert.StartsWith("cleared? [  OK  ] bell", lines[2].Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\u001b', lines[2].Message);
-        Assert.EndsWith("[2Jcleared?", lines[2].Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u0007', lines[2].Message);
         Assert.Null(lines[3].TimeStamp);
         Assert.Equal("not a record at all", lines[3].Message);
         Assert.All(lines, l => Assert.Equal("web1", l.Name));

@@ -159,7 +159,12 @@ public class LifecycleCmdletTests
 
         // -Wait follows until Ctrl+C
         var (output, ended) = s.InvokeUntil($"Get-VServerLog {n} -Tail 0 -Wait",
-            () => { Thread.Sleep(300); s.Invoke($"Invoke-VServerCommand {n} -Command sh,-c,'echo followed-line > /proc/1/fd/1' | Out-Null"); },
+            () =>
+            {
+                // the runspace is busy following: the line is printed from outside it
+                Thread.Sleep(300);
+                new VServer.Runtime.GuestRuntime(new VServer.Storage.GuestStore(s.Paths)).Exec(n, new VServer.Runtime.ExecRequest(new[] { "sh", "-c", "echo followed-line > /proc/1/fd/1" }), null, null);
+            },
             o => o.Any(x => x.BaseObject is LogEntry { Message: "followed-line" }), 10);
         Assert.True(ended);
         Assert.Contains(output, x => x.BaseObject is LogEntry { Message: "followed-line" });

@@ -8,10 +8,17 @@ namespace VServer.Runtime;
 /// console print there, in the k8s-file format (<c>TIMESTAMP STREAM P|F TEXT</c>; P: the line goes on in
 /// the next record), and starts it afresh when it passes <see cref="MaxBytes"/>, so a noisy guest cannot
 /// fill the host. It outlives the guest's stops and starts. Every byte of it is the guest's: a
-/// message is shown with control characters made visible.
+/// message is shown with terminal control sequences dropped and other control characters made visible.
 /// </summary>
-public static class ConsoleLog
+public static partial class ConsoleLog
 {
+    /// <summary>A terminal's control sequence (colours, cursor moves): dropped from a message, as `less -R` would render it harmless.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"\x1b\[[0-?]*[ -/]*[@-~]")]
+    private static partial System.Text.RegularExpressions.Regex ControlSequence();
+
+    /// <summary>A line of the guest's as it is shown: control sequences dropped, other control characters made visible.</summary>
+    public static string Clean(string text) => VisibleText.Of(ControlSequence().Replace(text, ""));
+
     /// <summary>The most conmon keeps of one guest's console (its --log-size-max).</summary>
     public const long MaxBytes = 4 * 1024 * 1024;
 
@@ -29,17 +36,17 @@ public static class ConsoleLog
                 {
                     continue;
                 }
-                yield return new LogEntry(name, at, stream, VisibleText.Of(partial.ToString()));
+                yield return new LogEntry(name, at, stream, Clean(partial.ToString()));
                 partial.Clear();
             }
             else if (record.Length > 0)
             {
-                yield return new LogEntry(name, null, "", VisibleText.Of(record.TrimEnd('\r')));
+                yield return new LogEntry(name, null, "", Clean(record.TrimEnd('\r')));
             }
         }
         if (partial.Length > 0)
         {
-            yield return new LogEntry(name, null, "stdout", VisibleText.Of(partial.ToString()));
+            yield return new LogEntry(name, null, "stdout", Clean(partial.ToString()));
         }
     }
 

@@ -88,13 +88,13 @@ public static class GuestReadiness
         }
     }
 
-    /// <summary>The first line the command prints inside the guest, cut to 100 visible characters; "no answer" when it prints nothing in time.</summary>
+    /// <summary>The first line the command prints inside the guest (on its error output when none on its output), cut to 100 visible characters; "no answer" when it prints nothing in time.</summary>
     private static string Ask(GuestRuntime runtime, string name, string[] command, CancellationToken cancel)
     {
-        string? first = null;
+        string? first = null, error = null;
         try
         {
-            runtime.Exec(name, new ExecRequest(command), line => first ??= line, null, cancel, outputLimit: 4096);
+            runtime.Exec(name, new ExecRequest(command), line => first ??= line, line => error ??= line, cancel, outputLimit: 4096);
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested || first is not null)
         {
@@ -107,7 +107,8 @@ public static class GuestReadiness
         {
             return "no answer: " + e.Message;
         }
-        var text = VisibleText.Of(first?.Trim() ?? "");
+        // nothing on its output: what it said on its error (systemctl before the bus is up), else nothing
+        var text = VisibleText.Of((string.IsNullOrWhiteSpace(first) ? error : first)?.Trim() ?? "");
         return text.Length == 0 ? "no answer" : text.Length > 100 ? text[..100] + "…" : text;
     }
 }

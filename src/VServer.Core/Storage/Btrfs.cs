@@ -84,6 +84,19 @@ public static class Btrfs
     /// <summary>A writable snapshot of the subvolume <paramref name="source"/> at <paramref name="path"/> (on the same filesystem).</summary>
     public static void Snapshot(string source, string path) => Tool(path, "subvolume", "snapshot", source, path);
 
+    /// <summary>Makes <paramref name="path"/> a snapshot of the subvolume <paramref name="source"/>, read-only when asked (a guest's snapshot).</summary>
+    public static void Snapshot(string source, string path, bool readOnly)
+    {
+        if (readOnly)
+        {
+            Tool(path, "subvolume", "snapshot", "-r", source, path);
+        }
+        else
+        {
+            Snapshot(source, path);
+        }
+    }
+
     /// <summary>
     /// Deletes the subvolume <paramref name="path"/> with everything in it. A subvolume that holds
     /// another (a guest may make one inside its root) cannot be deleted whole: its tree is removed

@@ -563,6 +563,12 @@ public sealed class GuestStore
             throw new VServerException("GuestRootBusy", ErrorKind.ResourceUnavailable,
                 $"Guest '{name}' cannot be removed: {mounts[0]} is mounted inside its root {root}.", name);
         }
+        // as lxc-destroy: a guest's snapshots are not removed by the way
+        if (new GuestSnapshots(this).List(name) is { Count: > 0 } snaps)
+        {
+            throw new VServerException("GuestHasSnapshots", ErrorKind.InvalidOperation,
+                $"Guest '{name}' has {snaps.Count} snapshot(s) ({string.Join(", ", snaps.Select(s => s.Name))}): remove them first (Get-VServerSnapshot {name} | Remove-VServerSnapshot).", name);
+        }
         var configDir = Paths.ConfigDir(name);
         var token = Guid.NewGuid().ToString("N")[..12];
         var removing = Path.Combine(Paths.ConfigRoot, RemovingPrefix + name + "-" + token);
@@ -687,6 +693,17 @@ public sealed class GuestStore
             {
                 vdirText = link.EndsWith("/" + name, StringComparison.Ordinal) ? link[..^name.Length] + newName : newRoot;
             }
+        }
+        // the guest's snapshots (beside its root, keyed by its name) move with it
+        var snapshots = new GuestSnapshots(this).DirectoryOf(name, c);
+        if (Directory.Exists(snapshots))
+        {
+            var to = Path.Combine(Path.GetDirectoryName(snapshots)!, Runtime.GuestId.Of(newName));
+            if (Taken(to))
+            {
+                throw new VServerException("RootExists", ErrorKind.ResourceExists, $"Guest '{name}' cannot be renamed to '{newName}': its snapshots would move to {to}, which is already there.", to);
+            }
+            moves.Add((snapshots, to));
         }
         var done = new List<(string From, string To)>();
         try

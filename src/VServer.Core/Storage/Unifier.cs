@@ -79,6 +79,20 @@ public sealed class Unifier
         public void Dispose() => Root.Dispose();
     }
 
+    /// <summary>Whether the filesystem a directory is on can share extents (reflink copies, FIDEDUPERANGE).</summary>
+    public static bool CanReflink(string dir)
+    {
+        try
+        {
+            CheckReflink("", dir);
+            return true;
+        }
+        catch (VServerException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Checks that every guest's root can share extents; throws ReflinkNotSupported naming the filesystem otherwise.</summary>
     public static void CheckReflink(string guest, string root)
     {

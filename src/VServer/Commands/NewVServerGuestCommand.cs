@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using VServer.Storage;
 using VServer.Build;
 using VServer.Runtime;
 
@@ -21,6 +22,11 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(GuestNameCompleter))]
     public string? Source { get; set; }
+
+    /// <summary>Clone: the snapshot of the -Source guest to copy (Get-VServerSnapshot), instead of its root as it is now.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SnapshotName { get; set; }
 
     /// <summary>Debootstrap: the release codename (bookworm); default the host's own.</summary>
     [Parameter]
@@ -106,8 +112,21 @@ public sealed class NewVServerGuestCommand : GuestSettingsCmdlet
                     _ => "the template directory.",
                 }), Method);
         }
+        if (SnapshotName is not null && !(Method == BuildMethod.Clone && Config.Validate.IsValidGuestName(Source) && Store.Exists(Source)))
+        {
+            throw new VServerException("SnapshotNameNotUsed", ErrorKind.InvalidArgument,
+                $"-SnapshotName is only for -Method Clone with -Source naming a guest ('{VisibleText.Of(Source)}' is none).", SnapshotName);
+        }
         if (Method == BuildMethod.Clone && Config.Validate.IsValidGuestName(Source) && Store.Exists(Source))
         {
+            if (SnapshotName is not null)
+            {
+                // the snapshot's configuration, as the guest was then
+                var snap = new GuestSnapshots(Store).Get(Source, SnapshotName);
+                var then = ConfigDirectory.Read(Path.Combine(snap.Path, "config"), Source, Store.Paths);
+                (config.InitStyle, config.StartCommand, config.StopCommand) = (then.InitStyle, then.StartCommand, then.StopCommand);
+                return snap.RootPath;
+            }
             var from = Store.ReadConfig(Source);
             config.InitStyle = from.InitStyle;
             config.StartCommand = from.StartCommand;
