@@ -34,6 +34,25 @@ public class WaitAndLogTests
         stop.Wait();
     }
 
+    /// <summary>
+    /// A zero timeout kills at once, systemd guests too: the runtime's kill --all reaches only the
+    /// container's own cgroup, which systemd empties into its own tree (the stop used to wait 25 s).
+    /// </summary>
+    [GuestFact]
+    public void ASystemdGuestStoppedWithAZeroTimeoutIsGoneAtOnce()
+    {
+        using var g = new LiveGuest(c => c.InitStyle = InitStyle.Auto, start: false, builder: new CloneBuilder(DebianTrees.Systemd));
+        g.Runtime.Start(g.Name);
+        GuestReadiness.Wait(g.Runtime, g.Name, GuestState.Running, TimeSpan.FromSeconds(90));
+        // the premise: systemd runs in a cgroup below the one the runtime made
+        Assert.StartsWith(Cgroups.PayloadOf(g.Cgroup) + "/", ProcFs.CgroupPath(g.State.InitPid, Cgroups.MembershipController()), StringComparison.Ordinal);
+        var sw = Stopwatch.StartNew();
+        g.Runtime.Stop(g.Name, TimeSpan.Zero);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"the stop took {sw.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
+        Assert.Empty(Cgroups.Processes(g.Cgroup));
+    }
+
     [GuestFact]
     public void ASysvinitGuestIsUpInItsRunlevelAndABusyboxGuestWhileItsInitRuns()
     {

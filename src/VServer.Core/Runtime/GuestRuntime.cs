@@ -770,9 +770,33 @@ public sealed class GuestRuntime
     private static void KillAndWait(RunDirectory run, OciRuntime runtime, int initPid, ulong? initStartTicks)
     {
         runtime.Invoke(new[] { "kill", "--all", run.Id, "KILL" });
-        if (initStartTicks is ulong t)
+        if (initStartTicks is ulong t && !WaitForExit(initPid, t, TimeSpan.FromMilliseconds(200), CancellationToken.None))
         {
+            // crun's kill --all signals the container's own cgroup only, and systemd moves every process,
+            // itself too, into cgroups below it: KILL to the guest's init ends its whole PID namespace
+            KillInit(initPid, t);
             WaitForExit(initPid, t, TimeSpan.FromSeconds(10), CancellationToken.None);
+        }
+    }
+
+    /// <summary>SIGKILL to a guest's init through a pidfd, once the pidfd is known to hold that very process (this start time).</summary>
+    private static void KillInit(int pid, ulong startTicks)
+    {
+        var fd = Sys.PidfdOpen(pid);
+        if (fd < 0)
+        {
+            return; // gone
+        }
+        try
+        {
+            if (ProcFs.IsAlive(pid, startTicks))
+            {
+                Sys.PidfdSignal(fd, 9, $"the init of the guest (host pid {pid})");
+            }
+        }
+        finally
+        {
+            Sys.Close(fd);
         }
     }
 
