@@ -16,6 +16,8 @@ using VServer.Config;
 //   unify [guests] [tree] [xfs,btrfs] [minimum-size]: Invoke-VServerUnify's Unifier against duperemove -dr on identical copies, on a loop XFS and a loop btrfs
 //   lxc [iterations]: start, exec, stop and running as typed, against LXC on the same Busybox root
 //   many [guests] [throttle]: that many idle guests started and stopped at once, against LXC
+//   snapshot [iterations] [tree] [btrfs,xfs]: Checkpoint- and Restore-VServerGuest of a guest holding the tree against
+//                      lxc-snapshot and lxc-snapshot -r of a container on the same tree and filesystem (time, and the bytes only the snapshot holds)
 //   boot [iterations]: a Debootstrap guest's build (cold, cached, clone) and its systemd boot to "running"
 //                      against systemd-nspawn -b and lxc-start on copies of the same tree
 var mode = args.Length > 0 && !char.IsDigit(args[0][0]) ? args[0] : "lifecycle";
@@ -72,8 +74,14 @@ try
         case "userns":
             PrivateUsersAgainstLxc(Arg(0, 10));
             break;
+        case "snapshot":
+            foreach (var fs in (rest.Length > 2 ? rest[2] : "btrfs,xfs").Split(','))
+            {
+                SnapshotAgainstLxc(Arg(0, 5), rest.Length > 1 ? rest[1] : "/var/tmp/vserver-test-cache/trees/bookworm-systemd", fs);
+            }
+            break;
         default:
-            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree] [xfs,btrfs] | boot [iterations] | lxc [iterations] | many [guests] [throttle] | userns [iterations]]");
+            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree] [xfs,btrfs] | boot [iterations] | lxc [iterations] | many [guests] [throttle] | userns [iterations] | snapshot [iterations] [tree] [btrfs,xfs]]");
             return 2;
     }
     return 0;
@@ -207,6 +215,71 @@ void Contexts(int guests, int perGuest, int iterations)
 
 // Unification: N Busybox guests each holding a full (unshared) copy of one "distribution" tree,
 // and identical copies of those guest roots for duperemove, on one loop-mounted XFS with reflink.
+void SnapshotAgainstLxc(int iterations, string tree, string fsKind)
+{
+    if (!Directory.Exists(tree))
+    {
+        throw new InvalidOperationException($"{tree} does not exist: give a root filesystem tree (a debootstrap tree), or run the tests once to cache one there");
+    }
+    var mnt = Path.Combine(baseDir, "snap-" + fsKind);
+    Directory.CreateDirectory(mnt);
+    var image = Path.Combine(baseDir, "snap-" + fsKind + ".img");
+    using (var f = File.Create(image))
+    {
+        f.SetLength(4L << 30);
+    }
+    Check(fsKind == "btrfs" ? "mkfs.btrfs" : "mkfs.xfs", fsKind == "btrfs" ? new[] { "-q", image } : new[] { "-q", "-m", "reflink=1", image });
+    Check("mount", "-o", "loop", image, mnt);
+    try
+    {
+        var vsPaths = new VServerPaths(Path.Combine(mnt, "etc"), Path.Combine(mnt, "vservers"), Path.Combine(baseDir, "snap-" + fsKind + "-run"));
+        var vsStore = new GuestStore(vsPaths);
+        var snaps = new GuestSnapshots(vsStore);
+        vsStore.Create(new GuestConfig("g") { InitStyle = InitStyle.Auto }, new CloneBuilder(tree));
+
+        // LXC on the same tree and filesystem: a btrfs subvolume (lxc's btrfs backing store) or a directory
+        var lxcPath = Path.Combine(mnt, "lxc");
+        Directory.CreateDirectory(Path.Combine(lxcPath, "c"));
+        var rootfs = Path.Combine(lxcPath, "c", "rootfs");
+        if (fsKind == "btrfs")
+        {
+            Check("btrfs", "subvolume", "create", rootfs);
+        }
+        else
+        {
+            Directory.CreateDirectory(rootfs);
+        }
+        Check("cp", "-a", "--reflink=auto", "--", tree.TrimEnd('/') + "/.", rootfs);
+        File.WriteAllText(Path.Combine(lxcPath, "c", "config"),
+            "lxc.include = /usr/share/lxc/config/common.conf\n" +
+            $"lxc.rootfs.path = {(fsKind == "btrfs" ? "btrfs" : "dir")}:{rootfs}\nlxc.uts.name = c\nlxc.net.0.type = empty\nlxc.apparmor.profile = unconfined\n");
+
+        var i = 0;
+        var vsTake = Measure(iterations, () => snaps.Checkpoint("g", "s" + (i++).ToString(CultureInfo.InvariantCulture), allowCopy: false));
+        var vsRestore = Measure(iterations, () => snaps.Restore("g", "s0"));
+        var vsSnap = snaps.Get("g", "s0");
+        snaps.Measure(vsSnap);
+        var lxcTake = Measure(iterations, () => Check("lxc-snapshot", "-n", "c", "-P", lxcPath));
+        var lxcRestore = Measure(iterations, () => Check("lxc-snapshot", "-n", "c", "-P", lxcPath, "-r", "snap0"));
+        var lxcSnapRoot = Path.Combine(lxcPath, "c", "snaps", "snap0", "rootfs");
+        var lxcUsage = DiskUsageMeter.Measure("c", lxcSnapRoot);
+        Console.WriteLine($"# snapshots of a guest holding {tree} ({vsSnap.TotalBytes / 1048576.0:F0} MB) on a loop {fsKind}, median of {iterations}; LXC 5 ({(fsKind == "btrfs" ? "btrfs" : "dir")} backing store) on the same tree");
+        Console.WriteLine($"take:    Checkpoint-VServerGuest {vsTake:F0} ms   lxc-snapshot {lxcTake:F0} ms   ratio {vsTake / lxcTake:F2} (target <= 1.0)");
+        Console.WriteLine($"restore: Restore-VServerGuest {vsRestore:F0} ms   lxc-snapshot -r {lxcRestore:F0} ms   ratio {vsRestore / lxcRestore:F2} (target <= 1.0)");
+        Console.WriteLine($"space only the snapshot holds: VServer {vsSnap.ExclusiveBytes / 1048576.0:F1} MB ({vsSnap.Storage})   LXC {lxcUsage.ExclusiveBytes / 1048576.0:F1} MB   ratio {(double)vsSnap.ExclusiveBytes! / Math.Max(1, lxcUsage.ExclusiveBytes):F2} (target <= 1.0)");
+        foreach (var sn in snaps.List("g"))
+        {
+            snaps.Remove("g", sn.Name);
+        }
+        Check("lxc-destroy", "-n", "c", "-P", lxcPath, "-s");
+        vsStore.Remove("g");
+    }
+    finally
+    {
+        HostProcess.Run("umount", new[] { "-l", mnt });
+    }
+}
+
 void Unify(int guests, string tree, string fsKind, long? minimumSize)
 {
     var xfs = Path.Combine(baseDir, fsKind);

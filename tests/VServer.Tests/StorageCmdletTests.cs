@@ -1,3 +1,4 @@
+using VServer.Storage;
 using VServer.Tests.Shared;
 using Xunit;
 
@@ -63,6 +64,38 @@ public class StorageCmdletTests
         s.Invoke("Remove-VServerGuest web1, web2 -Confirm:$false");
         Assert.Empty(s.Errors);
         Assert.Empty(Directory.GetFileSystemEntries(fs.Paths.VdirRoot));
+    }
+
+    [LoopFsFact]
+    public void SnapshotsAsTypedOnAnXfsStore()
+    {
+        using var fs = LoopFileSystem.Xfs();
+        using var s = new PowerShellSession(fs.Paths);
+        s.Invoke("New-VServerGuest web1 -Method Busybox | Out-Null; New-VServerGuest web2 -Method Busybox | Out-Null");
+        var taken = s.Invoke("Get-VServerGuest web* | Checkpoint-VServerGuest");
+        Assert.Empty(s.Errors);
+        Assert.Equal(new[] { "web1/snap0/Reflink", "web2/snap0/Reflink" }, taken.Select(o => (Snapshot)o.BaseObject).Select(x => $"{x.GuestName}/{x.Name}/{x.Storage}"));
+        var text = s.Render("Checkpoint-VServerGuest web1 -WhatIf");
+        Assert.Contains("What if: Performing the operation \"Take snapshot 'snap1' (Reflink) of the root and configuration\" on target \"web1\".", text);
+        Assert.Single(s.Invoke("Get-VServerSnapshot web1"));
+
+        // a file written after the snapshot is gone after the restore; the new guest's files share extents
+        File.WriteAllText(Path.Combine(fs.Paths.VdirRoot, "web1", "after"), "later");
+        s.Invoke("Get-VServerSnapshot web1 snap0 | Restore-VServerGuest -Confirm:$false");
+        Assert.Empty(s.Errors);
+        Assert.False(File.Exists(Path.Combine(fs.Paths.VdirRoot, "web1", "after")));
+        var snap = (Snapshot)s.Invoke("Get-VServerSnapshot web1 snap0")[0].BaseObject;
+        Assert.True(snap.ExclusiveBytes < snap.TotalBytes / 2, $"{snap.ExclusiveBytes} of {snap.TotalBytes} bytes are the snapshot's own");
+
+        s.Invoke("New-VServerGuest web3 -Method Clone -Source web1 -SnapshotName snap0 | Out-Null");
+        Assert.Empty(s.Errors);
+        s.Invoke("Get-VServerSnapshot web1 nosuch");
+        Assert.Equal("SnapshotNotFound", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke("Remove-VServerGuest web1 -Confirm:$false");
+        Assert.Equal("GuestHasSnapshots", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke("Get-VServerSnapshot | Remove-VServerSnapshot -Confirm:$false; Remove-VServerGuest web1, web2, web3 -Confirm:$false");
+        Assert.Empty(s.Errors);
+        Assert.Empty(s.Invoke("Get-VServerSnapshot"));
     }
 
     [LoopFsFact]

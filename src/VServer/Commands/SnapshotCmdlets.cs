@@ -85,17 +85,20 @@ public sealed class GetVServerSnapshotCommand : VServerCmdlet
 }
 
 /// <summary>Restore-VServerGuest: a guest's root and configuration back as a snapshot holds them.</summary>
-[Cmdlet(VerbsData.Restore, "VServerGuest", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[Cmdlet(VerbsData.Restore, "VServerGuest", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "Name")]
 [OutputType(typeof(Guest))]
 public sealed class RestoreVServerGuestCommand : VServerCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("GuestName")]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = "Name")]
     [ArgumentCompleter(typeof(GuestNameCompleter))]
     public string Name { get; set; } = "";
 
-    [Parameter(Mandatory = true, Position = 1)]
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = "Name")]
     public string SnapshotName { get; set; } = "";
+
+    /// <summary>A snapshot from Get-VServerSnapshot, piped: its guest is restored from it.</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "InputObject")]
+    public Snapshot? InputObject { get; set; }
 
     /// <summary>A running guest is stopped, restored and started again (without it, refused).</summary>
     [Parameter]
@@ -106,29 +109,30 @@ public sealed class RestoreVServerGuestCommand : VServerCmdlet
 
     protected override void ProcessRecord()
     {
-        Try(Name, () =>
+        var (name, snapshot) = InputObject is { } given ? (given.GuestName, given.Name) : (Name, SnapshotName);
+        Try(name, () =>
         {
             var snapshots = new GuestSnapshots(Store);
-            var snap = snapshots.Get(Name, SnapshotName);
-            var running = Store.Get(Name).State == GuestState.Running;
+            var snap = snapshots.Get(name, snapshot);
+            var running = Store.Get(name).State == GuestState.Running;
             if (running && !Force)
             {
                 throw new VServerException("GuestRunning", ErrorKind.InvalidOperation,
-                    $"Guest '{Name}' is running: stop it first, or give -Force (stop, restore, start).", Name);
+                    $"Guest '{name}' is running: stop it first, or give -Force (stop, restore, start).", name);
             }
-            if (!ShouldProcess(Name, $"Replace the root and configuration with snapshot '{snap.Name}' of {snap.Created.LocalDateTime:yyyy-MM-dd HH:mm:ss}" + (running ? " (stop, restore, start)" : "")))
+            if (!ShouldProcess(name, $"Replace the root and configuration with snapshot '{snap.Name}' of {snap.Created.LocalDateTime:yyyy-MM-dd HH:mm:ss}" + (running ? " (stop, restore, start)" : "")))
             {
                 return;
             }
             if (running)
             {
-                Runtime.Stop(Name, TimeSpan.FromSeconds(30), Reporter);
+                Runtime.Stop(name, TimeSpan.FromSeconds(30), Reporter);
             }
-            var guest = snapshots.Restore(Name, SnapshotName, Reporter, Cancel);
+            var guest = snapshots.Restore(name, snapshot, Reporter, Cancel);
             if (running)
             {
-                Runtime.Start(Name, Reporter, Cancel);
-                guest = Store.Get(Name);
+                Runtime.Start(name, Reporter, Cancel);
+                guest = Store.Get(name);
             }
             if (PassThru)
             {
