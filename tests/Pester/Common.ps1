@@ -21,6 +21,7 @@ function Remove-TestRoots([string]$Base) {
     <# Stops and removes every guest of these roots, then the roots: nothing is left on the host. #>
     if (Get-Command Get-VServerGuest -ErrorAction SilentlyContinue) {
         Get-VServerGuest -ErrorAction SilentlyContinue | Where-Object State -EQ Running | Stop-VServerGuest -Timeout 0 -ErrorAction SilentlyContinue
+        Get-VServerSnapshot -ErrorAction SilentlyContinue | Remove-VServerSnapshot -Confirm:$false -ErrorAction SilentlyContinue
         Get-VServerGuest -ErrorAction SilentlyContinue | Remove-VServerGuest -Confirm:$false -ErrorAction SilentlyContinue
     }
     if ($Base -and (Test-Path -LiteralPath $Base)) { Remove-Item -LiteralPath $Base -Recurse -Force }

@@ -15,6 +15,7 @@ BeforeAll {
     if ((id -u) -eq 0) {
         Start-VServerGuest $G
         Invoke-VServerCommand $G -- sh -c 'sleep 1001 > /dev/null 2>&1 &'
+        Invoke-VServerCommand $G -- sh -c 'echo console line > /proc/1/fd/1'
     }
     [xml]$formats = Get-Content (Join-Path (Split-Path $StagedManifest) 'VServer.Format.ps1xml') -Raw
     $script:Labels = @{}
@@ -31,6 +32,9 @@ BeforeAll {
             'VServer.GuestInterface' { Get-VServerNetwork $G }
             'VServer.CommandResult' { Invoke-VServerCommand $G -AsResult -- sh -c 'echo out; echo err >&2; exit 1' }
             'VServer.UnifyResult' { [VServer.UnifyResult]::new() }
+            'VServer.LogEntry' { Get-VServerLog $G -Tail 1 }
+            # the test roots share no extents: a full copy
+            'VServer.Snapshot' { Checkpoint-VServerGuest $G -AllowCopy }
             # configured only: no host link is made
             'VServer.Bridge' { Set-VServerBridge ('vsf' + (New-UniqueName '').Substring(0, 6)) -Address 10.217.0.1/24 -Nat -PassThru }
         }
@@ -44,11 +48,11 @@ AfterAll {
 Describe 'Views' -Skip:(-not $IsRoot) {
     It 'every type the module writes has a table view' {
         $Labels.Keys | Sort-Object | Should -Be @('VServer.Bridge', 'VServer.CommandResult', 'VServer.Context', 'VServer.DiskUsage', 'VServer.Guest',
-            'VServer.GuestInterface', 'VServer.HostCheck', 'VServer.Process', 'VServer.UnifyResult')
+            'VServer.GuestInterface', 'VServer.HostCheck', 'VServer.LogEntry', 'VServer.Process', 'VServer.Snapshot', 'VServer.UnifyResult')
     }
 
     It '<_> formats as a table and a list, and every column label is a property' -ForEach @('VServer.Guest', 'VServer.Context',
-        'VServer.Process', 'VServer.DiskUsage', 'VServer.HostCheck', 'VServer.GuestInterface', 'VServer.CommandResult', 'VServer.UnifyResult', 'VServer.Bridge') {
+        'VServer.Process', 'VServer.DiskUsage', 'VServer.HostCheck', 'VServer.GuestInterface', 'VServer.CommandResult', 'VServer.UnifyResult', 'VServer.Bridge', 'VServer.LogEntry', 'VServer.Snapshot') {
         $objects = @(Get-Sample $_)
         $objects.Count | Should -BeGreaterThan 0
         $objects[0].PSObject.TypeNames[0] | Should -Be $_

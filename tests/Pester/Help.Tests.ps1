@@ -35,7 +35,7 @@ Describe 'Help after Import-Module' {
         $p.exampletext | Should -Be 'True'
         $p.about | Should -Be 'True'
         [int]$p.seconds | Should -BeLessThan 10
-        [int]$p.cmdlets | Should -Be 25
+        [int]$p.cmdlets | Should -Be 31
     }
 
     It 'from the staged folder (output/VServer)' {
@@ -43,7 +43,7 @@ Describe 'Help after Import-Module' {
         $p.synopsis | Should -Match 'Builds a new guest'
         [int]$p.examples | Should -BeGreaterThan 2
         $p.about | Should -Be 'True'
-        [int]$p.cmdlets | Should -Be 25
+        [int]$p.cmdlets | Should -Be 31
     }
 }
 
@@ -79,7 +79,7 @@ Install-PSResource VServer -Repository VServerLocal -TrustRepository
         $p.synopsis | Should -Match 'Builds a new guest'
         [int]$p.examples | Should -BeGreaterThan 2
         $p.about | Should -Be 'True'
-        [int]$p.cmdlets | Should -Be 25
+        [int]$p.cmdlets | Should -Be 31
     }
 
     It 'runs every kind of cmdlet from the install: views, completion, a guest started and stopped' -Skip:(-not $IsRoot) {

@@ -171,6 +171,9 @@ public static class Btrfs
     public static void ForgetQgroup(string onFilesystem, ulong id)
     {
         var n = id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // a commit wakes btrfs's cleaner, which otherwise drops a deleted subvolume at its next
+        // periodic commit (up to 30 s: every removal waited that long)
+        Run("filesystem", "sync", onFilesystem);
         Run("subvolume", "sync", onFilesystem, n);
         Run("qgroup", "destroy", "0/" + n, onFilesystem); // gone already: an error, which changes nothing
     }

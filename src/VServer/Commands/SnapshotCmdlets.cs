@@ -85,7 +85,7 @@ public sealed class GetVServerSnapshotCommand : VServerCmdlet
 }
 
 /// <summary>Restore-VServerGuest: a guest's root and configuration back as a snapshot holds them.</summary>
-[Cmdlet(VerbsData.Restore, "VServerGuest", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "Name")]
+[Cmdlet(VerbsData.Restore, "VServerGuest", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "InputObject")]
 [OutputType(typeof(Guest))]
 public sealed class RestoreVServerGuestCommand : VServerCmdlet
 {
