@@ -77,7 +77,7 @@ try
         case "snapshot":
             foreach (var fs in (rest.Length > 2 ? rest[2] : "btrfs,xfs").Split(','))
             {
-                SnapshotAgainstLxc(Arg(0, 5), rest.Length > 1 ? rest[1] : "/var/tmp/vserver-test-cache/trees/bookworm-systemd", fs);
+                SnapshotAgainstLxc(Arg(0, 5), rest.Length > 1 && rest[1].Length > 0 ? rest[1] : "/var/tmp/vserver-test-cache/trees/bookworm-systemd", fs);
             }
             break;
         default:

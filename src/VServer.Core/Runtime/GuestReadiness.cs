@@ -69,8 +69,9 @@ public static class GuestReadiness
             else
             {
                 using var probe = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+                // one question takes what is left of the wait, at least a second (a wait of 0 looks once), at most ProbeTimeout
                 var left = timeout is TimeSpan t ? t - sw.Elapsed : ProbeTimeout;
-                probe.CancelAfter(left < ProbeTimeout ? (left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1)) : ProbeTimeout);
+                probe.CancelAfter(TimeSpan.FromTicks(Math.Clamp(left.Ticks, TimeSpan.TicksPerSecond, ProbeTimeout.Ticks)));
                 bool up;
                 (up, seen) = Probe(runtime, name, probe.Token);
                 if (up)

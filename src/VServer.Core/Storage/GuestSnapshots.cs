@@ -228,8 +228,8 @@ public sealed class GuestSnapshots
             Discard(incoming);
             throw;
         }
-        var wasSubvolume = Btrfs.IsSubvolume(root);
-        var oldQgroup = wasSubvolume ? Btrfs.SubvolumeId(root) : (ulong?)null;
+        // the old root's qgroup goes with it where VServer set a limit on it (as a removal does)
+        var oldQgroup = config.DiskLimit is long && Btrfs.IsSubvolume(root) ? Btrfs.SubvolumeId(root) : (ulong?)null;
         Directory.Move(root, outgoing); // rename(2): the guest's tree moves whole, no link in it followed
         var swapped = false;
         try
