@@ -147,15 +147,9 @@ internal static class LimitCommands
             }
             return 0;
         }
-        catch (VServerException e) when (e.ErrorId == "Usage")
-        {
-            Console.Error.WriteLine(e.Message);
-            return 2;
-        }
         catch (VServerException e)
         {
-            Console.Error.WriteLine($"vlimit: {e.Message} [{e.ErrorId}]");
-            return 1;
+            return Report("vlimit", e);
         }
     }
 
@@ -223,16 +217,18 @@ internal static class LimitCommands
             store.Update(Resolve(store, target), settings, new CliReporter());
             return 0;
         }
-        catch (VServerException e) when (e.ErrorId == "Usage")
-        {
-            Console.Error.WriteLine(e.Message);
-            return 2;
-        }
         catch (VServerException e)
         {
-            Console.Error.WriteLine($"vsched: {e.Message} [{e.ErrorId}]");
-            return 1;
+            return Report("vsched", e);
         }
+    }
+
+    /// <summary>A usage error (exit 2) prints its text; any other refusal its message and id (exit 1).</summary>
+    private static int Report(string command, VServerException e)
+    {
+        var usage = e.ErrorId == "Usage";
+        Console.Error.WriteLine(usage ? e.Message : $"{command}: {e.Message} [{e.ErrorId}]");
+        return usage ? 2 : 1;
     }
 
     /// <summary>util-vserver's -c: a guest's name, its configuration directory, or its context number.</summary>

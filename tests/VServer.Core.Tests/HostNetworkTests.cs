@@ -279,7 +279,7 @@ public class HostNetworkTests
         }
     }
 
-    private static long InEchos(LiveGuest g)
+    internal static long InEchos(LiveGuest g)
     {
         var lines = g.Sh("grep '^Icmp:' /proc/net/snmp").Split('\n');
         var names = lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -288,7 +288,7 @@ public class HostNetworkTests
     }
 
     /// <summary>Pings from the attacker as told; whether any echo request reached the victim.</summary>
-    private static bool Arrives(LiveGuest attacker, LiveGuest victim, string ping)
+    internal static bool Arrives(LiveGuest attacker, LiveGuest victim, string ping)
     {
         var before = InEchos(victim);
         attacker.Exec("/bin/sh", "-c", ping);

@@ -195,6 +195,98 @@ public class LiveLimitsTests
     }
 
     /// <summary>
+    /// A Bridge guest's addresses change on the running guest and the host's anti-spoofing rules
+    /// follow: the guest sends from its new address, its old one is no longer its own. An address
+    /// another running guest on the bridge holds is refused with nothing changed.
+    /// </summary>
+    [GuestFact]
+    public void ABridgeGuestsAddressesChangeLiveAndTheHostsRulesFollow()
+    {
+        var net = $"10.213.{Random.Shared.Next(1, 250)}";
+        var bridge = "vsl" + Guid.NewGuid().ToString("N")[..6];
+        void On(GuestConfig c, string host) { c.Interfaces.Add(InterfaceSpec.Parse($"eth0:{net}.{host}/24")); c.Bridge = bridge; }
+        LiveGuest? a = null, b = null;
+        try
+        {
+            a = new LiveGuest(c => On(c, "2"), start: false);
+            new BridgeStore(a.Roots.Paths).Write(new Bridge(bridge) { Addresses = { $"{net}.1/24" } });
+            a.Runtime.Start(a.Name);
+            b = new LiveGuest(c => { On(c, "3"); c.Capabilities.Add("NET_RAW"); }, sharing: a); // ping's raw socket
+            string Rules() => HostProcess.Run(HostProcess.Find("nft")!, new[] { "list", "ruleset" }).StandardOutput;
+            Assert.Contains($"{net}.2", Rules());
+            var warnings = new WarningList();
+
+            a.Store.Update(a.Name, new GuestSettings { Interfaces = new[] { $"eth0:{net}.4/24" } }, warnings);
+            Assert.Empty(warnings.Warnings);
+            var inside = a.Sh("ip addr show dev eth0");
+            Assert.Contains($"{net}.4/24", inside);
+            Assert.DoesNotContain($"{net}.2/", inside);
+            Assert.Contains($"default via {net}.1", a.Sh("ip route"));
+            var rules = Rules();
+            Assert.Contains($"{net}.4", rules);
+            Assert.DoesNotContain($"{net}.2 ", rules);
+            Assert.Empty(a.Store.Get(a.Name).PendingRestart);
+            Assert.Equal(0, b.Exec("/bin/sh", "-c", $"ping -c 2 -W 2 {net}.4 > /dev/null").Code); // b reaches a at its new address
+
+            // b's address: refused, nothing changed
+            var e = Assert.Throws<VServerException>(() => a.Store.Update(a.Name, new GuestSettings { Interfaces = new[] { $"eth0:{net}.3/24" } }));
+            Assert.Equal("AddressInUse", e.ErrorId);
+            Assert.Contains($"{net}.4/24", a.Sh("ip addr show dev eth0"));
+            Assert.Equal($"{net}.4", a.Store.ReadConfig(a.Name).Interfaces.Single().Address.ToString());
+
+            // another interface name waits for the next start
+            a.Store.Update(a.Name, new GuestSettings { Interfaces = new[] { $"eth1:{net}.5/24" } }, warnings);
+            Assert.Contains("Interface", Assert.Single(warnings.Warnings), StringComparison.Ordinal);
+            Assert.Equal(new[] { "Interface" }, a.Store.Get(a.Name).PendingRestart);
+            Assert.Contains($"{net}.4/24", a.Sh("ip addr show dev eth0"));
+        }
+        finally
+        {
+            b?.Dispose();
+            a?.Dispose();
+            Ip.TryRun("link", "delete", bridge);
+        }
+    }
+
+    /// <summary>
+    /// After a live address change, a guest with NET_ADMIN takes its old address back and sends from
+    /// it. Weak on purpose first: without the host's rules the forged packets arrive; then the default,
+    /// whose rules followed the change, drops them while the new address still works.
+    /// </summary>
+    [GuestFact]
+    public void AGuestCannotSendFromTheAddressALiveChangeTookAway()
+    {
+        var net = $"10.212.{Random.Shared.Next(1, 250)}";
+        var bridge = "vsm" + Guid.NewGuid().ToString("N")[..6];
+        void On(GuestConfig c, string host, params string[] caps) { c.Interfaces.Add(InterfaceSpec.Parse($"eth0:{net}.{host}/24")); c.Bridge = bridge; c.Capabilities.AddRange(caps); }
+        try
+        {
+            foreach (var weakHost in new[] { true, false })
+            {
+                TestSeams.SkipHostFirewall = weakHost;
+                try
+                {
+                    using var a = new LiveGuest(c => On(c, "2", "NET_ADMIN", "NET_RAW"), start: false);
+                    using var victim = new LiveGuest(c => On(c, "3"), start: false, sharing: a);
+                    a.Runtime.Start(a.Name);
+                    victim.Runtime.Start(victim.Name);
+                    a.Store.Update(a.Name, new GuestSettings { Interfaces = new[] { $"eth0:{net}.4/24" } });
+                    Assert.True(HostNetworkTests.Arrives(a, victim, $"ping -c 2 -W 1 {net}.3"), "a ping from the new address did not arrive");
+                    Assert.Equal(weakHost, HostNetworkTests.Arrives(a, victim, $"ip addr add {net}.2/24 dev eth0; ping -c 2 -W 1 -I {net}.2 {net}.3"));
+                }
+                finally
+                {
+                    TestSeams.SkipHostFirewall = false;
+                }
+            }
+        }
+        finally
+        {
+            Ip.TryRun("link", "delete", bridge);
+        }
+    }
+
+    /// <summary>
     /// A Debian guest with systemd (its cgroup mounted writable for systemd's tree): its memory limit
     /// changes live and `free` inside follows; and its root cannot take a live limit back. Weak on
     /// purpose first: the limit written on the payload, the cgroup the guest's root may write (host root

@@ -21,6 +21,8 @@ public class LiveSettingsTests
         Nice = 0,
     };
 
+    private static readonly VServerPaths Paths = new("/nonexistent/etc", "/nonexistent/vservers", "/nonexistent/run");
+
     private static RunState StartedWith(GuestConfig c) => new()
     {
         Instance = "i",
@@ -40,18 +42,46 @@ public class LiveSettingsTests
         var after = before.Clone();
         new GuestSettings { MemoryLimit = 128L << 20, CpuWeight = 200, Nice = 5, Hostname = "www", Capabilities = new[] { "NET_RAW" } }.ApplyTo(after);
 
-        var plan = LiveSettings.PlanFor(before, after, running: true);
+        var plan = LiveSettings.PlanFor(before, after, StartedWith(before), Paths);
         Assert.Equal(new[] { "Capability", "Hostname" }, plan.AtNextStart.OrderBy(n => n, StringComparer.Ordinal));
         Assert.Equal(new[] { "CpuWeight", "MemoryLimit", "Nice" }, plan.Now.OrderBy(n => n, StringComparer.Ordinal));
         Assert.Contains("change now: ", plan.Describe(), StringComparison.Ordinal);
         Assert.Contains("at its next start: ", plan.Describe(), StringComparison.Ordinal);
 
         // a stopped guest: every change is one for its start, none is live
-        var stopped = LiveSettings.PlanFor(before, after, running: false);
+        var stopped = LiveSettings.PlanFor(before, after, null, Paths);
         Assert.Empty(stopped.Now);
         Assert.Equal(5, stopped.AtNextStart.Count);
         Assert.StartsWith("change ", stopped.Describe(), StringComparison.Ordinal);
-        Assert.Equal("no setting changes", LiveSettings.PlanFor(before, before.Clone(), running: true).Describe());
+        Assert.Equal("no setting changes", LiveSettings.PlanFor(before, before.Clone(), StartedWith(before), Paths).Describe());
+    }
+
+    [Fact]
+    public void ABridgeGuestsNewAddressesOnTheSameInterfacesChangeLiveAndOtherNetworkChangesWait()
+    {
+        var before = Web();
+        GuestConfig After(params string[] interfaces)
+        {
+            var a = before.Clone();
+            new GuestSettings { Interfaces = interfaces }.ApplyTo(a);
+            return a;
+        }
+        var running = StartedWith(before);
+        // a new address on eth0, and a second one beside it: live
+        Assert.Equal(new[] { "Interface" }, LiveSettings.PlanFor(before, After("eth0:10.0.0.9/24"), running, Paths).Now);
+        Assert.Equal(new[] { "Interface" }, LiveSettings.PlanFor(before, After("eth0:10.0.0.2/24", "eth0:fd00::2/64"), running, Paths).Now);
+        // another interface, one more, or a different bridge: at the next start
+        Assert.Equal(new[] { "Interface" }, LiveSettings.PlanFor(before, After("eth1:10.0.0.9/24"), running, Paths).AtNextStart);
+        Assert.Equal(new[] { "Interface" }, LiveSettings.PlanFor(before, After("eth0:10.0.0.2/24", "eth1:10.0.1.2/24"), running, Paths).AtNextStart);
+        var moved = After("eth0:10.0.0.9/24");
+        moved.Bridge = "vsbr9";
+        Assert.Contains("Interface", LiveSettings.PlanFor(before, moved, running, Paths).AtNextStart);
+        // an address change already pending (the guest runs with other addresses than configured): the next start
+        var started = After("eth0:10.0.0.7/24");
+        Assert.Equal(new[] { "Interface" }, LiveSettings.PlanFor(before, After("eth0:10.0.0.9/24"), StartedWith(started), Paths).AtNextStart);
+        // recorded as applied only when changed live
+        Assert.Equal(LiveSettings.Of(After("eth0:10.0.0.9/24"))["Interface"], LiveSettings.AppliedAfter(running, After("eth0:10.0.0.9/24"), addressesChanged: true)!["Interface"]);
+        Assert.Equal(LiveSettings.Of(before)["Interface"], LiveSettings.AppliedAfter(running, After("eth0:10.0.0.9/24"))!["Interface"]);
     }
 
     [Fact]

@@ -282,6 +282,73 @@ public static class GuestNetwork
         }
     }
 
+    /// <summary>
+    /// Whether a change from <paramref name="before"/> to <paramref name="after"/> touches only the
+    /// addresses of a Bridge guest's interfaces (the same interfaces, mode and bridge): those a running
+    /// guest takes at once (<see cref="ChangeAddresses"/>).
+    /// </summary>
+    public static bool AddressesOnly(VServerPaths paths, GuestConfig before, GuestConfig after) =>
+        before.EffectiveNetworkMode == NetworkMode.Bridge && after.EffectiveNetworkMode == NetworkMode.Bridge &&
+        (before.Bridge ?? GuestConfig.DefaultBridge) == (after.Bridge ?? GuestConfig.DefaultBridge) &&
+        Links(paths, before).Select(l => l.GuestName).SequenceEqual(Links(paths, after).Select(l => l.GuestName), StringComparer.Ordinal) &&
+        Links(paths, after).Count > 0;
+
+    /// <summary>
+    /// Changes a running Bridge guest's addresses in its namespace: those it no longer has are
+    /// deleted, new ones added, and its default routes follow the bridge's address in its subnets.
+    /// An address another running guest on the bridge holds is refused before anything changes.
+    /// Returns the undo. The host's rules follow with <see cref="HostFirewall.Apply"/> once the
+    /// configuration holds the new addresses.
+    /// </summary>
+    public static Action ChangeAddresses(GuestStore store, GuestConfig before, GuestConfig after)
+    {
+        using var hostLock = NetworkLock(store.Paths);
+        Check(after, store);
+        var ns = NamespaceOf(store.Paths, after.Name);
+        var bridge = after.Bridge ?? GuestConfig.DefaultBridge;
+        var gateways = new Dictionary<string, IPAddress[]> { [bridge] = AddressesOf(bridge) };
+        static string Cidr(InterfaceSpec a) => $"{a.Address}/{a.Prefix ?? (a.Family == AddressFamily.InterNetworkV6 ? 64 : 24)}";
+        static List<string[]> Routes(IReadOnlyList<string[]> cmds) => cmds.Where(c => c.Length > 3 && c[2] == "route").Select(c => c[3..]).ToList();
+        var oldLinks = Links(store.Paths, before);
+        var forward = new List<string[]>();
+        var back = new List<string[]>();
+        // the old default routes go first (a gateway may leave the guest's subnets), the new ones come last
+        foreach (var r in Routes(Commands(store.Paths, before, gateways)))
+        {
+            forward.Add(new[] { "route", "del", "default", "via", r[^1] });
+        }
+        foreach (var (l, i) in Links(store.Paths, after).Select((l, i) => (l, i)))
+        {
+            var had = oldLinks[i].Addresses.Select(Cidr).ToList();
+            var has = l.Addresses.Select(Cidr).ToList();
+            forward.AddRange(had.Except(has).Select(a => new[] { "addr", "del", a, "dev", l.GuestName }));
+            forward.AddRange(has.Except(had).Select(a => new[] { "addr", "add", a, "dev", l.GuestName }));
+            back.AddRange(has.Except(had).Select(a => new[] { "addr", "del", a, "dev", l.GuestName }));
+            back.AddRange(had.Except(has).Select(a => new[] { "addr", "add", a, "dev", l.GuestName }));
+        }
+        forward.AddRange(Routes(Commands(store.Paths, after, gateways)).Select(r => new[] { "route", "replace", "default", "via", r[^1] }));
+        back.AddRange(Routes(Commands(store.Paths, before, gateways)).Select(r => new[] { "route", "replace", "default", "via", r[^1] }));
+        try
+        {
+            Ip.Batch(ns, forward);
+        }
+        catch
+        {
+            Undo(ns, back);
+            throw;
+        }
+        return () => Undo(ns, back);
+    }
+
+    /// <summary>Puts a guest's addresses back, one command at a time (one that fails does not stop the others).</summary>
+    private static void Undo(string ns, IReadOnlyList<string[]> commands)
+    {
+        foreach (var c in commands)
+        {
+            Ip.TryRun(new[] { "-n", ns }.Concat(c).ToArray());
+        }
+    }
+
     /// <summary>Deletes the guest's namespace and makes the host's rules match the guests still attached (the cleanup's part).</summary>
     public static void Release(GuestStore store, string guest, IOperationReporter reporter)
     {

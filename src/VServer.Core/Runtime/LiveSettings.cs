@@ -1,5 +1,6 @@
 using System.Globalization;
 using VServer.Config;
+using VServer.Storage;
 
 namespace VServer.Runtime;
 
@@ -79,14 +80,33 @@ public static class LiveSettings
             }.Where(s => s is not null).DefaultIfEmpty("no setting changes"));
     }
 
-    /// <summary>The plan of a change from <paramref name="before"/> to <paramref name="after"/>; for a stopped guest every change waits for its start.</summary>
-    public static Plan PlanFor(GuestConfig before, GuestConfig after, bool running)
+    /// <summary>
+    /// The plan of a change from <paramref name="before"/> to <paramref name="after"/>; for a stopped
+    /// guest every change waits for its start. With <paramref name="running"/>'s state, a Bridge guest's
+    /// new addresses on the same interfaces change at once too (<see cref="AddressesLive"/>).
+    /// </summary>
+    public static Plan PlanFor(GuestConfig before, GuestConfig after, RunState? running, VServerPaths paths)
     {
         var changed = Changed(Of(before), Of(after));
-        return running
-            ? new Plan(true, changed.Where(Live.Contains).ToList(), changed.Where(n => !Live.Contains(n)).ToList())
-            : new Plan(false, Array.Empty<string>(), changed);
+        if (running is null)
+        {
+            return new Plan(false, Array.Empty<string>(), changed);
+        }
+        bool Now(string n) => Live.Contains(n) || (n == "Interface" && AddressesLive(before, after, running, paths));
+        return new Plan(true, changed.Where(Now).ToList(), changed.Where(n => !Now(n)).ToList());
     }
+
+    /// <summary>
+    /// Whether the change of addresses applies to the running guest now: a Bridge guest whose
+    /// interfaces, mode and bridge stay, and that runs with the addresses configured before (none
+    /// pending from an earlier change).
+    /// </summary>
+    public static bool AddressesLive(GuestConfig before, GuestConfig after, RunState running, VServerPaths paths) =>
+        running.Applied is { } applied && applied.TryGetValue("Interface", out var had) && had == Of(before)["Interface"] &&
+        applied.TryGetValue("NetworkMode", out var mode) && mode == Of(before)["NetworkMode"] &&
+        applied.TryGetValue("Bridge", out var bridge) && bridge == Of(before)["Bridge"] &&
+        Of(before)["Interface"] != Of(after)["Interface"] &&
+        GuestNetwork.AddressesOnly(paths, before, after);
 
     /// <summary>
     /// Applies to a running guest what it takes at once: its cgroup limits (<see cref="Cgroups.Change"/>,
@@ -95,9 +115,21 @@ public static class LiveSettings
     /// (util-vserver's vsched sets a context's priority the same way, for all its processes). Returns the undo.
     /// The disk limit is the store's (<see cref="Storage.GuestStore.Update"/>).
     /// </summary>
-    public static Action Apply(string name, GuestConfig after, RunState state)
+    public static Action Apply(GuestStore store, GuestConfig before, GuestConfig after, RunState state)
     {
-        var undoLimits = Cgroups.Change(name, state.CgroupsPath, OciBundle.Limits(after, Cgroups.SwapLimitSupported()));
+        var name = after.Name;
+        var undoAddresses = AddressesLive(before, after, state, store.Paths) ? GuestNetwork.ChangeAddresses(store, before, after) : null;
+        Action undoCgroup;
+        try
+        {
+            undoCgroup = Cgroups.Change(name, state.CgroupsPath, OciBundle.Limits(after, Cgroups.SwapLimitSupported()));
+        }
+        catch
+        {
+            undoAddresses?.Invoke();
+            throw;
+        }
+        var undoLimits = () => { undoCgroup(); undoAddresses?.Invoke(); };
         var appliedNice = state.Applied is { } a && a.TryGetValue("Nice", out var n) && int.TryParse(n, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : 0;
         var wantNice = after.Nice ?? 0;
         if (appliedNice == wantNice)
@@ -125,7 +157,7 @@ public static class LiveSettings
     }
 
     /// <summary>The record of what a running guest now runs with, after a live change to <paramref name="after"/>.</summary>
-    public static Dictionary<string, string>? AppliedAfter(RunState state, GuestConfig after)
+    public static Dictionary<string, string>? AppliedAfter(RunState state, GuestConfig after, bool addressesChanged = false)
     {
         if (state.Applied is not { } applied)
         {
@@ -133,7 +165,7 @@ public static class LiveSettings
         }
         var now = Of(after);
         var result = new Dictionary<string, string>(applied, StringComparer.Ordinal);
-        foreach (var name in Live)
+        foreach (var name in addressesChanged ? Live.Append("Interface") : Live)
         {
             result[name] = now[name];
         }

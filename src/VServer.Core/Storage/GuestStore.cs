@@ -402,7 +402,7 @@ public sealed class GuestStore
         var before = ReadConfig(name);
         var after = before.Clone();
         settings.ApplyTo(after);
-        return LiveSettings.PlanFor(before, after, new RunDirectory(Paths, name).ReadState() is { InitAlive: true });
+        return LiveSettings.PlanFor(before, after, new RunDirectory(Paths, name).ReadState() is { InitAlive: true } s ? s : null, Paths);
     }
 
     /// <summary>
@@ -450,7 +450,7 @@ public sealed class GuestStore
         Action? undoLive = null;
         try
         {
-            undoLive = state is null ? null : LiveSettings.Apply(name, c, state);
+            undoLive = state is null ? null : LiveSettings.Apply(this, before, c, state);
             ConfigDirectory.Write(Paths.ConfigDir(name), c, oldRoot);
         }
         catch
@@ -462,15 +462,29 @@ public sealed class GuestStore
             }
             throw;
         }
-        if (state is not null && LiveSettings.AppliedAfter(state, c) is { } applied)
+        var addressesChanged = state is not null && LiveSettings.AddressesLive(before, c, state, Paths);
+        if (state is not null && LiveSettings.AppliedAfter(state, c, addressesChanged) is { } applied)
         {
             run.WriteState(state with { Applied = applied });
+        }
+        if (addressesChanged)
+        {
+            // the host's rules (anti-spoofing, published ports) read the configuration, which holds the new addresses now
+            try
+            {
+                using var networkLock = GuestNetwork.NetworkLock(Paths);
+                HostFirewall.Apply(this);
+            }
+            catch (VServerException e)
+            {
+                reporter.Warning($"Guest '{name}' has its new addresses, but the host's rules could not follow: {e.Message}");
+            }
         }
         if (NameFilesKey(c) != oldNames)
         {
             UpdateNameFiles(c, oldRoot, reporter);
         }
-        var plan = LiveSettings.PlanFor(before, c, state is not null);
+        var plan = LiveSettings.PlanFor(before, c, state, Paths);
         if (state is not null && plan.AtNextStart.Count > 0)
         {
             var users = c.PrivateUsers != oldUsers
