@@ -92,7 +92,8 @@ public static class LiveSettings
         {
             return new Plan(false, Array.Empty<string>(), changed);
         }
-        bool Now(string n) => Live.Contains(n) || (n == "Interface" && AddressesLive(before, after, running, paths));
+        var addresses = AddressesLive(before, after, running, paths);
+        bool Now(string n) => Live.Contains(n) || (n == "Interface" && addresses);
         return new Plan(true, changed.Where(Now).ToList(), changed.Where(n => !Now(n)).ToList());
     }
 
@@ -101,12 +102,17 @@ public static class LiveSettings
     /// interfaces, mode and bridge stay, and that runs with the addresses configured before (none
     /// pending from an earlier change).
     /// </summary>
-    public static bool AddressesLive(GuestConfig before, GuestConfig after, RunState running, VServerPaths paths) =>
-        running.Applied is { } applied && applied.TryGetValue("Interface", out var had) && had == Of(before)["Interface"] &&
-        applied.TryGetValue("NetworkMode", out var mode) && mode == Of(before)["NetworkMode"] &&
-        applied.TryGetValue("Bridge", out var bridge) && bridge == Of(before)["Bridge"] &&
-        Of(before)["Interface"] != Of(after)["Interface"] &&
-        GuestNetwork.AddressesOnly(paths, before, after);
+    public static bool AddressesLive(GuestConfig before, GuestConfig after, RunState running, VServerPaths paths)
+    {
+        if (running.Applied is not { } applied)
+        {
+            return false;
+        }
+        var was = Of(before);
+        bool Runs(string key) => applied.TryGetValue(key, out var value) && value == was[key];
+        return Runs("Interface") && Runs("NetworkMode") && Runs("Bridge") && was["Interface"] != Of(after)["Interface"] &&
+            GuestNetwork.AddressesOnly(paths, before, after);
+    }
 
     /// <summary>
     /// Applies to a running guest what it takes at once: its cgroup limits (<see cref="Cgroups.Change"/>,

@@ -99,13 +99,12 @@ public sealed class GuestSnapshots
     /// <summary>The first free name of the form snapN (lxc-snapshot's).</summary>
     public string NextName(string name)
     {
-        var taken = List(name).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
-        var config = _store.ReadConfig(name);
-        var dir = DirectoryOf(name, config);
+        // every snapshot is a directory of its name (one being taken or removed has a name starting with '.')
+        var dir = DirectoryOf(name, _store.ReadConfig(name));
         for (var i = 0; ; i++)
         {
             var n = "snap" + i.ToString(CultureInfo.InvariantCulture);
-            if (!taken.Contains(n) && !Directory.Exists(System.IO.Path.Combine(dir, n)))
+            if (!Directory.Exists(System.IO.Path.Combine(dir, n)))
             {
                 return n;
             }
