@@ -158,10 +158,7 @@ public sealed class Unifier
             }
 
             var result = new UnifyResult { Guests = names.ToArray() };
-            var phase = System.Diagnostics.Stopwatch.StartNew();
-            var candidates = Scan(trees, options.MinimumSize, result, reporter, cancel);
-            reporter.Verbose($"Scanned {result.FilesScanned} files ({result.BytesScanned} bytes) of {trees.Count} guests in {phase.Elapsed.TotalSeconds:F2} s.");
-            Deduplicate(trees, candidates, options.Reference is not null, result, reporter, cancel);
+            ScanAndShare(trees, options.MinimumSize, options.Reference is not null, result, reporter, cancel);
             result.Duration = DateTimeOffset.UtcNow - started;
             result.Details = trees.Select(t => t.Result).ToArray();
             return result;
@@ -175,128 +172,194 @@ public sealed class Unifier
         }
     }
 
-    /// <summary>Walks every guest (several at once: a cold cache waits on metadata); the files come back in guest order, each guest in walk order.</summary>
-    private List<Candidate> Scan(List<GuestTree> trees, long minimum, UnifyResult result, IOperationReporter reporter, CancellationToken cancel)
+    /// <summary>What the walk found of one size on one filesystem: nothing is read until a second file of that size turns up.</summary>
+    private sealed class SizeBucket
     {
-        var perGuest = new List<Candidate>[trees.Count];
-        var walked = 0;
-        InParallel(Enumerable.Range(0, trees.Count).ToList(), i =>
-        {
-            var t = trees[i];
-            var found = new List<Candidate>();
-            // files are reopened by path later: what lies deeper than a path can reach is left alone
-            foreach (var e in TreeWalk.Walk(t.Root.HostPath, dir => dir.Path is string p && !t.Excluded(p), cancel))
-            {
-                if (!e.IsRegularFile || e.Path is not string path || e.Size < minimum || t.Excluded(path))
-                {
-                    continue;
-                }
-                found.Add(new Candidate(i, path, e.Size, e.Device, e.Inode));
-                t.Result.FilesScanned++;
-                t.Result.BytesScanned += e.Size;
-            }
-            perGuest[i] = found;
-            Interlocked.Increment(ref walked);
-        }, () => Volatile.Read(ref walked) * 50 / trees.Count, "Scanning guests", reporter, cancel);
-        result.FilesScanned = trees.Sum(t => t.Result.FilesScanned);
-        result.BytesScanned = trees.Sum(t => t.Result.BytesScanned);
-        return perGuest.SelectMany(l => l).ToList();
+        public readonly List<Candidate> Held = new();
+        public readonly HashSet<(ulong, ulong)> Inodes = new();
+        public bool HasReference;
+        public bool HasOther;
+        public bool Reading;
     }
 
-    private void Deduplicate(List<GuestTree> trees, List<Candidate> files, bool byReference, UnifyResult result, IOperationReporter reporter, CancellationToken cancel)
+    /// <summary>
+    /// Walks, reads and shares in one pipeline: the guests are walked side by side (a cold cache
+    /// waits on metadata); as soon as a second file of a size turns up on the same filesystem, both
+    /// are read (XxHash128, several readers, in the order found, which is close to disk order);
+    /// the first file read of each content becomes its source, and every later one is shared with
+    /// it by the kernel while the walk and the reading go on. With a reference guest only its
+    /// files are sources, and only the other guests' files are changed.
+    /// </summary>
+    private void ScanAndShare(List<GuestTree> trees, long minimum, bool byReference, UnifyResult result, IOperationReporter reporter, CancellationToken cancel)
     {
-        // same filesystem and size first; one candidate per inode (hard links share anyway); on
-        // btrfs each guest's root is a subvolume with a device number and inode numbers of its own
-        var groups = files
-            .GroupBy(f => (trees[f.Guest].FileSystem, f.Size))
-            .Select(g => g.GroupBy(f => (f.Device, f.Inode)).Select(x => x.First()).ToList())
-            .Where(g => g.Count > 1 && (!byReference || (g.Any(f => trees[f.Guest].IsReference) && g.Any(f => !trees[f.Guest].IsReference))))
-            .ToList();
-        var groupOf = new Dictionary<Candidate, List<Candidate>>();
-        var pending = new Dictionary<List<Candidate>, int>();
-        foreach (var g in groups)
-        {
-            pending[g] = g.Count;
-            foreach (var f in g)
-            {
-                groupOf[f] = g;
-            }
-        }
-        // read the guests side by side (the n-th candidate of each guest, then the next), each in
-        // walk order, so sets of identical files are complete early and shared while reading goes on
-        var byGuest = files.Where(groupOf.ContainsKey).GroupBy(f => f.Guest).Select(g => g.ToList()).ToList();
-        var ordered = Enumerable.Range(0, byGuest.Count == 0 ? 0 : byGuest.Max(l => l.Count))
-            .SelectMany(k => byGuest.Where(l => k < l.Count).Select(l => l[k])).ToList();
-
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var hashes = new ConcurrentDictionary<Candidate, string>();
-        var ready = new System.Collections.Concurrent.BlockingCollection<(Candidate Source, List<Candidate> Targets)>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var token = stop.Token;
+        var buckets = new Dictionary<(string, long), SizeBucket>();
+        var sources = new Dictionary<(string, long, UInt128), Candidate>();
+        var waiting = new Dictionary<(string, long, UInt128), List<Candidate>>(); // read before their reference guest's file
+        using var toRead = new BlockingCollection<Candidate>();
+        using var toShare = new BlockingCollection<(Candidate Source, Candidate Target)>();
         var warnings = new ConcurrentQueue<string>();
-        var sets = 0;
-        // sharing: the kernel compares and shares each complete set while the readers go on
-        var sharing = Task.WhenAll(Enumerable.Range(0, Environment.ProcessorCount).Select(_ => Task.Run(() =>
+        long queued = 0, read = 0;
+        int walked = 0, readFailed = 0, shared = 0;
+        double scanSeconds = 0;
+
+        // a stage that fails stops the others: its error is the one reported
+        Task Stage(Action work) => Task.Run(() =>
         {
-            foreach (var w in ready.GetConsumingEnumerable(cancel))
+            try
             {
-                ShareWith(trees, w.Source, w.Targets, result, warnings, cancel);
+                work();
             }
-        })));
-        var total = Math.Max(1, ordered.Sum(f => f.Size));
-        var hashed = 0L;
-        try
-        {
-            InParallel(ordered, f =>
+            catch
             {
-                if (Hash(trees[f.Guest], f) is string h)
+                stop.Cancel();
+                throw;
+            }
+        });
+
+        void Queue(Candidate f)
+        {
+            Interlocked.Add(ref queued, f.Size);
+            toRead.Add(f, token);
+        }
+
+        var scan = Stage(() =>
+        {
+            try
+            {
+                Parallel.ForEach(Enumerable.Range(0, trees.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(4, 2 * Environment.ProcessorCount), CancellationToken = token }, i =>
                 {
-                    hashes[f] = h;
-                }
-                Interlocked.Add(ref hashed, f.Size);
-                var group = groupOf[f];
-                bool complete;
-                lock (pending)
-                {
-                    complete = --pending[group] == 0;
-                }
-                if (!complete)
-                {
-                    return;
-                }
-                // one source per set of identical files (the reference guest's when there is one)
-                foreach (var same in group.Where(hashes.ContainsKey).GroupBy(x => hashes[x]).Select(x => x.ToList()).Where(l => l.Count > 1))
-                {
-                    var source = byReference ? same.FirstOrDefault(x => trees[x.Guest].IsReference) : same[0];
-                    var targets = same.Where(x => x != source && (!byReference || !trees[x.Guest].IsReference)).ToList();
-                    if (source is not null && targets.Count > 0)
+                    var t = trees[i];
+                    // files are reopened by path later: what lies deeper than a path can reach is left alone
+                    foreach (var e in TreeWalk.Walk(t.Root.HostPath, dir => dir.Path is string p && !t.Excluded(p), token))
                     {
-                        Interlocked.Increment(ref sets);
-                        ready.Add((source, targets));
+                        if (!e.IsRegularFile || e.Path is not string path || e.Size < minimum || t.Excluded(path))
+                        {
+                            continue;
+                        }
+                        t.Result.FilesScanned++;
+                        t.Result.BytesScanned += e.Size;
+                        var f = new Candidate(i, path, e.Size, e.Device, e.Inode);
+                        List<Candidate>? now = null;
+                        lock (buckets)
+                        {
+                            if (!buckets.TryGetValue((t.FileSystem, e.Size), out var b))
+                            {
+                                buckets[(t.FileSystem, e.Size)] = b = new SizeBucket();
+                            }
+                            if (!b.Inodes.Add((e.Device, e.Inode)))
+                            {
+                                continue; // a hard link of a file already found shares its storage anyway
+                            }
+                            b.HasReference |= t.IsReference;
+                            b.HasOther |= !t.IsReference;
+                            if (b.Reading)
+                            {
+                                now = new List<Candidate> { f };
+                            }
+                            else if (byReference ? b.HasReference && b.HasOther : b.Inodes.Count > 1)
+                            {
+                                b.Reading = true;
+                                b.Held.Add(f);
+                                now = b.Held.ToList();
+                                b.Held.Clear();
+                            }
+                            else
+                            {
+                                b.Held.Add(f);
+                            }
+                        }
+                        now?.ForEach(Queue);
+                    }
+                    Interlocked.Increment(ref walked);
+                });
+                scanSeconds = clock.Elapsed.TotalSeconds;
+            }
+            finally
+            {
+                toRead.CompleteAdding();
+            }
+        });
+
+        var readersLeft = Math.Max(4, 2 * Environment.ProcessorCount);
+        var readers = Enumerable.Range(0, readersLeft).Select(_ => Stage(() =>
+        {
+            try
+            {
+                foreach (var f in toRead.GetConsumingEnumerable(token))
+                {
+                    var t = trees[f.Guest];
+                    var hash = Hash(t, f);
+                    Interlocked.Add(ref read, f.Size);
+                    if (hash is not UInt128 h)
+                    {
+                        Interlocked.Increment(ref readFailed);
+                        continue;
+                    }
+                    var key = (t.FileSystem, f.Size, h);
+                    List<(Candidate, Candidate)> pairs = new();
+                    lock (sources)
+                    {
+                        if (sources.TryGetValue(key, out var source))
+                        {
+                            if (!t.IsReference || !byReference)
+                            {
+                                pairs.Add((source, f));
+                            }
+                        }
+                        else if (!byReference || t.IsReference)
+                        {
+                            sources[key] = f;
+                            if (waiting.Remove(key, out var early))
+                            {
+                                pairs.AddRange(early.Select(x => (f, x)));
+                            }
+                        }
+                        else
+                        {
+                            (waiting.TryGetValue(key, out var l) ? l : waiting[key] = new List<Candidate>()).Add(f);
+                        }
+                    }
+                    foreach (var p in pairs)
+                    {
+                        toShare.Add(p, token);
                     }
                 }
-            }, () => 50 + (int)(Interlocked.Read(ref hashed) * 40 / total), "Reading candidates and sharing extents", reporter, cancel);
-        }
-        finally
+            }
+            finally
+            {
+                if (Interlocked.Decrement(ref readersLeft) == 0)
+                {
+                    toShare.CompleteAdding();
+                }
+            }
+        })).ToList();
+
+        // sharing: the kernel compares and shares while the walk and the readers go on
+        var sharers = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => Stage(() =>
         {
-            ready.CompleteAdding();
-            Wait(sharing, () => 90, "Sharing extents", reporter);
-            ready.Dispose();
-        }
-        result.FilesSkipped += ordered.Count - hashes.Count;
+            foreach (var (source, target) in toShare.GetConsumingEnumerable(token))
+            {
+                ShareWith(trees, source, new List<Candidate> { target }, result, warnings, token);
+                Interlocked.Increment(ref shared);
+            }
+        })).ToList();
+
+        Wait(Task.WhenAll(readers.Concat(sharers).Append(scan)), () => Volatile.Read(ref walked) < trees.Count
+            ? Volatile.Read(ref walked) * 40 / trees.Count
+            : 40 + (int)(Interlocked.Read(ref read) * 50 / Math.Max(1, Interlocked.Read(ref queued))), "Reading candidates and sharing extents", reporter);
+        result.FilesScanned = trees.Sum(t => t.Result.FilesScanned);
+        result.BytesScanned = trees.Sum(t => t.Result.BytesScanned);
+        result.FilesSkipped += readFailed;
         foreach (var w in warnings)
         {
             reporter.Warning(w);
         }
-        reporter.Verbose($"Read {ordered.Count} candidates of equal sizes ({total} bytes) and shared {sets} sets of identical files in {clock.Elapsed.TotalSeconds:F2} s.");
+        reporter.Verbose($"Scanned {result.FilesScanned} files ({result.BytesScanned} bytes) of {trees.Count} guests in {scanSeconds:F2} s; " +
+            $"read {Interlocked.Read(ref queued)} bytes of files with a size in common and shared {shared} files with {sources.Count} sources in {clock.Elapsed.TotalSeconds:F2} s.");
         reporter.Progress("Unifying guests", "Done", 100);
-    }
-
-    /// <summary>Runs work items on several threads; the calling thread (the only one that may report) shows progress meanwhile.</summary>
-    private static void InParallel<T>(IList<T> items, Action<T> body, Func<int> percent, string status, IOperationReporter reporter, CancellationToken cancel)
-    {
-        // load balancing hands out the items in their order, so the readers move through the disk together
-        var task = Task.Run(() => Parallel.ForEach(Partitioner.Create(items, loadBalance: true),
-            new ParallelOptions { MaxDegreeOfParallelism = Math.Max(4, 2 * Environment.ProcessorCount), CancellationToken = cancel }, body));
-        Wait(task, percent, status, reporter);
     }
 
     /// <summary>Waits for background work, reporting progress; rethrows its first real failure (ReflinkNotSupported, say), else the cancellation.</summary>
@@ -319,7 +382,7 @@ public sealed class Unifier
     }
 
     /// <summary>XxHash128 of a scanned file's content, read through a path with no symlink; null when it is no longer that file.</summary>
-    private static string? Hash(GuestTree tree, Candidate f)
+    private static UInt128? Hash(GuestTree tree, Candidate f)
     {
         var fd = tree.Root.OpenRegularNoFollow(f.Path);
         if (fd < 0)
@@ -341,7 +404,7 @@ public sealed class Unifier
                 hash.Append(buf.AsSpan(0, n));
                 read += n;
             }
-            return read == f.Size ? Convert.ToHexString(hash.GetCurrentHash()) : null;
+            return read == f.Size ? hash.GetCurrentHashAsUInt128() : null;
         }
         finally
         {
