@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a benchmark (as root): bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations]
-#                                          | unify [guests] [tree] [xfs,btrfs] | boot [iterations] | lxc [iterations] | many [guests] [throttle]
+#                                          | unify [guests] [tree] [xfs,btrfs] | boot [iterations] [tree] | lxc [iterations] | many [guests] [throttle]
 #                                          | userns [iterations] | snapshot [iterations] [tree] [btrfs,xfs]]
 # (unify installs duperemove, boot, lxc, many, userns and snapshot install systemd-container and lxc: their baselines;
 #  snapshot's tree defaults to the Debian tree the tests cache in /var/tmp/vserver-test-cache).

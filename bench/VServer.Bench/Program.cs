@@ -18,7 +18,7 @@ using VServer.Config;
 //   many [guests] [throttle]: that many idle guests started and stopped at once, against LXC
 //   snapshot [iterations] [tree] [btrfs,xfs]: Checkpoint- and Restore-VServerGuest of a guest holding the tree against
 //                      lxc-snapshot and lxc-snapshot -r of a container on the same tree and filesystem (time, and the bytes only the snapshot holds)
-//   boot [iterations]: a Debootstrap guest's build (cold, cached, clone) and its systemd boot to "running"
+//   boot [iterations] [tree]: a Debootstrap guest's build (cold, cached, clone; skipped when a tree is given) and its systemd boot to "running"
 //                      against systemd-nspawn -b and lxc-start on copies of the same tree
 var mode = args.Length > 0 && !char.IsDigit(args[0][0]) ? args[0] : "lifecycle";
 var rest = mode == "lifecycle" && (args.Length == 0 || char.IsDigit(args[0][0])) ? args : args[1..];
@@ -63,7 +63,7 @@ try
             }
             break;
         case "boot":
-            Boot(Arg(0, 5));
+            Boot(Arg(0, 5), rest.Length > 1 && rest[1].Length > 0 ? rest[1] : null);
             break;
         case "lxc":
             AgainstLxc(Arg(0, 10));
@@ -81,7 +81,7 @@ try
             }
             break;
         default:
-            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree] [xfs,btrfs] | boot [iterations] | lxc [iterations] | many [guests] [throttle] | userns [iterations] | snapshot [iterations] [tree] [btrfs,xfs]]");
+            Console.Error.WriteLine("usage: bench/run.sh [lifecycle [iterations] [idle-guests] | contexts [guests] [processes-per-guest] [iterations] | unify [guests] [tree] [xfs,btrfs] | boot [iterations] [tree] | lxc [iterations] | many [guests] [throttle] | userns [iterations] | snapshot [iterations] [tree] [btrfs,xfs]]");
             return 2;
     }
     return 0;
@@ -529,23 +529,34 @@ void ManyAgainstLxc(int count, int throttle)
     Console.WriteLine($"stop all:  Stop-VServerGuest {vsStop:F1} s  lxc-stop {lxcStop:F1} s  ratio {vsStop / lxcStop:F2}");
 }
 
-void Boot(int iterations)
+void Boot(int iterations, string? cachedTree)
 {
-    // builds: a cold package cache, the same cache warm, a clone of the result
-    var cacheRoot = Path.Combine(baseDir, "cache");
-    double Build(string name, IRootBuilder builder)
+    string tree;
+    if (cachedTree is null)
     {
-        var sw = Stopwatch.StartNew();
-        store.Create(new GuestConfig(name) { InitStyle = InitStyle.Auto }, builder);
-        names.Add(name);
-        return sw.Elapsed.TotalSeconds;
+        // builds: a cold package cache, the same cache warm, a clone of the result
+        var cacheRoot = Path.Combine(baseDir, "cache");
+        double Build(string name, IRootBuilder builder)
+        {
+            var sw = Stopwatch.StartNew();
+            store.Create(new GuestConfig(name) { InitStyle = InitStyle.Auto }, builder);
+            names.Add(name);
+            return sw.Elapsed.TotalSeconds;
+        }
+        IRootBuilder Debootstrap() => new DebootstrapBuilder(new DebootstrapOptions { Distribution = "bookworm", Include = new[] { "systemd-sysv" }, CacheRoot = cacheRoot });
+        var cold = Build("debcold", Debootstrap());
+        var warm = Build("debwarm", Debootstrap());
+        tree = store.RootOf(store.ReadConfig("debwarm"));
+        var clone = Build("debclone", RootBuilders.For(BuildMethod.Clone, source: tree));
+        Console.WriteLine($"build (bookworm minbase + systemd-sysv): cold {cold:F1} s, cached packages {warm:F1} s, clone of the tree {clone:F1} s");
     }
-    IRootBuilder Debootstrap() => new DebootstrapBuilder(new DebootstrapOptions { Distribution = "bookworm", Include = new[] { "systemd-sysv" }, CacheRoot = cacheRoot });
-    var cold = Build("debcold", Debootstrap());
-    var warm = Build("debwarm", Debootstrap());
-    var tree = store.RootOf(store.ReadConfig("debwarm"));
-    var clone = Build("debclone", RootBuilders.For(BuildMethod.Clone, source: tree));
-    Console.WriteLine($"build (bookworm minbase + systemd-sysv): cold {cold:F1} s, cached packages {warm:F1} s, clone of the tree {clone:F1} s");
+    else
+    {
+        // boot only, on a tree built before (the tests' cache): no build is measured
+        tree = cachedTree;
+        store.Create(new GuestConfig("debclone") { InitStyle = InitStyle.Auto }, RootBuilders.For(BuildMethod.Clone, source: tree));
+        names.Add("debclone");
+    }
 
     // "running" as systemd says it, polled every 20 ms the same way for all three: nsenter into the
     // guest's init (runc exec or lxc-attach as the poll would cost the booting guest CPU time
@@ -560,8 +571,11 @@ void Boot(int iterations)
         }
         throw new TimeoutException("the guest did not finish booting");
     }
+    static string NsenterState(string pid) =>
+        HostProcess.Run("nsenter", new[] { "-t", pid, "-m", "-u", "-i", "-n", "-p", "systemctl", "is-system-running" }).StandardOutput;
 
-    var vs = Measure(iterations, () =>
+    // each contender: boot (timed) and shut down (not timed)
+    (Action Boot, Action Down) InProcess = (() =>
     {
         rt.Start("debclone");
         var init = rt.Status("debclone").InitPid!.Value.ToString(CultureInfo.InvariantCulture);
@@ -569,35 +583,37 @@ void Boot(int iterations)
     }, () => rt.Stop("debclone", TimeSpan.FromSeconds(10)));
 
     // the same start as typed: `vserver debclone start`, a new (native) process, as lxc-start is
-    var vsCli = Measure(iterations, () =>
+    (Action Boot, Action Down) AsTyped = (() =>
     {
         Vs("debclone", "start");
         var init = rt.Status("debclone").InitPid!.Value.ToString(CultureInfo.InvariantCulture);
         WaitRunning(() => NsenterState(init));
     }, () => rt.Stop("debclone", TimeSpan.FromSeconds(10)));
 
-    static string NsenterState(string pid) =>
-        HostProcess.Run("nsenter", new[] { "-t", pid, "-m", "-u", "-i", "-n", "-p", "systemctl", "is-system-running" }).StandardOutput;
-
     // systemd-nspawn -b on a copy of the tree: its init found as nspawn's child, entered with nsenter
     var nsTree = Path.Combine(baseDir, "nspawn-tree");
     Check("cp", "-a", "--reflink=auto", tree + "/.", nsTree);
-    var nspawn = Measure(iterations, () =>
+    Process? nspawnProcess = null;
+    int? nspawnInit = null;
+    (Action Boot, Action Down) Nspawn = (() =>
     {
-        var p = Process.Start(new ProcessStartInfo("systemd-nspawn") { ArgumentList = { "-D", nsTree, "-b", "-q", "--register=no", "--console=passive", "--keep-unit" }, UseShellExecute = false })!;
-        int? init = null;
+        var p = nspawnProcess = Process.Start(new ProcessStartInfo("systemd-nspawn") { ArgumentList = { "-D", nsTree, "-b", "-q", "--register=no", "--console=passive", "--keep-unit" }, UseShellExecute = false })!;
+        nspawnInit = null;
         WaitRunning(() =>
         {
-            init ??= Directory.GetDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            nspawnInit ??= Directory.GetDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
                 .FirstOrDefault(pid => pid > 0 && ProcFs.Stat(pid) is { Comm: "systemd" } st && st.ParentId == p.Id) is var found and > 0 ? found : null;
-            return init is int i ? NsenterState(i.ToString(CultureInfo.InvariantCulture)) : "";
+            return nspawnInit is int i ? NsenterState(i.ToString(CultureInfo.InvariantCulture)) : "";
         });
+    }, () =>
+    {
         // end the container's init first: nspawn killed alone leaves it running, orphaned
-        VServer.Native.Sys.Signal(init!.Value, 9);
-        p.WaitForExit();
-    }, () => Thread.Sleep(200));
+        VServer.Native.Sys.Signal(nspawnInit!.Value, 9);
+        nspawnProcess!.WaitForExit();
+        Thread.Sleep(200);
+    });
 
-    // lxc-start on another copy, entered with lxc-attach
+    // lxc-start on another copy
     var lxcPath = Path.Combine(baseDir, "lxc");
     var lxcTree = Path.Combine(baseDir, "lxc-tree");
     Check("cp", "-a", "--reflink=auto", tree + "/.", lxcTree);
@@ -606,18 +622,50 @@ void Boot(int iterations)
         "lxc.include = /usr/share/lxc/config/common.conf\n" +
         $"lxc.rootfs.path = dir:{lxcTree}\nlxc.uts.name = deb\nlxc.net.0.type = empty\n" +
         "lxc.apparmor.profile = unconfined\nlxc.init.cmd = /sbin/init\n");
-    var lxc = Measure(iterations, () =>
+    (Action Boot, Action Down) Lxc = (() =>
     {
         Check("lxc-start", "-n", "deb", "-P", lxcPath, "-d");
         var pid = HostProcess.Run("lxc-info", new[] { "-n", "deb", "-P", lxcPath, "-p", "-H" }).StandardOutput.Trim();
         WaitRunning(() => NsenterState(pid));
     }, () => Check("lxc-stop", "-n", "deb", "-P", lxcPath, "-k"));
 
-    Console.WriteLine($"boot to \"running\" (systemd), median of {iterations}:");
-    Console.WriteLine($"  VServer (GuestRuntime.Start, {OciRuntime.Resolve(paths).Name} under conmon): {vs:F0} ms");
-    Console.WriteLine($"  VServer (vserver debclone start, as typed): {vsCli:F0} ms");
-    Console.WriteLine($"  systemd-nspawn -b: {nspawn:F0} ms   ratio VServer/nspawn {vs / nspawn:F2} (as typed {vsCli / nspawn:F2})");
-    Console.WriteLine($"  lxc-start -d:      {lxc:F0} ms   ratio VServer/LXC {vs / lxc:F2} (as typed {vsCli / lxc:F2})");
+    // interleaved rounds: each round boots all four once, the order turning by one each round, so a
+    // slow stretch of the machine falls on all of them alike; the ratios are taken within each round
+    var contenders = new[] { InProcess, AsTyped, Nspawn, Lxc };
+    var samples = contenders.Select(_ => new List<double>()).ToArray();
+    foreach (var c in contenders)
+    {
+        c.Boot(); c.Down(); // warm, not timed: the runtime probe, lxcfs, the JIT, each tree's first read
+    }
+    for (var round = 0; round < iterations; round++)
+    {
+        for (var k = 0; k < contenders.Length; k++)
+        {
+            var c = (round + k) % contenders.Length;
+            var sw = Stopwatch.StartNew();
+            contenders[c].Boot();
+            samples[c].Add(sw.Elapsed.TotalMilliseconds);
+            contenders[c].Down();
+        }
+    }
+    static double Median(IEnumerable<double> xs)
+    {
+        var l = xs.OrderBy(x => x).ToList();
+        return l.Count % 2 == 1 ? l[l.Count / 2] : (l[l.Count / 2 - 1] + l[l.Count / 2]) / 2;
+    }
+    string Ratios(int a, int b)
+    {
+        var r = Enumerable.Range(0, iterations).Select(i => samples[a][i] / samples[b][i]).ToList();
+        return $"{Median(samples[a]) / Median(samples[b]):F2} (within rounds: median {Median(r):F2}, {r.Count(x => x <= 1.0)} of {iterations} rounds <= 1.0, range {r.Min():F2}-{r.Max():F2})";
+    }
+    Console.WriteLine($"boot to \"running\" (systemd), {iterations} interleaved rounds, medians:");
+    Console.WriteLine($"  VServer (GuestRuntime.Start, {OciRuntime.Resolve(paths).Name} under conmon): {Median(samples[0]):F0} ms");
+    Console.WriteLine($"  VServer (vserver debclone start, as typed): {Median(samples[1]):F0} ms");
+    Console.WriteLine($"  systemd-nspawn -b: {Median(samples[2]):F0} ms");
+    Console.WriteLine($"  lxc-start -d:      {Median(samples[3]):F0} ms");
+    Console.WriteLine($"  VServer / nspawn:  {Ratios(0, 2)}; as typed {Ratios(1, 2)}");
+    Console.WriteLine($"  VServer / LXC:     {Ratios(0, 3)}; as typed {Ratios(1, 3)}");
+    Console.WriteLine("  rounds (ms, in process / as typed / nspawn / LXC): " + string.Join("; ", Enumerable.Range(0, iterations).Select(i => string.Join("/", samples.Select(l => l[i].ToString("F0", CultureInfo.InvariantCulture))))));
 }
 
 static double Measure(int n, Action work, Action? after = null, int warmup = 0, Action? before = null)
