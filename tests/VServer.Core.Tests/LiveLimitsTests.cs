@@ -117,11 +117,16 @@ public class LiveLimitsTests
         var warnings = new WarningList();
         g.Store.Update(g.Name, new GuestSettings { Nice = 5 }, warnings);
         Assert.Equal(new[] { 5 }, Nices());
+        // a command run in the guest afterwards starts at the guest's value too (field 19 of its stat)
+        int ExecNice() => int.Parse(g.Sh("cat /proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[16], CultureInfo.InvariantCulture);
+        Assert.Equal(5, ExecNice());
 
         g.Store.Update(g.Name, new GuestSettings { Nice = -3 }, warnings);
         Assert.Equal(new[] { -3 }, Nices());
+        Assert.Equal(-3, ExecNice());
         g.Store.Update(g.Name, new GuestSettings { Clear = new[] { "Nice" } }, warnings);
         Assert.Equal(new[] { 0 }, Nices());
+        Assert.Equal(0, ExecNice());
         Assert.Empty(warnings.Warnings);
 
         // what cannot change live is named, shown as pending, and applied by the next start

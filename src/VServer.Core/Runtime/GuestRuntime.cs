@@ -899,7 +899,7 @@ public sealed class GuestRuntime
     public int Exec(string name, ExecRequest request, Action<string>? onOutput, Action<string>? onError, CancellationToken cancel = default, int outputLimit = 0)
     {
         using var exec = PrepareExec(name, request, terminal: false);
-        var r = HostProcess.Run(exec.Runtime.Program, exec.Runtime.GlobalArgs.Concat(exec.Args), cancel, onOutput, onError, input: request.Input, outputLimit: outputLimit);
+        var r = HostProcess.Run(exec.Program, exec.Arguments, cancel, onOutput, onError, input: request.Input, outputLimit: outputLimit);
         return r.ExitCode;
     }
 
@@ -911,7 +911,7 @@ public sealed class GuestRuntime
     public int ExecAttached(string name, ExecRequest request)
     {
         using var exec = PrepareExec(name, request, terminal: false);
-        return HostProcess.RunInteractive(exec.Runtime.Program, exec.Runtime.GlobalArgs.Concat(exec.Args));
+        return HostProcess.RunInteractive(exec.Program, exec.Arguments);
     }
 
     /// <summary>An interactive shell on this process's terminal.</summary>
@@ -923,7 +923,7 @@ public sealed class GuestRuntime
         {
             Environment = new Dictionary<string, string> { ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "linux" },
         }, terminal: IsTerminal());
-        return HostProcess.RunInteractive(exec.Runtime.Program, exec.Runtime.GlobalArgs.Concat(exec.Args));
+        return HostProcess.RunInteractive(exec.Program, exec.Arguments);
     }
 
     private static bool IsTerminal() => !Console.IsInputRedirected && !Console.IsOutputRedirected;
@@ -934,6 +934,29 @@ public sealed class GuestRuntime
         public required OciRuntime Runtime { get; init; }
         public required List<string> Args { get; init; }
         public required string ProcessFile { get; init; }
+
+        /// <summary>The guest's nice value (its Nice setting as its running processes have it): the command starts with it.</summary>
+        public int Nice { get; init; }
+
+        /// <summary>
+        /// The program to start: the runtime, or for a guest with a nice value coreutils' <c>nice</c>
+        /// in front of it. The runtime's exec and the command it starts inherit the value, so the
+        /// command never runs, not even for a moment, ahead of the guest's own processes.
+        /// </summary>
+        public string Program => NiceBy == 0 ? Runtime.Program : HostProcess.Find("nice") ?? throw new VServerException("NiceNotFound", ErrorKind.NotInstalled,
+            $"The guest runs at nice {Nice}: its commands are started through nice (Debian package 'coreutils'), which was not found.", "nice");
+
+        public IEnumerable<string> Arguments
+        {
+            get
+            {
+                var runtime = Runtime.GlobalArgs.Concat(Args);
+                return NiceBy == 0 ? runtime : new[] { "-n", NiceBy.ToString(CultureInfo.InvariantCulture), Runtime.Program }.Concat(runtime);
+            }
+        }
+
+        // nice -n adds to the caller's own value
+        private int NiceBy => Nice - (ProcFs.Stat(Environment.ProcessId)?.Nice ?? 0);
 
         public void Dispose()
         {
@@ -1014,7 +1037,7 @@ public sealed class GuestRuntime
         var file = Path.Combine(run.Dir, "exec-" + Guid.NewGuid().ToString("N")[..12] + ".json");
         AtomicFile.WriteAllText(file, process.ToJsonString());
         var args = new List<string> { "exec", "--process", file, run.Id };
-        return new PreparedExec { Runtime = new OciRuntime(state.Runtime, state.RuntimeRoot), Args = args, ProcessFile = file };
+        return new PreparedExec { Runtime = new OciRuntime(state.Runtime, state.RuntimeRoot), Args = args, ProcessFile = file, Nice = LiveSettings.AppliedNice(state) };
     }
 
     /// <summary>uid[:gid] for a user name or number, looked up in the guest's own passwd (read as hostile data, in-root).</summary>

@@ -136,7 +136,7 @@ public static class LiveSettings
             throw;
         }
         var undoLimits = () => { undoCgroup(); undoAddresses?.Invoke(); };
-        var appliedNice = state.Applied is { } a && a.TryGetValue("Nice", out var n) && int.TryParse(n, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : 0;
+        var appliedNice = AppliedNice(state);
         var wantNice = after.Nice ?? 0;
         if (appliedNice == wantNice)
         {
@@ -177,6 +177,10 @@ public static class LiveSettings
         }
         return result;
     }
+
+    /// <summary>The nice value a running guest's processes were given (at its start or by a live change); 0 when none.</summary>
+    public static int AppliedNice(RunState state) =>
+        state.Applied is { } a && a.TryGetValue("Nice", out var n) && int.TryParse(n, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : 0;
 
     /// <summary>
     /// Moves every thread of the guest's processes by <paramref name="delta"/>, never below
