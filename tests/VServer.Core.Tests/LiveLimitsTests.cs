@@ -244,6 +244,15 @@ public class LiveLimitsTests
             Assert.Contains("Interface", Assert.Single(warnings.Warnings), StringComparison.Ordinal);
             Assert.Equal(new[] { "Interface" }, a.Store.Get(a.Name).PendingRestart);
             Assert.Contains($"{net}.4/24", a.Sh("ip addr show dev eth0"));
+
+            // the host's rules are made again (b restarts on the bridge) and keep the address a runs
+            // with: a pending change moves nothing until a's next start
+            b.Runtime.Stop(b.Name, TimeSpan.Zero);
+            b.Runtime.Start(b.Name);
+            rules = Rules();
+            Assert.Contains($"{net}.4", rules);
+            Assert.DoesNotContain($"{net}.5", rules);
+            Assert.Equal(0, b.Exec("/bin/sh", "-c", $"ping -c 2 -W 2 {net}.4 > /dev/null").Code);
         }
         finally
         {

@@ -139,7 +139,7 @@ public static class HostFirewall
 
     private static string ChainOf(Port p) => "port_" + p.HostLink.Replace('.', '_').Replace('-', '_');
 
-    /// <summary>The bridges in use now: every guest whose namespace exists (running or starting) in Bridge mode, by bridge.</summary>
+    /// <summary>The bridges in use now: every guest whose namespace exists (running or starting) in Bridge mode, by bridge, each with the network it runs with.</summary>
     public static IReadOnlyList<BridgeUse> Uses(GuestStore store)
     {
         var bridges = new BridgeStore(store.Paths);
@@ -149,7 +149,8 @@ public static class HostFirewall
             GuestConfig c;
             try
             {
-                c = store.ReadConfig(name);
+                // a running guest's network as it runs: a change waiting for its next start moves nothing here
+                c = LiveSettings.NetworkAsApplied(store.ReadConfig(name), new RunDirectory(store.Paths, name).ReadState());
             }
             catch (VServerException)
             {

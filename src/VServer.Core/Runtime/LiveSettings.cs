@@ -178,6 +178,38 @@ public static class LiveSettings
         return result;
     }
 
+    /// <summary>
+    /// The configuration with the network a running guest was started with (or changed to live):
+    /// its mode, bridge, interfaces and published ports as its start applied them. A change that
+    /// waits for the next start must not move the host's rules for the guest, which would block the
+    /// addresses it still has and let through the ones it does not. The configuration itself when
+    /// the state recorded nothing (a state of an older VServer) or a recorded value does not read back.
+    /// </summary>
+    public static GuestConfig NetworkAsApplied(GuestConfig config, RunState? state)
+    {
+        if (state?.Applied is not { } a || !a.TryGetValue("Interface", out var interfaces) || !a.TryGetValue("NetworkMode", out var mode) ||
+            !a.TryGetValue("Bridge", out var bridge) || !a.TryGetValue("Publish", out var publish))
+        {
+            return config;
+        }
+        static IEnumerable<string> Lines(string v) => v.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        const string noDev = " (nodev)";
+        try
+        {
+            var c = config.Clone();
+            c.NetworkMode = Enum.Parse<NetworkMode>(mode);
+            c.Bridge = bridge.Length == 0 ? null : bridge;
+            c.Interfaces = Lines(interfaces).Select(l => l.EndsWith(noDev, StringComparison.Ordinal) && InterfaceSpec.Parse(l[..^noDev.Length]) is var i
+                ? new InterfaceSpec(i.Address, i.Prefix, i.Device, i.Name, noDev: true) : InterfaceSpec.Parse(l)).ToList();
+            c.Publish = Lines(publish).Select(PortMapping.Parse).ToList();
+            return c;
+        }
+        catch (Exception e) when (e is VServerException or ArgumentException)
+        {
+            return config;
+        }
+    }
+
     /// <summary>The nice value a running guest's processes were given (at its start or by a live change); 0 when none.</summary>
     public static int AppliedNice(RunState state) =>
         state.Applied is { } a && a.TryGetValue("Nice", out var n) && int.TryParse(n, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : 0;

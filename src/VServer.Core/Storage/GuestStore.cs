@@ -469,7 +469,7 @@ public sealed class GuestStore
         }
         if (addressesChanged)
         {
-            // the host's rules (anti-spoofing, published ports) read the configuration, which holds the new addresses now
+            // the host's rules (anti-spoofing, published ports) follow what the guest runs with, which the state now says holds the new addresses
             try
             {
                 using var networkLock = GuestNetwork.NetworkLock(Paths);
