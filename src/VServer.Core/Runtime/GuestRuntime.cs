@@ -587,7 +587,6 @@ public sealed class GuestRuntime
     }
 
     /// <summary>The <c>vserver</c> program conmon calls back: VSERVER_CLI, else beside this assembly.</summary>
-    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "An empty location (the native vserver command) falls back to AppContext.BaseDirectory.")]
     public static string? CliPath()
     {
         var env = Environment.GetEnvironmentVariable("VSERVER_CLI");
@@ -595,11 +594,27 @@ public sealed class GuestRuntime
         {
             return File.Exists(env) ? Path.GetFullPath(env) : null;
         }
+        return ModuleProgram("vserver");
+    }
+
+    /// <summary>A native program shipped beside the vserver command (vserver-hybrid); null when it is not there.</summary>
+    public static string? CompanionProgram(string name) =>
+        CliPath() is string cli && Path.GetDirectoryName(cli) is string dir ? Executable(Path.Combine(dir, name)) : null;
+
+    /// <summary>A native program of the module's folder, beside this assembly.</summary>
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "An empty location (the native vserver command) falls back to AppContext.BaseDirectory.")]
+    private static string? ModuleProgram(string name)
+    {
         // the module's folder; the vserver command itself is one native file there, whose assembly has no location
         var location = typeof(GuestRuntime).Assembly.Location;
         var dir = location.Length > 0 ? Path.GetDirectoryName(location) : AppContext.BaseDirectory;
-        var p = dir is null ? null : Path.Combine(dir, "vserver");
-        if (p is null || !File.Exists(p))
+        return dir is null ? null : Executable(Path.Combine(dir, name));
+    }
+
+    /// <summary>The file, made executable when it came without the bits; null when it is not there or cannot be.</summary>
+    private static string? Executable(string p)
+    {
+        if (!File.Exists(p))
         {
             return null;
         }
