@@ -60,10 +60,11 @@ internal static class HostCommands
                 Console.Error.WriteLine($"vtop: No guest named '{VisibleText.Of(name)}'. [GuestNotFound]");
                 return 1;
             }
-            return new GuestRuntime(store).ExecAttached(name, new ExecRequest(new[] { "top" }.Concat(args[1..]).ToArray())
+            new GuestRuntime(store).ExecAttached(name, new ExecRequest(new[] { "top" }.Concat(args[1..]).ToArray())
             {
                 Environment = new Dictionary<string, string> { ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "linux" },
             });
+            return 127;
         }
         var top = HostProcess.Find("top") ?? throw new VServerException("TopNotFound", ErrorKind.NotInstalled, "vtop needs top (Debian package procps).", "top");
         Console.Error.WriteLine("vtop: the host's top shows no contexts: vtop GUEST shows one guest as it sees itself, vps tags every process with its context.");

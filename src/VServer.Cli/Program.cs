@@ -227,25 +227,29 @@ public static class Program
                         return UsageError();
                     }
                     // stdin, stdout and stderr pass straight through: piped input and a terminal's answers reach the command
-                    return runtime.ExecAttached(name, new ExecRequest(args[2..]));
+                    runtime.ExecAttached(name, new ExecRequest(args[2..]));
+                    return 127;
                 case "suexec":
                     if (args.Length < 4)
                     {
                         return UsageError();
                     }
-                    return runtime.ExecAttached(name, new ExecRequest(args[3..]) { User = args[2] });
+                    runtime.ExecAttached(name, new ExecRequest(args[3..]) { User = args[2] });
+                    return 127;
                 case "service":
                     if (args.Length < 4)
                     {
                         return UsageError();
                     }
-                    return runtime.ExecAttached(name, new ExecRequest(GuestServices.Service(ServiceName(args[2]), args[3..])));
+                    runtime.ExecAttached(name, new ExecRequest(GuestServices.Service(ServiceName(args[2]), args[3..])));
+                    return 127;
                 case "chkconfig":
                     if (args.Length is < 3 or > 4 || (args.Length == 4 && args[3] is not ("on" or "off")))
                     {
                         return UsageError();
                     }
-                    return runtime.ExecAttached(name, new ExecRequest(GuestServices.ChkConfig(ServiceName(args[2]), args.Length == 4 ? args[3] : null)));
+                    runtime.ExecAttached(name, new ExecRequest(GuestServices.ChkConfig(ServiceName(args[2]), args.Length == 4 ? args[3] : null)));
+                    return 127;
                 case "delete":
                     return Delete(name, store, reporter, Say, cancel.Token);
                 case "unify":

@@ -50,6 +50,32 @@ public sealed class VserverCommandTests
         Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
     }
 
+    /// <summary>
+    /// `vserver NAME exec` becomes the runtime's exec: the command's exit status and output are its
+    /// own, SIGPIPE is at its default in it (.NET ignores it, and an ignored signal would survive
+    /// the exec), its process description is handed over in memory (no file in the run directory),
+    /// and no descriptor of the vserver command reaches the guest.
+    /// </summary>
+    [GuestFact]
+    public void ExecReplacesTheCommandWithTheRuntimesExecAndLeavesNothingBehind()
+    {
+        using var g = new LiveGuest();
+        var runDir = g.Runtime.Run(g.Name).Dir;
+        var before = Directory.GetFileSystemEntries(runDir).Order().ToArray();
+        var r = Cli(g, g.Name, "exec", "/bin/sh", "-c", "echo out; echo err >&2; exit 7");
+        Assert.Equal(7, r.ExitCode);
+        Assert.Equal("out\n", r.StandardOutput);
+        Assert.Equal("err\n", r.StandardError);
+        Assert.Equal("piped\n", CliWithInput(g, "piped\n", g.Name, "exec", "cat").StandardOutput);
+        // SigIgn of the command's status: bit 13 (SIGPIPE, signal 13) must be clear
+        var sigIgn = Regex.Match(Cli(g, g.Name, "exec", "cat", "/proc/self/status").StandardOutput, @"SigIgn:\s+([0-9a-f]+)").Groups[1].Value;
+        Assert.Equal(0UL, Convert.ToUInt64(sigIgn, 16) & (1UL << 12));
+        // the command's descriptors: its standard ones only (fd 3 is ls's own listing)
+        var fds = Cli(g, g.Name, "exec", "/bin/sh", "-c", "ls /proc/self/fd").StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(new[] { "0", "1", "2", "3" }, fds.Order().ToArray());
+        Assert.Equal(before, Directory.GetFileSystemEntries(runDir).Order().ToArray());
+    }
+
     [GuestFact]
     public void NamesAsPathsOptionsAndUnknownVerbs()
     {

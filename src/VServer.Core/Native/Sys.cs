@@ -268,6 +268,74 @@ internal static unsafe partial class Sys
         Check(fcntl(fd, F_SETFD, inheritable ? 0 : FD_CLOEXEC), "fcntl(F_SETFD)", null);
     }
 
+    /// <summary>
+    /// An anonymous in-memory file (memfd_create, close-on-exec) holding <paramref name="content"/>:
+    /// a file handed to a child by descriptor (<c>/proc/self/fd/N</c>), with nothing written to disk.
+    /// </summary>
+    public static int MemoryFile(string name, ReadOnlySpan<byte> content)
+    {
+        var fd = sys_memfd_create(name, 1 /* MFD_CLOEXEC */);
+        if (fd < 0)
+        {
+            throw new SyscallException("memfd_create", name, Marshal.GetLastPInvokeError());
+        }
+        try
+        {
+            WriteAll(fd, content, name);
+            return fd;
+        }
+        catch
+        {
+            Close(fd);
+            throw;
+        }
+    }
+
+    /// <summary>execv(2): replaces this process with the program; returns only by throwing.</summary>
+    public static void Exec(string path, IReadOnlyList<string> args)
+    {
+        var argv = new IntPtr[args.Count + 2];
+        try
+        {
+            argv[0] = Marshal.StringToCoTaskMemUTF8(path);
+            for (var i = 0; i < args.Count; i++)
+            {
+                argv[i + 1] = Marshal.StringToCoTaskMemUTF8(args[i]);
+            }
+            // what .NET ignores (SIGPIPE) or blocks would stay so across execv: the program starts
+            // with every signal at its default and none blocked, as a child .NET starts does
+            for (var sig = 1; sig < 65; sig++)
+            {
+                if (sig is not (9 or 19 or 32 or 33))
+                {
+                    sys_signal(sig, IntPtr.Zero /* SIG_DFL */);
+                }
+            }
+            UnblockAllSignals();
+            fixed (IntPtr* a = argv)
+            {
+                sys_execv(argv[0], a);
+            }
+            throw new SyscallException("execv", path, Marshal.GetLastPInvokeError());
+        }
+        finally
+        {
+            foreach (var p in argv)
+            {
+                Marshal.FreeCoTaskMem(p);
+            }
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "memfd_create", SetLastError = true)]
+    private static extern int sys_memfd_create([MarshalAs(UnmanagedType.LPUTF8Str)] string name, uint flags);
+
+    [DllImport("libc", EntryPoint = "signal", SetLastError = true)]
+    private static extern IntPtr sys_signal(int sig, IntPtr handler);
+
+    [DllImport("libc", EntryPoint = "execv", SetLastError = true)]
+    private static extern int sys_execv(IntPtr path, IntPtr* argv);
+
     // Tmds.LibC 0.5 has no kill(2) or setpriority(2); these two come straight from libc.
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int sys_kill(int pid, int sig);

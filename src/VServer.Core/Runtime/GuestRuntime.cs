@@ -914,7 +914,7 @@ public sealed class GuestRuntime
     public int Exec(string name, ExecRequest request, Action<string>? onOutput, Action<string>? onError, CancellationToken cancel = default, int outputLimit = 0)
     {
         using var exec = PrepareExec(name, request, terminal: false);
-        var r = HostProcess.Run(exec.Program, exec.Arguments, cancel, onOutput, onError, input: request.Input, outputLimit: outputLimit);
+        var r = HostProcess.Run(exec.Program, exec.Arguments, cancel, onOutput, onError, inheritFd: exec.ProcessFd, input: request.Input, outputLimit: outputLimit);
         return r.ExitCode;
     }
 
@@ -922,11 +922,13 @@ public sealed class GuestRuntime
     /// Runs a command inside a running guest on this process's own standard input, output and
     /// error (the <c>vserver NAME exec</c> command): a pipe, a file or a terminal passes straight
     /// through, so <c>apt-get</c>'s questions can be answered. No terminal is allocated in the guest.
+    /// This process becomes the runtime's exec (execv), so the command's exit status and the
+    /// signals sent to it are the command's own; returns only by throwing.
     /// </summary>
-    public int ExecAttached(string name, ExecRequest request)
+    public void ExecAttached(string name, ExecRequest request)
     {
-        using var exec = PrepareExec(name, request, terminal: false);
-        return HostProcess.RunInteractive(exec.Program, exec.Arguments);
+        var exec = PrepareExec(name, request, terminal: false);
+        HostProcess.Replace(exec.Program, exec.Arguments.ToList(), exec.ProcessFd);
     }
 
     /// <summary>An interactive shell on this process's terminal.</summary>
@@ -938,17 +940,19 @@ public sealed class GuestRuntime
         {
             Environment = new Dictionary<string, string> { ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "linux" },
         }, terminal: IsTerminal());
-        return HostProcess.RunInteractive(exec.Program, exec.Arguments);
+        return HostProcess.RunInteractive(exec.Program, exec.Arguments, exec.ProcessFd);
     }
 
     private static bool IsTerminal() => !Console.IsInputRedirected && !Console.IsOutputRedirected;
 
-    /// <summary>A runtime <c>exec</c> ready to run, and its process file, deleted when disposed.</summary>
+    /// <summary>A runtime <c>exec</c> ready to run, and its process file (in memory, by descriptor), closed when disposed.</summary>
     private sealed class PreparedExec : IDisposable
     {
         public required OciRuntime Runtime { get; init; }
         public required List<string> Args { get; init; }
-        public required string ProcessFile { get; init; }
+
+        /// <summary>The process JSON in an anonymous memory file; the runtime reads it as /proc/self/fd/N.</summary>
+        public required int ProcessFd { get; init; }
 
         /// <summary>The guest's nice value (its Nice setting as its running processes have it): the command starts with it.</summary>
         public int Nice { get; init; }
@@ -973,16 +977,7 @@ public sealed class GuestRuntime
         // nice -n adds to the caller's own value
         private int NiceBy => Nice - (ProcFs.Stat(Environment.ProcessId)?.Nice ?? 0);
 
-        public void Dispose()
-        {
-            try
-            {
-                File.Delete(ProcessFile);
-            }
-            catch (IOException)
-            {
-            }
-        }
+        public void Dispose() => Sys.Close(ProcessFd);
     }
 
     /// <summary>
@@ -1049,10 +1044,10 @@ public sealed class GuestRuntime
             env.Add(k + "=" + v);
         }
         process["env"] = new JsonArray(env.Select(e => (JsonNode?)JsonValue.Create(e)).ToArray());
-        var file = Path.Combine(run.Dir, "exec-" + Guid.NewGuid().ToString("N")[..12] + ".json");
-        AtomicFile.WriteAllText(file, process.ToJsonString());
-        var args = new List<string> { "exec", "--process", file, run.Id };
-        return new PreparedExec { Runtime = new OciRuntime(state.Runtime, state.RuntimeRoot), Args = args, ProcessFile = file, Nice = LiveSettings.AppliedNice(state) };
+        // the process is handed over in memory: nothing is written to the run directory for an exec
+        var fd = Sys.MemoryFile("vserver-exec", System.Text.Encoding.UTF8.GetBytes(process.ToJsonString()));
+        var args = new List<string> { "exec", "--process", "/proc/self/fd/" + fd.ToString(CultureInfo.InvariantCulture), run.Id };
+        return new PreparedExec { Runtime = new OciRuntime(state.Runtime, state.RuntimeRoot), Args = args, ProcessFd = fd, Nice = LiveSettings.AppliedNice(state) };
     }
 
     /// <summary>uid[:gid] for a user name or number, looked up in the guest's own passwd (read as hostile data, in-root).</summary>

@@ -196,7 +196,7 @@ public static class HostProcess
     }
 
     /// <summary>Runs a program on this process's own terminal (an interactive shell in a guest).</summary>
-    public static int RunInteractive(string file, IEnumerable<string> args)
+    public static int RunInteractive(string file, IEnumerable<string> args, int inheritFd = -1)
     {
         Traced(file, args);
         var psi = new ProcessStartInfo(file) { UseShellExecute = false };
@@ -205,9 +205,32 @@ public static class HostProcess
             psi.ArgumentList.Add(a);
         }
         using var p = new Process { StartInfo = psi };
-        Start(p, file, -1);
+        Start(p, file, inheritFd);
         p.WaitForExit();
         return p.ExitCode;
+    }
+
+    /// <summary>
+    /// Replaces this process with a program (execv), on this process's standard input, output and
+    /// error; <paramref name="inheritFd"/> stays open in it. Returns only by throwing.
+    /// </summary>
+    public static void Replace(string file, IReadOnlyList<string> args, int inheritFd = -1)
+    {
+        Traced(file, args);
+        Console.Out.Flush();
+        Console.Error.Flush();
+        if (inheritFd >= 0)
+        {
+            Sys.SetInheritable(inheritFd, true);
+        }
+        try
+        {
+            Sys.Exec(file, args);
+        }
+        catch (SyscallException e)
+        {
+            throw new VServerException("ProgramNotStarted", ErrorKind.NotInstalled, $"Cannot run '{file}': {e.Message}.", file, e);
+        }
     }
 
     private static void Start(Process p, string file, int inheritFd)
