@@ -182,8 +182,8 @@ public class LifecycleTests
         var crun = new OciRuntime(HostProcess.Find("crun")!, "/nonexistent");
         var (program, args) = crun.CreateCommand();
         // on a hybrid host whose cgroup2 mount holds controllers (this one: hugetlb) crun's create runs in a mount namespace without it
-        // (made by vserver-hybrid, shipped beside the vserver command; by unshare, sh and umount where it is missing)
-        Assert.Equal(hybrid, Path.GetFileName(program) == OciRuntime.HybridHelper);
+        // (made by vserver-ns, shipped beside the vserver command; by unshare, sh and umount where it is missing)
+        Assert.Equal(hybrid, Path.GetFileName(program) == OciRuntime.NamespaceHelper);
         Assert.Equal(crun.Path, OciRuntime.RuntimeOfCreateCommand(program, args));
         Assert.Equal(crun.Path, OciRuntime.RuntimeOfCreateCommand("/usr/bin/unshare",
             new[] { "--mount", "--propagation", "slave", "/bin/sh", "-c", "umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"", crun.Path, "--root=/x" }));

@@ -597,7 +597,7 @@ public sealed class GuestRuntime
         return ModuleProgram("vserver");
     }
 
-    /// <summary>A native program shipped beside the vserver command (vserver-hybrid); null when it is not there.</summary>
+    /// <summary>A native program shipped beside the vserver command (vserver-ns); null when it is not there.</summary>
     public static string? CompanionProgram(string name) =>
         CliPath() is string cli && Path.GetDirectoryName(cli) is string dir ? Executable(Path.Combine(dir, name)) : null;
 

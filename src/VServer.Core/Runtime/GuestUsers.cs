@@ -32,7 +32,7 @@ public sealed class GuestUsers : IDisposable
     public int NetFd { get; }
 
     /// <summary>
-    /// Makes the user namespace (and a network namespace it owns): util-linux's unshare holds them
+    /// Makes the user namespace (and a network namespace it owns): vserver-ns (else util-linux's unshare) holds them
     /// while VServer writes the mapping as the host's root does for a child (uid_map, gid_map: one
     /// line, <c>0 FIRST COUNT</c>) and opens them; then it ends. A thread of this process cannot
     /// make a user namespace (the kernel refuses one to a process with threads).
@@ -43,26 +43,26 @@ public sealed class GuestUsers : IDisposable
         {
             throw new ArgumentException("the range is not handed out yet", nameof(range));
         }
-        var unshare = HostProcess.Find("unshare") ?? throw new VServerException("UnshareNotFound", ErrorKind.NotInstalled,
+        // vserver-ns hold (shipped beside the vserver command), else util-linux's unshare and a shell:
+        // either says when the namespaces exist, then waits for its input to end
+        var helper = GuestRuntime.CompanionProgram(OciRuntime.NamespaceHelper);
+        var program = helper ?? HostProcess.Find("unshare") ?? throw new VServerException("UnshareNotFound", ErrorKind.NotInstalled,
             "unshare (Debian package 'util-linux') is not installed; a guest with private users needs it.", "unshare");
-        var psi = new ProcessStartInfo(unshare)
+        var psi = new ProcessStartInfo(program)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        psi.ArgumentList.Add("--user");
-        if (network)
-        {
-            psi.ArgumentList.Add("--net");
-        }
-        // says when the namespaces exist, then waits for its input to end
-        foreach (var a in new[] { "--", "/bin/sh", "-c", "echo ready; read _" })
+        var args = helper is not null
+            ? (network ? new[] { "hold", "--net" } : new[] { "hold" })
+            : (network ? new[] { "--user", "--net" } : new[] { "--user" }).Concat(new[] { "--", "/bin/sh", "-c", "echo ready; read _" });
+        foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
         }
-        HostProcess.Traced(unshare, psi.ArgumentList); // vserver --debug lists it
+        HostProcess.Traced(program, psi.ArgumentList); // vserver --debug lists it
         using var p = Process.Start(psi) ?? throw new VServerException("UserNamespaceFailed", ErrorKind.InvalidOperation, "unshare did not start.", null);
         int userFd = -1, netFd = -1;
         try
@@ -71,7 +71,7 @@ public sealed class GuestUsers : IDisposable
             {
                 p.WaitForExit(2000);
                 throw new VServerException("UserNamespaceFailed", ErrorKind.InvalidOperation,
-                    $"unshare could not make a user namespace: {p.StandardError.ReadToEnd().Trim()} (is /proc/sys/user/max_user_namespaces 0?)", null);
+                    $"{Path.GetFileName(program)} could not make a user namespace: {p.StandardError.ReadToEnd().Trim()} (is /proc/sys/user/max_user_namespaces 0?)", null);
             }
             var pid = p.Id.ToString(CultureInfo.InvariantCulture);
             var line = Encoding.ASCII.GetBytes(range.ToMapLine() + "\n");

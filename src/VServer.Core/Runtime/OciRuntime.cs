@@ -161,8 +161,8 @@ public sealed class OciRuntime
         }
     }
 
-    /// <summary>The program that makes crun's create namespace on a hybrid host (src/native/vserver-hybrid.c).</summary>
-    public const string HybridHelper = "vserver-hybrid";
+    /// <summary>The program that makes a start's namespaces (src/native/vserver-ns.c), shipped beside the vserver command.</summary>
+    public const string NamespaceHelper = "vserver-ns";
 
     /// <summary>
     /// The program (and its arguments, before the runtime's own) that creates a container: the
@@ -172,7 +172,7 @@ public sealed class OciRuntime
     /// The namespace is a slave copy of the host's: nothing done in it reaches the host, and the
     /// guest's own mount namespace is made from it. Only create needs it: start, exec, kill,
     /// state and delete work on the container crun recorded, with crun called directly. The
-    /// namespace is made by <c>vserver-hybrid</c>, a small static program shipped beside the
+    /// namespace is made by <c>vserver-ns create-without</c>, a small static program shipped beside the
     /// vserver command (about 3 ms); where it is missing, by util-linux's unshare, a shell and
     /// umount (about 14 ms).
     /// </summary>
@@ -182,9 +182,9 @@ public sealed class OciRuntime
         {
             return (Program, Array.Empty<string>());
         }
-        if (GuestRuntime.CompanionProgram(HybridHelper) is string helper)
+        if (GuestRuntime.CompanionProgram(NamespaceHelper) is string helper)
         {
-            return (helper, new[] { Cgroups.HybridUnifiedMount, Program });
+            return (helper, new[] { "create-without", Cgroups.HybridUnifiedMount, Program });
         }
         var unshare = HostProcess.Find("unshare") ?? throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
             "crun needs unshare (Debian package 'util-linux') on this hybrid cgroup host.", "unshare");
@@ -198,7 +198,7 @@ public sealed class OciRuntime
     /// for <see cref="CreateCommand"/>'s wrapper its last argument, the one before the runtime's own <c>--root=</c>.
     /// </summary>
     public static string RuntimeOfCreateCommand(string program, IReadOnlyList<string> runtimeArgs) =>
-        RuntimeBinary.Installed(System.IO.Path.GetFileName(program) is "unshare" or HybridHelper && runtimeArgs.TakeWhile(a => !a.StartsWith("--root=", StringComparison.Ordinal)).LastOrDefault() is string runtime
+        RuntimeBinary.Installed(System.IO.Path.GetFileName(program) is "unshare" or NamespaceHelper && runtimeArgs.TakeWhile(a => !a.StartsWith("--root=", StringComparison.Ordinal)).LastOrDefault() is string runtime
             ? runtime : program);
 
     private bool ProbeTimeNamespace()
