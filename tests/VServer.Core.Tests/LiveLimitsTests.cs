@@ -1,3 +1,4 @@
+using VServer.Native;
 using System.Globalization;
 using VServer.Build;
 using VServer.Config;
@@ -127,6 +128,16 @@ public class LiveLimitsTests
         g.Store.Update(g.Name, new GuestSettings { Clear = new[] { "Nice" } }, warnings);
         Assert.Equal(new[] { 0 }, Nices());
         Assert.Equal(0, ExecNice());
+        // without a setting of the guest's, a command keeps the caller's value (`nice vserver NAME exec`)
+        Sys.SetNice(0, 3); // this thread, which starts the runtime's exec
+        try
+        {
+            Assert.Equal(3, ExecNice());
+        }
+        finally
+        {
+            Sys.SetNice(0, 0);
+        }
         Assert.Empty(warnings.Warnings);
 
         // what cannot change live is named, shown as pending, and applied by the next start

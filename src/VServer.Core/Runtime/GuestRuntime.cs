@@ -954,8 +954,11 @@ public sealed class GuestRuntime
         /// <summary>The process JSON in an anonymous memory file; the runtime reads it as /proc/self/fd/N.</summary>
         public required int ProcessFd { get; init; }
 
-        /// <summary>The guest's nice value (its Nice setting as its running processes have it): the command starts with it.</summary>
-        public int Nice { get; init; }
+        /// <summary>
+        /// How far the command's nice value is moved from this process's: to the guest's Nice setting as
+        /// its running processes have it; 0 for a guest without one (the command keeps the caller's).
+        /// </summary>
+        public int NiceBy { get; init; }
 
         /// <summary>
         /// The program to start: the runtime, or for a guest with a nice value coreutils' <c>nice</c>
@@ -963,7 +966,7 @@ public sealed class GuestRuntime
         /// command never runs, not even for a moment, ahead of the guest's own processes.
         /// </summary>
         public string Program => NiceBy == 0 ? Runtime.Program : HostProcess.Find("nice") ?? throw new VServerException("NiceNotFound", ErrorKind.NotInstalled,
-            $"The guest runs at nice {Nice}: its commands are started through nice (Debian package 'coreutils'), which was not found.", "nice");
+            "The guest runs with a nice value: its commands are started through nice (Debian package 'coreutils'), which was not found.", "nice");
 
         public IEnumerable<string> Arguments
         {
@@ -974,8 +977,6 @@ public sealed class GuestRuntime
             }
         }
 
-        // nice -n adds to the caller's own value
-        private int NiceBy => Nice - (ProcFs.Stat(Environment.ProcessId)?.Nice ?? 0);
 
         public void Dispose() => Sys.Close(ProcessFd);
     }
@@ -1047,7 +1048,9 @@ public sealed class GuestRuntime
         // the process is handed over in memory: nothing is written to the run directory for an exec
         var fd = Sys.MemoryFile("vserver-exec", System.Text.Encoding.UTF8.GetBytes(process.ToJsonString()));
         var args = new List<string> { "exec", "--process", "/proc/self/fd/" + fd.ToString(CultureInfo.InvariantCulture), run.Id };
-        return new PreparedExec { Runtime = new OciRuntime(state.Runtime, state.RuntimeRoot), Args = args, ProcessFd = fd, Nice = LiveSettings.AppliedNice(state) };
+        return new PreparedExec { Runtime = new OciRuntime(state.Runtime, state.RuntimeRoot), Args = args, ProcessFd = fd,
+            // nice -n adds to the caller's own value
+            NiceBy = LiveSettings.AppliedNice(state) is int nice ? nice - (ProcFs.Stat(Environment.ProcessId)?.Nice ?? 0) : 0 };
     }
 
     /// <summary>uid[:gid] for a user name or number, looked up in the guest's own passwd (read as hostile data, in-root).</summary>

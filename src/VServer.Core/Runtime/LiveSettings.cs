@@ -136,7 +136,7 @@ public static class LiveSettings
             throw;
         }
         var undoLimits = () => { undoCgroup(); undoAddresses?.Invoke(); };
-        var appliedNice = AppliedNice(state);
+        var appliedNice = AppliedNice(state) ?? 0;
         var wantNice = after.Nice ?? 0;
         if (appliedNice == wantNice)
         {
@@ -210,9 +210,9 @@ public static class LiveSettings
         }
     }
 
-    /// <summary>The nice value a running guest's processes were given (at its start or by a live change); 0 when none.</summary>
-    public static int AppliedNice(RunState state) =>
-        state.Applied is { } a && a.TryGetValue("Nice", out var n) && int.TryParse(n, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : 0;
+    /// <summary>The nice value a running guest's processes were given (at its start or by a live change); null when none was.</summary>
+    public static int? AppliedNice(RunState state) =>
+        state.Applied is { } a && a.TryGetValue("Nice", out var n) && int.TryParse(n, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : null;
 
     /// <summary>
     /// Moves every thread of the guest's processes by <paramref name="delta"/>, never below
