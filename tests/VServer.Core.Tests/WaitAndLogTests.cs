@@ -124,6 +124,12 @@ public class WaitAndLogTests
         Assert.True(new FileInfo(run.ConsoleLog).Length <= ConsoleLog.MaxBytes + 64 * 1024, $"the console log holds {new FileInfo(run.ConsoleLog).Length} bytes");
         // the log outlives the guest's stop, for the next look
         g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(5));
-        Assert.NotEmpty(ConsoleLog.Read(run, 5));
+        var last = ConsoleLog.Read(run, 5).Select(e => e.Message).ToList();
+        Assert.NotEmpty(last);
+        // and the next start keeps it as the previous log (one generation, within the same bound)
+        g.Runtime.Start(g.Name);
+        Assert.Equal(last, ConsoleLog.Read(run, 5, previous: true).Select(e => e.Message).ToList());
+        Assert.DoesNotContain(ConsoleLog.Read(run), e => e.Message.StartsWith("xxxxxxxx", StringComparison.Ordinal));
+        Assert.True(new FileInfo(run.PreviousConsoleLog).Length <= ConsoleLog.MaxBytes + 64 * 1024);
     }
 }

@@ -178,6 +178,16 @@ public class LifecycleCmdletTests
         var stopped = s.Invoke($"Stop-VServerGuest {n}; Get-VServerGuest {n} | Wait-VServerGuest -State Stopped -Timeout 5 -PassThru");
         Assert.Empty(s.Errors);
         Assert.Equal(GuestState.Stopped, ((Guest)Assert.Single(stopped).BaseObject).State);
+
+        // started again: the last start's log is the previous one; -Previous and -Wait do not go together
+        s.Invoke($"Start-VServerGuest {n}");
+        Assert.Empty(s.Errors);
+        var previous = s.Invoke($"Get-VServerLog {n} -Previous").Select(o => o.BaseObject).OfType<LogEntry>().Select(x => x.Message).ToList();
+        Assert.Contains("followed-line", previous);
+        Assert.DoesNotContain("followed-line", s.Invoke($"Get-VServerLog {n}").Select(o => o.BaseObject).OfType<LogEntry>().Select(x => x.Message));
+        s.Invoke($"Get-VServerLog {n} -Previous -Wait");
+        Assert.Equal("AmbiguousParameterSet", Assert.Single(s.Errors).FullyQualifiedErrorId.Split(',')[0]);
+        s.Invoke($"Stop-VServerGuest {n}");
     }
 
     [GuestFact]

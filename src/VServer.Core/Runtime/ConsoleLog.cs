@@ -50,13 +50,16 @@ public static partial class ConsoleLog
         }
     }
 
-    /// <summary>The guest's console lines (the last <paramref name="tail"/>; all when null); empty when it has no log yet.</summary>
-    public static IReadOnlyList<LogEntry> Read(RunDirectory run, int? tail = null)
+    /// <summary>
+    /// The guest's console lines (the last <paramref name="tail"/>; all when null); empty when it has
+    /// no log yet. <paramref name="previous"/>: the log of the start before the last one.
+    /// </summary>
+    public static IReadOnlyList<LogEntry> Read(RunDirectory run, int? tail = null, bool previous = false)
     {
         string text;
         try
         {
-            using var f = new FileStream(run.ConsoleLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var f = new FileStream(previous ? run.PreviousConsoleLog : run.ConsoleLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             // conmon keeps it under MaxBytes; read no more than that even if something else grew it
             if (f.Length > MaxBytes)
             {
@@ -70,6 +73,21 @@ public static partial class ConsoleLog
         }
         var entries = Parse(run.Name, text.Split('\n')).Where(e => e.Message.Length > 0 || e.TimeStamp is not null).ToList();
         return tail is int n ? entries.TakeLast(n).ToList() : entries;
+    }
+
+    /// <summary>
+    /// Before a start: the last start's log becomes the previous one (replacing the one before), so a
+    /// guest that ended badly can still be read after it was started again. Both stay within MaxBytes.
+    /// </summary>
+    public static void KeepPrevious(RunDirectory run)
+    {
+        try
+        {
+            File.Move(run.ConsoleLog, run.PreviousConsoleLog, overwrite: true);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+        }
     }
 
     /// <summary>

@@ -226,6 +226,7 @@ public sealed class GuestRuntime
             AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(OciBundle.Generate(config, options, reporter)));
             GuestHooks.Run(Paths, name, "pre-start", reporter);
             reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
+            ConsoleLog.KeepPrevious(run); // conmon starts this start's log afresh
             initPid = LaunchConmon(conmon, runtime, run, instance, OciBundle.IsSystemd(config, kind), reporter, cancel);
         }
         catch

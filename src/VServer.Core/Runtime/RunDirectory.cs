@@ -96,6 +96,9 @@ public sealed class RunDirectory
     public string InitPidFile => Path.Combine(Dir, "init.pid");
     public string ConmonPidFile => Path.Combine(Dir, "conmon.pid");
     public string ConsoleLog => Path.Combine(Dir, "console.log");
+
+    /// <summary>The console log of the start before this one (console.log renamed at each start): one older generation.</summary>
+    public string PreviousConsoleLog => Path.Combine(Dir, "console.log.1");
     public string ExitDir => Path.Combine(Dir, "exit");
     public string ExitFile => Path.Combine(ExitDir, Id);
     public string AttachDir => Path.Combine(Dir, "attach");
@@ -332,7 +335,7 @@ public sealed class RunDirectory
         return new GuestStatus(GuestState.Running, s.InitPid, s.StartTime, Math.Max(1, Cgroups.Processes(s.CgroupsPath).Count));
     }
 
-    /// <summary>Removes everything but the console and hook logs, which stay for a look after the guest ended.</summary>
+    /// <summary>Removes everything but the console logs (this start's and the one before) and the hook log, which stay for a look after the guest ended.</summary>
     public void Clear()
     {
         if (!Directory.Exists(Dir))
@@ -342,7 +345,7 @@ public sealed class RunDirectory
         UnmountOwn();
         foreach (var e in new DirectoryInfo(Dir).EnumerateFileSystemInfos())
         {
-            if (e.FullName == ConsoleLog || e.FullName == HookLog)
+            if (e.FullName == ConsoleLog || e.FullName == PreviousConsoleLog || e.FullName == HookLog)
             {
                 continue;
             }

@@ -6,9 +6,10 @@ namespace VServer.Commands;
 
 /// <summary>
 /// Get-VServerLog: what guests' inits and consoles printed (the console log conmon keeps, at most
-/// 4 MiB per guest); -Tail for the last lines, -Wait to follow as Get-Content -Wait does.
+/// 4 MiB per guest); -Tail for the last lines, -Wait to follow as Get-Content -Wait does,
+/// -Previous for the log of the start before (as kubectl logs --previous).
 /// </summary>
-[Cmdlet(VerbsCommon.Get, "VServerLog")]
+[Cmdlet(VerbsCommon.Get, "VServerLog", DefaultParameterSetName = "Current")]
 [OutputType(typeof(LogEntry))]
 public sealed class GetVServerLogCommand : VServerCmdlet
 {
@@ -23,8 +24,12 @@ public sealed class GetVServerLogCommand : VServerCmdlet
     public int Tail { get; set; }
 
     /// <summary>Keep following: each new line as the guest prints it, until Ctrl+C.</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = "Current")]
     public SwitchParameter Wait { get; set; }
+
+    /// <summary>The console log of the start before the last one (each start keeps its predecessor's).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Previous")]
+    public SwitchParameter Previous { get; set; }
 
     private readonly List<string> _names = new();
 
@@ -35,7 +40,7 @@ public sealed class GetVServerLogCommand : VServerCmdlet
             Try(n, () =>
             {
                 var run = Runtime.Run(n);
-                foreach (var e in ConsoleLog.Read(run, MyInvocation.BoundParameters.ContainsKey(nameof(Tail)) ? Tail : null))
+                foreach (var e in ConsoleLog.Read(run, MyInvocation.BoundParameters.ContainsKey(nameof(Tail)) ? Tail : null, Previous))
                 {
                     WriteObject(e);
                 }
