@@ -389,11 +389,28 @@ void AgainstLxc(int iterations)
     Thread.Sleep(500);
     var vsExec = Measure(iterations, () => Vs(g, "exec", "/bin/true"));
     var lxcExec = Measure(iterations, () => Lxc("lxc-attach", "--", "/bin/true"));
+    // the cmdlets in a warm runspace (the module imported, each cmdlet run once before)
+    using var runspace = WarmRunspace();
+    double Cmdlet(string script)
+    {
+        using var ps = PowerShell.Create(runspace);
+        ps.AddScript(script);
+        var sw = Stopwatch.StartNew();
+        ps.Invoke();
+        var ms = sw.Elapsed.TotalMilliseconds;
+        if (ps.HadErrors) { throw new InvalidOperationException(script + ": " + string.Join("; ", ps.Streams.Error)); }
+        return ms;
+    }
+    Cmdlet($"Invoke-VServerCommand {g} -Command /bin/true");
+    var cmdletExec = MeasureSamples(iterations, () => Cmdlet($"Invoke-VServerCommand {g} -Command /bin/true"));
     var running = Measure(iterations, () => Vs(g, "running"));
     // vserver-stat (every context's processes, memory and times) against ps listing the same columns
     var stat = Measure(iterations, () => Vs("vserver-stat"));
     var ps = Measure(iterations, () => Check("ps", "-e", "-o", "pid,vsz,rss,times"));
     rt.Stop(g, TimeSpan.Zero);
+    Cmdlet($"Start-VServerGuest {g}");
+    rt.Stop(g, TimeSpan.Zero);
+    var cmdletStart = MeasureSamples(iterations, () => Cmdlet($"Start-VServerGuest {g}"), after: () => rt.Stop(g, TimeSpan.Zero));
     Lxc("lxc-stop", "-k");
     var stops = Math.Max(3, iterations / 3);
     var vsStop = Measure(stops, () => Vs(g, "stop"), before: () => { Vs(g, "start"); Thread.Sleep(300); });
@@ -401,6 +418,7 @@ void AgainstLxc(int iterations)
     Console.WriteLine($"# VServer against LXC on the same Busybox root ({iterations} iterations, {stops} for stop; median ms; {OciRuntime.Resolve(paths).Name})");
     Console.WriteLine($"start as typed: vserver {vsStart:F1}  lxc-start -d + lxc-wait {lxcStart:F1}  ratio {vsStart / lxcStart:F2} (target <= 1.0)");
     Console.WriteLine($"exec /bin/true: vserver {vsExec:F1}  lxc-attach {lxcExec:F1}  ratio {vsExec / lxcExec:F2} (target <= 1.0)");
+    Console.WriteLine($"warm runspace:  Start-VServerGuest {cmdletStart:F1} (ratio {cmdletStart / lxcStart:F2} of lxc-start)  Invoke-VServerCommand /bin/true {cmdletExec:F1} (ratio {cmdletExec / lxcExec:F2} of lxc-attach) (targets <= 1.0)");
     Console.WriteLine($"clean stop:     vserver {vsStop:F1}  lxc-stop {lxcStop:F1}  ratio {vsStop / lxcStop:F2} (target <= 1.0)");
     Console.WriteLine($"vserver NAME running: {running:F1} (target <= 10)");
     Console.WriteLine($"vserver-stat:   vserver {stat:F1}  ps -e -o pid,vsz,rss,times {ps:F1}  ratio {stat / ps:F2} (target <= 2.0)");
@@ -491,15 +509,7 @@ void ManyAgainstLxc(int count, int throttle)
             $"lxc.rootfs.path = dir:{dir}/rootfs\nlxc.uts.name = c{i}\nlxc.net.0.type = empty\nlxc.apparmor.profile = unconfined\n" +
             "lxc.init.cmd = /sbin/init\nlxc.signal.halt = SIGUSR1\n");
     }
-    Environment.SetEnvironmentVariable("VSERVER_CONFIG_ROOT", paths.ConfigRoot);
-    Environment.SetEnvironmentVariable("VSERVER_VDIR_ROOT", paths.VdirRoot);
-    Environment.SetEnvironmentVariable("VSERVER_RUN_ROOT", paths.RunRoot);
-    using var runspace = RunspaceFactory.CreateRunspace(InitialSessionState.CreateDefault2());
-    runspace.Open();
-    using (var import = PowerShell.Create(runspace))
-    {
-        import.AddCommand("Import-Module").AddParameter("Name", Path.Combine(repo, "output", "VServer", "VServer.psd1")).Invoke();
-    }
+    using var runspace = WarmRunspace();
     // warm: the runtime probe, lxcfs, the cmdlets' JIT
     rt.Start(guests[0]);
     rt.Stop(guests[0], TimeSpan.Zero);
@@ -666,6 +676,32 @@ void Boot(int iterations, string? cachedTree)
     Console.WriteLine($"  VServer / nspawn:  {Ratios(0, 2)}; as typed {Ratios(1, 2)}");
     Console.WriteLine($"  VServer / LXC:     {Ratios(0, 3)}; as typed {Ratios(1, 3)}");
     Console.WriteLine("  rounds (ms, in process / as typed / nspawn / LXC): " + string.Join("; ", Enumerable.Range(0, iterations).Select(i => string.Join("/", samples.Select(l => l[i].ToString("F0", CultureInfo.InvariantCulture))))));
+}
+
+// a runspace with the staged module imported, for the cmdlets as a user runs them
+Runspace WarmRunspace()
+{
+    Environment.SetEnvironmentVariable("VSERVER_CONFIG_ROOT", paths.ConfigRoot);
+    Environment.SetEnvironmentVariable("VSERVER_VDIR_ROOT", paths.VdirRoot);
+    Environment.SetEnvironmentVariable("VSERVER_RUN_ROOT", paths.RunRoot);
+    var r = RunspaceFactory.CreateRunspace(InitialSessionState.CreateDefault2());
+    r.Open();
+    using var import = PowerShell.Create(r);
+    import.AddCommand("Import-Module").AddParameter("Name", Path.Combine(repo, "output", "VServer", "VServer.psd1")).Invoke();
+    return r;
+}
+
+// the median of what each run of the body says it took (the body times itself)
+static double MeasureSamples(int n, Func<double> timed, Action? after = null)
+{
+    var samples = new List<double>();
+    for (var i = 0; i < n; i++)
+    {
+        samples.Add(timed());
+        after?.Invoke();
+    }
+    samples.Sort();
+    return samples[samples.Count / 2];
 }
 
 static double Measure(int n, Action work, Action? after = null, int warmup = 0, Action? before = null)
