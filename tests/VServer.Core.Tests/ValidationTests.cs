@@ -69,6 +69,22 @@ public class ValidationTests
         Assert.Equal(name, i.Name);
     }
 
+    [Fact]
+    public void InterfaceSpecReadsBackWhatItWrites()
+    {
+        // the form a start records as applied (state.json), nodev included, read back by the host's rules
+        foreach (var i in new[]
+        {
+            InterfaceSpec.Parse("web=eth0:192.168.123.123/24"),
+            new InterfaceSpec(IPAddress.Parse("10.0.1.2"), 23, "eth1", null, noDev: true),
+            InterfaceSpec.Parse("2001:db8::1/64"),
+        })
+        {
+            Assert.Equal(i, InterfaceSpec.FromString(i.ToString()));
+        }
+        Assert.True(InterfaceSpec.FromString("eth1:10.0.1.2/23 (nodev)").NoDev);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("eth0:")]

@@ -127,7 +127,15 @@ public sealed partial class InterfaceSpec : IEquatable<InterfaceSpec>
     public string Cidr => Prefix is int p ? $"{Address}/{p}" : Address.ToString();
 
     public override string ToString() =>
-        (Name is null ? "" : Name + "=") + (Device is null ? "" : Device + ":") + Cidr + (NoDev ? " (nodev)" : "");
+        (Name is null ? "" : Name + "=") + (Device is null ? "" : Device + ":") + Cidr + (NoDev ? NoDevMark : "");
+
+    private const string NoDevMark = " (nodev)";
+
+    /// <summary>Reads back what <see cref="ToString"/> wrote (util-vserver's syntax, " (nodev)" after a nodev address).</summary>
+    public static InterfaceSpec FromString(string text) =>
+        text.EndsWith(NoDevMark, StringComparison.Ordinal) && Parse(text[..^NoDevMark.Length]) is var i
+            ? new InterfaceSpec(i.Address, i.Prefix, i.Device, i.Name, noDev: true)
+            : Parse(text);
 
     public bool Equals(InterfaceSpec? other) => other is not null && Address.Equals(other.Address) && Prefix == other.Prefix &&
         Device == other.Device && Name == other.Name && NoDev == other.NoDev;

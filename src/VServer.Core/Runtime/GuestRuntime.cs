@@ -978,7 +978,6 @@ public sealed class GuestRuntime
             }
         }
 
-
         public void Dispose() => Sys.Close(ProcessFd);
     }
 

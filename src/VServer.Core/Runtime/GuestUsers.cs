@@ -63,7 +63,7 @@ public sealed class GuestUsers : IDisposable
             psi.ArgumentList.Add(a);
         }
         HostProcess.Traced(program, psi.ArgumentList); // vserver --debug lists it
-        using var p = Process.Start(psi) ?? throw new VServerException("UserNamespaceFailed", ErrorKind.InvalidOperation, "unshare did not start.", null);
+        using var p = Process.Start(psi) ?? throw new VServerException("UserNamespaceFailed", ErrorKind.InvalidOperation, $"{Path.GetFileName(program)} did not start.", null);
         int userFd = -1, netFd = -1;
         try
         {

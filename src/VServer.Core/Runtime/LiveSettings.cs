@@ -193,14 +193,12 @@ public static class LiveSettings
             return config;
         }
         static IEnumerable<string> Lines(string v) => v.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        const string noDev = " (nodev)";
         try
         {
             var c = config.Clone();
             c.NetworkMode = Enum.Parse<NetworkMode>(mode);
             c.Bridge = bridge.Length == 0 ? null : bridge;
-            c.Interfaces = Lines(interfaces).Select(l => l.EndsWith(noDev, StringComparison.Ordinal) && InterfaceSpec.Parse(l[..^noDev.Length]) is var i
-                ? new InterfaceSpec(i.Address, i.Prefix, i.Device, i.Name, noDev: true) : InterfaceSpec.Parse(l)).ToList();
+            c.Interfaces = Lines(interfaces).Select(InterfaceSpec.FromString).ToList();
             c.Publish = Lines(publish).Select(PortMapping.Parse).ToList();
             return c;
         }

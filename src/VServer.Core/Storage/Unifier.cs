@@ -342,7 +342,7 @@ public sealed class Unifier
         {
             foreach (var (source, target) in toShare.GetConsumingEnumerable(token))
             {
-                ShareWith(trees, source, new List<Candidate> { target }, result, warnings, token);
+                ShareWith(trees, source, target, result, warnings);
                 Interlocked.Increment(ref shared);
             }
         })).ToList();
@@ -418,75 +418,67 @@ public sealed class Unifier
         return (ulong)st.st_ino == f.Inode && (ulong)st.st_dev == f.Device && (long)st.st_size == f.Size;
     }
 
-    /// <summary>Shares each target with the source; a target the kernel finds different has changed since it was read, and is skipped.</summary>
-    private void ShareWith(List<GuestTree> trees, Candidate source, List<Candidate> targets, UnifyResult result, ConcurrentQueue<string> warnings, CancellationToken cancel)
+    /// <summary>
+    /// Shares a target with its source; either is skipped when it is no longer the file that was
+    /// read (both are opened again here, by a path with no symlink, and checked), and a target the
+    /// kernel finds different has changed since it was read.
+    /// </summary>
+    private void ShareWith(List<GuestTree> trees, Candidate source, Candidate target, UnifyResult result, ConcurrentQueue<string> warnings)
     {
         var src = trees[source.Guest].Root.OpenRegularNoFollow(source.Path);
         if (src < 0)
         {
-            Count(result, r => r.FilesSkipped += targets.Count);
+            Count(result, r => r.FilesSkipped++);
             return;
         }
+        var tree = trees[target.Guest];
+        var dst = -1;
         try
         {
             if (!IsSame(src, source))
             {
-                Count(result, r => r.FilesSkipped += targets.Count);
+                Count(result, r => r.FilesSkipped++);
                 return;
             }
-            var srcExtents = Sys.Fiemap(src, sync: false);
-            Sys.WillNeed(src); // the kernel's compare reads page by page: start reading ahead
-            foreach (var t in targets)
+            BeforeDedupe?.Invoke(tree.Name, target.Path);
+            dst = tree.Root.OpenRegularNoFollow(target.Path);
+            if (dst < 0 || !IsSame(dst, target))
             {
-                cancel.ThrowIfCancellationRequested();
-                var tree = trees[t.Guest];
-                BeforeDedupe?.Invoke(tree.Name, t.Path);
-                var dst = tree.Root.OpenRegularNoFollow(t.Path);
-                if (dst < 0)
-                {
-                    Count(result, r => r.FilesSkipped++);
-                    continue;
-                }
-                try
-                {
-                    if (!IsSame(dst, t))
-                    {
-                        Count(result, r => r.FilesSkipped++);
-                        continue;
-                    }
-                    if (srcExtents is not null && Sys.Fiemap(dst, sync: false) is { } dstExtents && SameExtents(srcExtents, dstExtents))
-                    {
-                        Count(result, r => r.FilesAlreadyShared++);
-                        continue;
-                    }
-                    Sys.WillNeed(dst);
-                    var (bytes, same) = DedupeFile(src, dst, t.Size, tree, t, warnings);
-                    Count(result, r =>
-                    {
-                        if (bytes > 0)
-                        {
-                            r.BytesDeduplicated += bytes; // a file that differs further on may still share its equal start
-                            tree.Result.BytesDeduplicated += bytes;
-                        }
-                        if (same)
-                        {
-                            r.FilesDeduplicated++;
-                            tree.Result.FilesDeduplicated++;
-                        }
-                        else
-                        {
-                            r.FilesSkipped++;
-                        }
-                    });
-                }
-                finally
-                {
-                    Sys.Close(dst);
-                }
+                Count(result, r => r.FilesSkipped++);
+                return;
             }
+            if (Sys.Fiemap(src, sync: false) is { } srcExtents && Sys.Fiemap(dst, sync: false) is { } dstExtents && SameExtents(srcExtents, dstExtents))
+            {
+                Count(result, r => r.FilesAlreadyShared++);
+                return;
+            }
+            Sys.WillNeed(src); // the kernel's compare reads page by page: start reading ahead
+            Sys.WillNeed(dst);
+            var (bytes, same) = DedupeFile(src, dst, target.Size, tree, target, warnings);
+            Count(result, r =>
+            {
+                if (bytes > 0)
+                {
+                    r.BytesDeduplicated += bytes; // a file that differs further on may still share its equal start
+                    tree.Result.BytesDeduplicated += bytes;
+                }
+                if (same)
+                {
+                    r.FilesDeduplicated++;
+                    tree.Result.FilesDeduplicated++;
+                }
+                else
+                {
+                    r.FilesSkipped++;
+                }
+            });
         }
         finally
         {
+            if (dst >= 0)
+            {
+                Sys.Close(dst);
+            }
             Sys.Close(src);
         }
     }
