@@ -9,7 +9,7 @@ namespace VServer;
 /// </summary>
 internal static class TestSeams
 {
-    private static readonly AsyncLocal<bool> allowUserNamespaces = new(), skipRootPreparation = new(), skipHostFirewall = new(), naiveGuestWrites = new(), cloneWithoutFreeze = new();
+    private static readonly AsyncLocal<bool> allowUserNamespaces = new(), skipRootPreparation = new(), skipHostFirewall = new(), naiveGuestWrites = new(), cloneWithoutFreeze = new(), execThroughRuntime = new();
     private static readonly AsyncLocal<string[]?> allowedSyscalls = new();
     private static readonly AsyncLocal<string?> lxcfsProgram = new();
     private static readonly AsyncLocal<int?> failConfigChangeAtStep = new();
@@ -37,4 +37,7 @@ internal static class TestSeams
 
     /// <summary>Copies a running Clone source, or takes a running guest's snapshot, without freezing it.</summary>
     public static bool CloneWithoutFreeze { get => cloneWithoutFreeze.Value; set => cloneWithoutFreeze.Value = value; }
+
+    /// <summary>Commands run in a guest go through the runtime's exec, not vserver-ns's attach: to compare the two.</summary>
+    public static bool ExecThroughRuntime { get => execThroughRuntime.Value; set => execThroughRuntime.Value = value; }
 }

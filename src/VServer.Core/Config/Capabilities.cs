@@ -25,8 +25,9 @@ public static class Capabilities
     /// reboot and halt work inside a guest (a PID namespace turns them into signals to the guest's
     /// init; kexec is refused by seccomp). Without Linux-VServer's kernel checks and without a user
     /// namespace, the two left out give a guest's root the host: SYS_PTRACE lets it attach to the
-    /// runtime's init while an exec enters the guest (that process holds the host's full capability
-    /// set and no seccomp filter yet), DAC_READ_SEARCH lets it open host files by handle. Docker's and
+    /// process that enters the guest for an exec (vserver-ns's attach or the runtime's init: it holds
+    /// the host's full capability set until it becomes the command), DAC_READ_SEARCH lets it open
+    /// host files by handle. Docker's and
     /// Podman's defaults leave both out too. SETPCAP is added (as in Docker's default): it only lets a
     /// process narrow its own bounding set, which systemd does for every service it starts
     /// (CapabilityBoundingSet=), and without which those services fail with 218/CAPABILITIES.

@@ -272,6 +272,7 @@ public sealed class GuestRuntime
                 throw InitFailed(run, name);
             }
             WriteRunLink(config, run);
+            GuestAttach.WriteExecRecords(run, run.ReadState()!, config);
         }
         catch
         {
@@ -946,14 +947,23 @@ public sealed class GuestRuntime
 
     private static bool IsTerminal() => !Console.IsInputRedirected && !Console.IsOutputRedirected;
 
-    /// <summary>A runtime <c>exec</c> ready to run, and its process file (in memory, by descriptor), closed when disposed.</summary>
+    /// <summary>
+    /// An exec ready to run — vserver-ns's attach, or the runtime's <c>exec</c> — and its description
+    /// (in memory, by descriptor), closed when disposed.
+    /// </summary>
     private sealed class PreparedExec : IDisposable
     {
         public required OciRuntime Runtime { get; init; }
         public required List<string> Args { get; init; }
 
-        /// <summary>The process JSON in an anonymous memory file; the runtime reads it as /proc/self/fd/N.</summary>
+        /// <summary>
+        /// The description in an anonymous memory file: the process JSON the runtime reads as
+        /// /proc/self/fd/N, or the attach records vserver-ns reads from descriptor N.
+        /// </summary>
         public required int ProcessFd { get; init; }
+
+        /// <summary>vserver-ns (its read-only mount) when it runs the command instead of the runtime.</summary>
+        public string? Attach { get; init; }
 
         /// <summary>
         /// How far the command's nice value is moved from this process's: to the guest's Nice setting as
@@ -966,13 +976,17 @@ public sealed class GuestRuntime
         /// in front of it. The runtime's exec and the command it starts inherit the value, so the
         /// command never runs, not even for a moment, ahead of the guest's own processes.
         /// </summary>
-        public string Program => NiceBy == 0 ? Runtime.Program : HostProcess.Find("nice") ?? throw new VServerException("NiceNotFound", ErrorKind.NotInstalled,
-            "The guest runs with a nice value: its commands are started through nice (Debian package 'coreutils'), which was not found.", "nice");
+        public string Program => Attach ?? (NiceBy == 0 ? Runtime.Program : HostProcess.Find("nice") ?? throw new VServerException("NiceNotFound", ErrorKind.NotInstalled,
+            "The guest runs with a nice value: its commands are started through nice (Debian package 'coreutils'), which was not found.", "nice"));
 
         public IEnumerable<string> Arguments
         {
             get
             {
+                if (Attach is not null)
+                {
+                    return Args;
+                }
                 var runtime = Runtime.GlobalArgs.Concat(Args);
                 return NiceBy == 0 ? runtime : new[] { "-n", NiceBy.ToString(CultureInfo.InvariantCulture), Runtime.Program }.Concat(runtime);
             }
@@ -1045,12 +1059,21 @@ public sealed class GuestRuntime
             env.Add(k + "=" + v);
         }
         process["env"] = new JsonArray(env.Select(e => (JsonNode?)JsonValue.Create(e)).ToArray());
-        // the process is handed over in memory: nothing is written to the run directory for an exec
+        var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
+        var applied = LiveSettings.AppliedNice(state);
+        // the description is handed over in memory: nothing is written to the run directory for an exec
+        if (!terminal && !TestSeams.ExecThroughRuntime && CompanionProgram(OciRuntime.NamespaceHelper) is string helper
+            && GuestAttach.Records(process, state, runtime, run.Id, applied) is byte[] records)
+        {
+            var attachFd = Sys.MemoryFile("vserver-attach", records);
+            return new PreparedExec { Runtime = runtime, Attach = RuntimeBinary.For(helper), ProcessFd = attachFd,
+                Args = new List<string> { "attach", attachFd.ToString(CultureInfo.InvariantCulture) } };
+        }
         var fd = Sys.MemoryFile("vserver-exec", System.Text.Encoding.UTF8.GetBytes(process.ToJsonString()));
         var args = new List<string> { "exec", "--process", "/proc/self/fd/" + fd.ToString(CultureInfo.InvariantCulture), run.Id };
-        return new PreparedExec { Runtime = new OciRuntime(state.Runtime, state.RuntimeRoot), Args = args, ProcessFd = fd,
+        return new PreparedExec { Runtime = runtime, Args = args, ProcessFd = fd,
             // nice -n adds to the caller's own value
-            NiceBy = LiveSettings.AppliedNice(state) is int nice ? nice - (ProcFs.Stat(Environment.ProcessId)?.Nice ?? 0) : 0 };
+            NiceBy = applied is int nice ? nice - (ProcFs.Stat(Environment.ProcessId)?.Nice ?? 0) : 0 };
     }
 
     /// <summary>uid[:gid] for a user name or number, looked up in the guest's own passwd (read as hostile data, in-root).</summary>

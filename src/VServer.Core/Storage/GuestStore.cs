@@ -467,6 +467,11 @@ public sealed class GuestStore
         {
             run.WriteState(state with { Applied = applied });
         }
+        if (state is not null)
+        {
+            // the vserver command's fast exec follows the nice value and the private flag as they are now
+            GuestAttach.WriteExecRecords(run, run.ReadState() ?? state, c);
+        }
         if (addressesChanged)
         {
             // the host's rules (anti-spoofing, published ports) follow what the guest runs with, which the state now says holds the new addresses
