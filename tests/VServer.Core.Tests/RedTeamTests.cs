@@ -106,14 +106,15 @@ public class RedTeamTests
     }
 
     /// <remarks>
-    /// The weak guest gets back both capabilities the default leaves out. With SYS_PTRACE alone the
-    /// attack wins only when it attaches before the exec has loaded the guest's seccomp filter: vserver-ns
-    /// loads it first thing after entering the guest, and the filter refuses open_by_handle_at to a
-    /// guest without DAC_READ_SEARCH (a runtime's exec loads it last, just before its exec).
+    /// The weak guest gets back both capabilities the default leaves out, and its filter lets
+    /// open_by_handle_at through. With SYS_PTRACE alone the attack wins only when it attaches before
+    /// the exec has loaded the guest's seccomp filter, which refuses open_by_handle_at to every guest:
+    /// vserver-ns loads it first thing in the guest (a runtime's exec loads it last, before its exec).
     /// </remarks>
     [GuestFact]
-    public void PtraceOfTheRuntimesInitDuringExecTakesTheHostOnlyWhenSysPtraceAndDacReadSearchAreAddedBack()
+    public void PtraceOfTheRuntimesInitDuringExecTakesTheHostOnlyWhenSysPtraceIsAddedBackAndTheFilterWeakened()
     {
+        TestSeams.AllowedSyscalls = new[] { "open_by_handle_at" };
         using (var weak = new LiveGuest(c => { c.Capabilities.Add("CAP_SYS_PTRACE"); c.Capabilities.Add("CAP_DAC_READ_SEARCH"); }, start: false))
         {
             Attacks.Install(weak, "ptrace_exec");
@@ -124,6 +125,7 @@ public class RedTeamTests
             Assert.StartsWith("PWNED", verdict);
             Assert.True(written, "the attacker said PWNED but no file appeared on the host");
         }
+        TestSeams.AllowedSyscalls = Array.Empty<string>();
         using (var g = new LiveGuest(start: false))
         {
             Attacks.Install(g, "ptrace_exec");
