@@ -477,6 +477,7 @@ internal static unsafe partial class Sys
 
     public static int O_RDONLY_ => O_RDONLY;
     public static int O_WRONLY_ => O_WRONLY;
+    public static int O_NONBLOCK_ => O_NONBLOCK;
     public static int O_RDWR_ => O_RDWR;
     public static int O_CREAT_ => O_CREAT;
     public static int O_EXCL_ => O_EXCL;

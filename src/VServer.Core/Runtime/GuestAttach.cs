@@ -46,13 +46,14 @@ public static class GuestAttach
     /// host), has none, and the vserver command takes its .NET path. Never throws: without the file
     /// the command is only slower.
     /// </summary>
-    public static void WriteExecRecords(RunDirectory run, RunState state, GuestConfig config)
+    /// <param name="bundleProcess">The bundle's process as just generated; null: read from the bundle.</param>
+    public static void WriteExecRecords(RunDirectory run, RunState state, GuestConfig config, JsonObject? bundleProcess = null)
     {
         var file = ExecRecordsFile(run);
         try
         {
             if (!config.Flags.Contains("private") && GuestRuntime.CompanionProgram(OciRuntime.NamespaceHelper) is string helper
-                && JsonNode.Parse(File.ReadAllText(run.ConfigJson))?["process"]?.DeepClone() is JsonObject process)
+                && (bundleProcess ?? JsonNode.Parse(File.ReadAllText(run.ConfigJson))?["process"])?.DeepClone() is JsonObject process)
             {
                 process["args"] = new JsonArray();
                 process["terminal"] = false;
@@ -65,8 +66,9 @@ public static class GuestAttach
             }
             File.Delete(file);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or VServerException or System.Text.Json.JsonException)
+        catch (Exception)
         {
+            // never fails a start or a change: without the file the vserver command takes its .NET path
             try
             {
                 File.Delete(file);
@@ -126,18 +128,18 @@ public static class GuestAttach
             {
                 return null;
             }
-            Add("rlimit", $"{index},{N((ulong?)limit!["soft"] ?? 0)},{N((ulong?)limit["hard"] ?? 0)}");
+            Add("rlimit", $"{index},{N(Number(limit!["soft"]))},{N(Number(limit["hard"]))}");
         }
         var user = process["user"] as JsonObject;
         if (user is not null && user.Any(kv => kv.Key is not ("uid" or "gid" or "additionalGids")))
         {
             return null; // umask, username: the runtime's
         }
-        Add("uid", N((uint?)user?["uid"] ?? 0));
-        Add("gid", N((uint?)user?["gid"] ?? 0));
+        Add("uid", N(Number(user?["uid"])));
+        Add("gid", N(Number(user?["gid"])));
         foreach (var g in user?["additionalGids"] as JsonArray ?? new JsonArray())
         {
-            Add("group", N((uint)g!));
+            Add("group", N(Number(g)));
         }
         var caps = process["capabilities"] as JsonObject ?? new JsonObject();
         foreach (var set in new[] { "bounding", "effective", "permitted", "inheritable", "ambient" })
@@ -162,6 +164,33 @@ public static class GuestAttach
             Add("arg", (string)a!);
         }
         return Encoding.UTF8.GetBytes(r.ToString());
+    }
+
+    /// <summary>A non-negative number of the process JSON, parsed or just built (whose values keep their C# type); 0 when absent.</summary>
+    private static ulong Number(JsonNode? node)
+    {
+        if (node is null)
+        {
+            return 0;
+        }
+        var v = node.AsValue();
+        if (v.TryGetValue<ulong>(out var u))
+        {
+            return u;
+        }
+        if (v.TryGetValue<long>(out var l) && l >= 0)
+        {
+            return (ulong)l;
+        }
+        if (v.TryGetValue<uint>(out var ui))
+        {
+            return ui;
+        }
+        if (v.TryGetValue<int>(out var i) && i >= 0)
+        {
+            return (ulong)i;
+        }
+        throw new VServerException("InvalidArgument", ErrorKind.InvalidArgument, $"'{node.ToJsonString()}' is not a number the exec can use.", node.ToJsonString());
     }
 
     /// <summary>A capability set as a bit mask (bit N: capability N); null for a name this kernel's list lacks.</summary>

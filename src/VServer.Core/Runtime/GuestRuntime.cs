@@ -205,6 +205,7 @@ public sealed class GuestRuntime
         var instance = Guid.NewGuid().ToString("N");
         var started = DateTimeOffset.UtcNow;
         int initPid;
+        JsonObject bundle;
         try
         {
             // the limits sit one level above the runtime's cgroup, out of the guest's sight; the
@@ -223,7 +224,8 @@ public sealed class GuestRuntime
             }
             var options = BundleOptionsFor(config, users is null ? root : run.IdmappedRoot, runtime, initHelper, netns, rootMount, kind, users?.Range, users is null ? null : run.UserNamespaceFile)
                 with { ProcView = GuestProcView.Ensure(Paths, name, reporter) };
-            AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(OciBundle.Generate(config, options, reporter)));
+            bundle = OciBundle.Generate(config, options, reporter);
+            AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
             GuestHooks.Run(Paths, name, "pre-start", reporter);
             reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
             ConsoleLog.KeepPrevious(run); // conmon starts this start's log afresh
@@ -265,14 +267,14 @@ public sealed class GuestRuntime
                 Users = users?.Range,
                 Applied = applied,
             });
-            runtime.Check(name, "start", run.Id);
+            runtime.Start(name, run.Id);
             // an init that dies at once (a broken /sbin/init, a missing library) fails the start, with why
             if (!InitSettles(initPid, ticks, cgroups))
             {
                 throw InitFailed(run, name);
             }
             WriteRunLink(config, run);
-            GuestAttach.WriteExecRecords(run, run.ReadState()!, config);
+            GuestAttach.WriteExecRecords(run, run.ReadState()!, config, bundle["process"] as JsonObject);
         }
         catch
         {

@@ -1,3 +1,4 @@
+using VServer.Native;
 using System.Text.Json.Nodes;
 
 namespace VServer.Runtime;
@@ -236,6 +237,46 @@ public sealed class OciRuntime
                 $"Guest '{guest}': '{Name} {string.Join(' ', args)}' failed ({r.ExitCode}): {FirstLine(r.StandardError, "no message")}", guest);
         }
         return r;
+    }
+
+    /// <summary>
+    /// Starts a created container: lets its init run the guest's program. For crun that is what
+    /// <c>crun start</c> does on a bundle without poststart hooks or a notify socket (VServer's never
+    /// have either): open the container's <c>exec.fifo</c> for writing, remove it (crun's state then
+    /// says running) and write one byte, which the waiting init reads. Done here, it saves the
+    /// runtime's process start (10-14 ms on this path); the fifo opened without blocking, so an init
+    /// gone meanwhile is ENXIO at once. Anything else — runc, no fifo, no reader — is the runtime's
+    /// own <c>start</c>, which says what is wrong.
+    /// </summary>
+    public void Start(string guest, string id)
+    {
+        if (Name == "crun")
+        {
+            var fifo = System.IO.Path.Combine(StateRoot, id, "exec.fifo");
+            int fd;
+            try
+            {
+                fd = Sys.Open(fifo, Sys.O_WRONLY_ | Sys.O_NONBLOCK_ | Sys.O_NOFOLLOW_);
+            }
+            catch (SyscallException)
+            {
+                fd = -1;
+            }
+            if (fd >= 0)
+            {
+                try
+                {
+                    File.Delete(fifo);
+                    Sys.WriteAll(fd, new byte[] { 0 }, fifo);
+                    return;
+                }
+                finally
+                {
+                    Sys.Close(fd);
+                }
+            }
+        }
+        Check(guest, "start", id);
     }
 
     /// <summary>The runtime's view of a container: its status (<c>created</c>, <c>running</c>, <c>stopped</c>), or null when it knows no such container.</summary>
