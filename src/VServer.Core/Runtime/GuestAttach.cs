@@ -60,7 +60,7 @@ public static class GuestAttach
                 process.Remove("consoleSize");
                 if (Records(process, state, new OciRuntime(state.Runtime, state.RuntimeRoot), run.Id, LiveSettings.AppliedNice(state)) is byte[] records)
                 {
-                    AtomicFile.WriteAllBytes(file, Encoding.UTF8.GetBytes("helper=" + RuntimeBinary.For(helper) + "\0").Concat(records).ToArray());
+                    AtomicFile.WriteAllBytes(file, Encoding.UTF8.GetBytes("helper=" + RuntimeBinary.For(helper) + "\0").Concat(records).ToArray(), durable: false);
                     return;
                 }
             }

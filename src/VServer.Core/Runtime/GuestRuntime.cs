@@ -225,7 +225,7 @@ public sealed class GuestRuntime
             var options = BundleOptionsFor(config, users is null ? root : run.IdmappedRoot, runtime, initHelper, netns, rootMount, kind, users?.Range, users is null ? null : run.UserNamespaceFile)
                 with { ProcView = GuestProcView.Ensure(Paths, name, reporter) };
             bundle = OciBundle.Generate(config, options, reporter);
-            AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
+            AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle), durable: false);
             GuestHooks.Run(Paths, name, "pre-start", reporter);
             reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
             ConsoleLog.KeepPrevious(run); // conmon starts this start's log afresh
@@ -293,7 +293,7 @@ public sealed class GuestRuntime
     /// </summary>
     private void WriteRunLink(GuestConfig config, RunDirectory run)
     {
-        AtomicFile.WriteAllText(run.ContextFile, (config.Context?.ToString(CultureInfo.InvariantCulture) ?? "") + "\n");
+        AtomicFile.WriteAllText(run.ContextFile, (config.Context?.ToString(CultureInfo.InvariantCulture) ?? "") + "\n", durable: false);
         var link = Path.Combine(Paths.ConfigDir(config.Name), "run");
         var info = new FileInfo(link);
         if (info.LinkTarget == run.ContextFile || (info.Exists && info.LinkTarget is null) || Directory.Exists(link))
@@ -421,7 +421,7 @@ public sealed class GuestRuntime
         var bundle = OciBundle.Generate(config, BundleOptionsFor(config, users is null ? _store.RootOf(config) : run.IdmappedRoot, runtime, helper, netns, state.RootMount, kind,
             users, users is null ? null : "/proc/" + state.InitPid.ToString(CultureInfo.InvariantCulture) + "/ns/user") with { ProcView = GuestProcView.Current(Paths) });
         Directory.CreateDirectory(run.Bundle);
-        AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle));
+        AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle), durable: false);
     }
 
     /// <summary>Where the runtime mounts /proc, /dev and /sys; it works on these by host path before it enters the root.</summary>

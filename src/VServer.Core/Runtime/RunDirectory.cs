@@ -305,7 +305,7 @@ public sealed class RunDirectory
         return state;
     }
 
-    public void WriteState(RunState s) => AtomicFile.WriteAllText(StateFile, JsonSerializer.Serialize(s, RunStateJson.Default.RunState));
+    public void WriteState(RunState s) => AtomicFile.WriteAllText(StateFile, JsonSerializer.Serialize(s, RunStateJson.Default.RunState), durable: false);
 
     /// <summary>The exit status conmon recorded (128+N when init died of signal N); null when there is none.</summary>
     public int? ReadExitCode() => ReadNumber(ExitFile);
