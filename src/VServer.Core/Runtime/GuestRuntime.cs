@@ -268,13 +268,14 @@ public sealed class GuestRuntime
                 Applied = applied,
             });
             runtime.Start(name, run.Id);
+            // written while the guest's init takes its first steps (a failed start below removes them)
+            WriteRunLink(config, run);
+            GuestAttach.WriteExecRecords(run, run.ReadState()!, config, bundle["process"] as JsonObject);
             // an init that dies at once (a broken /sbin/init, a missing library) fails the start, with why
             if (!InitSettles(initPid, ticks, cgroups))
             {
                 throw InitFailed(run, name);
             }
-            WriteRunLink(config, run);
-            GuestAttach.WriteExecRecords(run, run.ReadState()!, config, bundle["process"] as JsonObject);
         }
         catch
         {
@@ -358,7 +359,7 @@ public sealed class GuestRuntime
             {
                 return true;
             }
-            Thread.Sleep(2);
+            Thread.Sleep(1);
         }
         return ProcFs.IsAlive(initPid, ticks);
     }
