@@ -17,8 +17,9 @@ public class ContextTests
         g.Sh($"i=0; while [ $i -lt {count} ]; do sleep 600 >/dev/null 2>&1 </dev/null & i=$((i+1)); done");
 
     /// <summary>A guest pid of a new idle sleep.</summary>
+    /// <summary>A `sleep 600` in the guest, its pid there; returned once it is sleep (the shell's fork has exec'd it).</summary>
     private static int SleepPid(LiveGuest g) =>
-        int.Parse(g.Sh("sleep 600 >/dev/null 2>&1 </dev/null & echo $!").Trim(), CultureInfo.InvariantCulture);
+        int.Parse(g.Sh("sleep 600 >/dev/null 2>&1 </dev/null & p=$!; while [ \"$(cat /proc/$p/comm 2>/dev/null)\" != sleep ]; do :; done; echo $p").Trim(), CultureInfo.InvariantCulture);
 
     private static IReadOnlyList<int> CgroupPids(LiveGuest g) => Cgroups.Processes(g.State.CgroupsPath);
 
