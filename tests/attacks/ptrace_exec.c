@@ -79,6 +79,9 @@ int main(int argc, char **argv) {
             }
             int st;
             if (waitpid(pid, &st, __WALL) < 0) { printf("FAILED wait %d\n", errno); return 3; }
+            /* stopped now: if it exec'd the guest's command between the look and the attach, it is the
+             * guest's own process (which its root may trace), not the runtime's: let it go, look on */
+            if (!is_runtime_init(e->d_name)) { ptrace(PTRACE_DETACH, pid, 0, 0); continue; }
             struct user_regs_struct saved;
             ptrace(PTRACE_GETREGS, pid, 0, &saved);
             unsigned long code = saved.rip;
