@@ -1,7 +1,9 @@
 /*
  * vserver-ns: the namespace chores of a guest's start, each in one small static program instead of
- * util-linux's unshare and a shell (about 3 ms instead of 12-14 on every start). It runs on the
- * host, before any guest process exists, with the arguments VServer gives it; it reads no file.
+ * util-linux's unshare and a shell (about 3 ms instead of 12-14 on every start), and the attach of
+ * a command to a running guest. create-without and hold run on the host before any guest process
+ * exists, with the arguments VServer gives them, and read no file; attach reads only what VServer
+ * names (its description, the host's /proc, crun's compiled filter), all before it joins the guest.
  *
  *   vserver-ns create-without MOUNT PROGRAM [ARG...]
  *       Runs PROGRAM (crun's create) in a mount namespace of its own, a slave copy of the host's,
@@ -29,7 +31,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/filter.h>

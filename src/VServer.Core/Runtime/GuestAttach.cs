@@ -23,6 +23,10 @@ public static class GuestAttach
         "terminal", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges",
     };
 
+    /// <summary>Each capability's number (its place in <see cref="Capabilities.All"/>, capability.h's order).</summary>
+    private static readonly Dictionary<string, int> CapabilityNumbers =
+        Capabilities.All.Select((name, number) => (name, number)).ToDictionary(c => c.name, c => c.number, StringComparer.Ordinal);
+
     /// <summary>Resource numbers of <c>RLIMIT_*</c> (asm-generic/resource.h, x86-64 and arm64 alike).</summary>
     private static readonly string[] Rlimits =
     {
@@ -199,12 +203,11 @@ public static class GuestAttach
         ulong mask = 0;
         foreach (var name in names ?? new JsonArray())
         {
-            var index = Capabilities.All.ToList().IndexOf((string?)name ?? "");
-            if (index < 0)
+            if (!CapabilityNumbers.TryGetValue((string?)name ?? "", out var number))
             {
                 return null;
             }
-            mask |= 1UL << index;
+            mask |= 1UL << number;
         }
         return mask;
     }

@@ -248,7 +248,7 @@ public sealed class GuestRuntime
             {
                 GuestUsers.DelegateCgroup(Cgroups.PayloadOf(cgroups), users.Range); // systemd makes its tree below its cgroup namespace's root
             }
-            run.WriteState(new RunState
+            var state = new RunState
             {
                 Instance = instance,
                 InitPid = initPid,
@@ -266,11 +266,12 @@ public sealed class GuestRuntime
                 InitKind = config.InitStyle == InitStyle.Plain ? kind : null,
                 Users = users?.Range,
                 Applied = applied,
-            });
+            };
+            run.WriteState(state);
             runtime.Start(name, run.Id);
             // written while the guest's init takes its first steps (a failed start below removes them)
             WriteRunLink(config, run);
-            GuestAttach.WriteExecRecords(run, run.ReadState()!, config, bundle["process"] as JsonObject);
+            GuestAttach.WriteExecRecords(run, state, config, bundle["process"] as JsonObject);
             // an init that dies at once (a broken /sbin/init, a missing library) fails the start, with why
             if (!InitSettles(initPid, ticks, cgroups))
             {
