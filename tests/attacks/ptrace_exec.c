@@ -72,11 +72,15 @@ int main(int argc, char **argv) {
         while (d && (e = readdir(d))) {
             if (e->d_name[0] < '0' || e->d_name[0] > '9' || !is_runtime_init(e->d_name)) continue;
             pid_t pid = atoi(e->d_name);
-            if (ptrace(PTRACE_ATTACH, pid, 0, 0) < 0) {
+            /* seize and interrupt, not attach: an attach sends a SIGSTOP, which, when the target
+             * exec's before it is reported, stays pending past the detach below and leaves the
+             * guest's command stopped for good */
+            if (ptrace(PTRACE_SEIZE, pid, 0, 0) < 0) {
                 if (errno == ESRCH) continue;
                 printf("REFUSED %d %d\n", pid, errno);
                 return 2;
             }
+            if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0) { ptrace(PTRACE_DETACH, pid, 0, 0); continue; }
             int st;
             if (waitpid(pid, &st, __WALL) < 0) { printf("FAILED wait %d\n", errno); return 3; }
             /* stopped now: if it exec'd the guest's command between the look and the attach, it is the

@@ -92,8 +92,10 @@ public static class HostProcess
                 onTick!();
             }
             p.WaitForExit();
-            // a child it leaves behind (the runtime's init after create) keeps the pipes open
-            var wait = leavesChildren ? 50 : Timeout.Infinite;
+            // a child it leaves behind (the runtime's init after create) keeps the pipes open; so may,
+            // once it was told to stop, a process it started that does not end (a guest's command held
+            // stopped): what it still writes is not waited for
+            var wait = leavesChildren ? 50 : cancel.IsCancellationRequested ? 2000 : Timeout.Infinite;
             outReader.Join(wait);
             errReader.Join(wait);
         }
@@ -267,7 +269,9 @@ public static class HostProcess
             Sys.Signal(p.Id, 15);
             if (!p.WaitForExit(3000))
             {
-                p.Kill();
+                // with what it started: a command it runs in a guest may be stopped (SIGSTOP, a tracer)
+                // and never see the SIGTERM passed on to it
+                p.Kill(entireProcessTree: true);
             }
         }
         catch (InvalidOperationException)
