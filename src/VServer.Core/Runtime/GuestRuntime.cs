@@ -268,12 +268,13 @@ public sealed class GuestRuntime
                 Applied = applied,
             };
             run.WriteState(state);
+            var childFaults = ProcFs.Stat(initPid)?.ChildMinorFaults ?? 0; // the runtime's own, before init runs
             runtime.Start(name, run.Id);
             // written while the guest's init takes its first steps (a failed start below removes them)
             WriteRunLink(config, run);
             GuestAttach.WriteExecRecords(run, state, config, bundle["process"] as JsonObject);
             // an init that dies at once (a broken /sbin/init, a missing library) fails the start, with why
-            if (!InitSettles(initPid, ticks, cgroups))
+            if (!InitSettles(initPid, ticks, Cgroups.ProcessDirectory(cgroups), childFaults))
             {
                 throw InitFailed(run, name);
             }
@@ -342,21 +343,23 @@ public sealed class GuestRuntime
 
     /// <summary>
     /// Watches a new init for up to <see cref="InitWatch"/>: false when it dies in that time. The
-    /// watch ends early once the guest's cgroup holds a second process: an init that has started
-    /// its work (busybox init its rcS, systemd its units, tini its child) is not dying at once, so
-    /// a healthy start does not pay the whole window.
+    /// watch ends early once init has started its work (busybox init its rcS, systemd its units,
+    /// tini its child), which is not dying at once, so a healthy start does not pay the whole
+    /// window: the guest's cgroup holds a second process, or init has reaped one already (its
+    /// children's minor faults, <paramref name="childFaults"/> before the start, went up: busybox
+    /// init's rcS of a guest with no services ends within a millisecond and was missed).
     /// </summary>
-    private static bool InitSettles(int initPid, ulong ticks, string cgroup)
+    /// <param name="processDirectory">The guest's cgroup in the counting hierarchy (<see cref="Cgroups.ProcessDirectory"/>, resolved once).</param>
+    internal static bool InitSettles(int initPid, ulong ticks, string? processDirectory, ulong childFaults)
     {
         var sw = Stopwatch.StartNew();
-        var dir = Cgroups.ProcessDirectory(cgroup); // once: the hierarchies come from mountinfo
         while (sw.Elapsed < InitWatch)
         {
-            if (!ProcFs.IsAlive(initPid, ticks))
+            if (ProcFs.Stat(initPid) is not { IsZombie: false } stat || stat.StartTicks != ticks)
             {
                 return false;
             }
-            if (Cgroups.ProcessesIn(dir).Count >= 2)
+            if (stat.ChildMinorFaults > childFaults || Cgroups.ProcessesIn(processDirectory).Count >= 2)
             {
                 return true;
             }

@@ -119,6 +119,7 @@ public static class ProcFs
         {
             ParentId = (int)f[1],
             TtyNr = (int)f[4],
+            ChildMinorFaults = (ulong)f[8],
             UserTicks = (ulong)f[11],
             SystemTicks = (ulong)f[12],
             Nice = (int)f[16],
@@ -396,6 +397,9 @@ public sealed record ProcStat(string Comm, char State, ulong StartTicks)
 
     public int ParentId { get; init; }
     public int TtyNr { get; init; }
+
+    /// <summary>cminflt (field 11): the minor faults of the children it has waited for; above 0 once it has reaped one.</summary>
+    public ulong ChildMinorFaults { get; init; }
     public ulong UserTicks { get; init; }
     public ulong SystemTicks { get; init; }
     public int Threads { get; init; }
