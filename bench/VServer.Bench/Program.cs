@@ -411,7 +411,6 @@ void AgainstLxc(int iterations)
         cmdletStarts.Add(Cmdlet($"Start-VServerGuest {g}"));
         rt.Stop(g, TimeSpan.Zero);
     }
-    static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
     var (vsStart, lxcStart, cmdletStart) = (Median(vsStarts), Median(lxcStarts), Median(cmdletStarts));
     Vs(g, "start");
     Lxc("lxc-start", "-d"); Lxc("lxc-wait", "-s", "RUNNING");
@@ -672,11 +671,6 @@ void Boot(int iterations, string? cachedTree)
             contenders[c].Down();
         }
     }
-    static double Median(IEnumerable<double> xs)
-    {
-        var l = xs.OrderBy(x => x).ToList();
-        return l.Count % 2 == 1 ? l[l.Count / 2] : (l[l.Count / 2 - 1] + l[l.Count / 2]) / 2;
-    }
     string Ratios(int a, int b)
     {
         var r = Enumerable.Range(0, iterations).Select(i => samples[a][i] / samples[b][i]).ToList();
@@ -705,18 +699,15 @@ Runspace WarmRunspace()
     return r;
 }
 
-// the median of what each run of the body says it took (the body times itself)
-static double MeasureSamples(int n, Func<double> timed, Action? after = null)
+// the median (of an even count, the mean of the middle two)
+static double Median(IEnumerable<double> xs)
 {
-    var samples = new List<double>();
-    for (var i = 0; i < n; i++)
-    {
-        samples.Add(timed());
-        after?.Invoke();
-    }
-    samples.Sort();
-    return samples[samples.Count / 2];
+    var l = xs.Order().ToList();
+    return l.Count % 2 == 1 ? l[l.Count / 2] : (l[l.Count / 2 - 1] + l[l.Count / 2]) / 2;
 }
+
+// the median of what each run of the body says it took (the body times itself)
+static double MeasureSamples(int n, Func<double> timed) => Median(Enumerable.Range(0, n).Select(_ => timed()).ToList());
 
 static double Measure(int n, Action work, Action? after = null, int warmup = 0, Action? before = null)
 {
@@ -735,8 +726,7 @@ static double Measure(int n, Action work, Action? after = null, int warmup = 0, 
         samples.Add(sw.Elapsed.TotalMilliseconds);
         after?.Invoke();
     }
-    samples.Sort();
-    return samples[samples.Count / 2];
+    return Median(samples);
 }
 
 static void Check(string file, params string[] args)

@@ -42,9 +42,7 @@ public class AttachTests
         var state = g.State;
         var runtime = new OciRuntime(state.Runtime, state.RuntimeRoot);
         Assert.Equal("crun", runtime.Name);
-        var process = JsonNode.Parse(File.ReadAllText(g.Runtime.Run(g.Name).ConfigJson))!["process"]!.DeepClone().AsObject();
-        process["terminal"] = false;
-        process.Remove("consoleSize");
+        var process = OciBundle.ExecProcess(JsonNode.Parse(File.ReadAllText(g.Runtime.Run(g.Name).ConfigJson))!["process"]!, new[] { "/bin/true" });
         Assert.NotNull(GuestAttach.Records(process, state, runtime, GuestId.Of(g.Name), null));
         Assert.NotNull(GuestRuntime.CompanionProgram(OciRuntime.NamespaceHelper));
     }
@@ -176,10 +174,7 @@ public class AttachTests
     private static byte[] AttachRecords(LiveGuest g, string[] command)
     {
         var state = g.State;
-        var process = JsonNode.Parse(File.ReadAllText(g.Runtime.Run(g.Name).ConfigJson))!["process"]!.DeepClone().AsObject();
-        process["terminal"] = false;
-        process.Remove("consoleSize");
-        process["args"] = new JsonArray(command.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray());
+        var process = OciBundle.ExecProcess(JsonNode.Parse(File.ReadAllText(g.Runtime.Run(g.Name).ConfigJson))!["process"]!, command);
         return GuestAttach.Records(process, state, new OciRuntime(state.Runtime, state.RuntimeRoot), GuestId.Of(g.Name), null)!;
     }
 }

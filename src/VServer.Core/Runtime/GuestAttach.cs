@@ -57,11 +57,9 @@ public static class GuestAttach
         try
         {
             if (!config.Flags.Contains("private") && GuestRuntime.CompanionProgram(OciRuntime.NamespaceHelper) is string helper
-                && (bundleProcess ?? JsonNode.Parse(File.ReadAllText(run.ConfigJson))?["process"])?.DeepClone() is JsonObject process)
+                && (bundleProcess ?? JsonNode.Parse(File.ReadAllText(run.ConfigJson))?["process"]) is JsonObject bundle)
             {
-                process["args"] = new JsonArray();
-                process["terminal"] = false;
-                process.Remove("consoleSize");
+                var process = OciBundle.ExecProcess(bundle, Array.Empty<string>());
                 if (Records(process, state, new OciRuntime(state.Runtime, state.RuntimeRoot), run.Id, LiveSettings.AppliedNice(state)) is byte[] records)
                 {
                     AtomicFile.WriteAllBytes(file, Encoding.UTF8.GetBytes("helper=" + RuntimeBinary.For(helper) + "\0").Concat(records).ToArray(), durable: false);

@@ -1040,11 +1040,9 @@ public sealed class GuestRuntime
             throw new VServerException("GuestNotRunning", ErrorKind.InvalidOperation, $"Guest '{name}' is not running.", name);
         }
         EnsureBundle(config, run, state);
-        var process = JsonNode.Parse(File.ReadAllText(run.ConfigJson))?["process"]?.DeepClone().AsObject()
-            ?? throw new VServerException("GuestStateUnreadable", ErrorKind.InvalidOperation, $"Guest '{name}': its bundle {run.ConfigJson} has no process.", name);
-        process["args"] = new JsonArray(request.Command.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray());
-        process["terminal"] = terminal;
-        process.Remove("consoleSize");
+        var process = OciBundle.ExecProcess(JsonNode.Parse(File.ReadAllText(run.ConfigJson))?["process"]
+            ?? throw new VServerException("GuestStateUnreadable", ErrorKind.InvalidOperation, $"Guest '{name}': its bundle {run.ConfigJson} has no process.", name),
+            request.Command, terminal);
         if (request.WorkingDirectory is string dir)
         {
             process["cwd"] = dir;

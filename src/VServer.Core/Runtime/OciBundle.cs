@@ -307,6 +307,20 @@ public static class OciBundle
         return config;
     }
 
+    /// <summary>
+    /// The process of a command run in the guest (an exec, an attach, the exec records): a copy of
+    /// the bundle's process (<paramref name="bundleProcess"/>, as generated or read from config.json)
+    /// with the command's arguments, a terminal or none, and no console size of the guest's own.
+    /// </summary>
+    public static JsonObject ExecProcess(JsonNode bundleProcess, IEnumerable<string> args, bool terminal = false)
+    {
+        var process = bundleProcess.DeepClone().AsObject();
+        process["args"] = new JsonArray(args.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray());
+        process["terminal"] = terminal;
+        process.Remove("consoleSize");
+        return process;
+    }
+
     public static string Serialize(JsonObject config) => config.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
     private static JsonArray Array(IEnumerable<string> items) => new(items.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray());
