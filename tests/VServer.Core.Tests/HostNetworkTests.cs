@@ -106,6 +106,52 @@ public class HostNetworkTests
 
     private static bool Tables(VServerPaths paths) => HostFirewall.TablesExist(paths);
 
+    /// <remarks>
+    /// A guest with loopback alone (no interface: the default) has no part in the host's rules, so
+    /// its start and stop leave them alone: no nft run, and no reading of every guest to rebuild
+    /// them, which made each of 200 guests started at once pay for all the others under the network lock.
+    /// </remarks>
+    [GuestFact]
+    public void ALoopbackOnlyGuestStartsAndStopsWithoutRebuildingTheHostsRules()
+    {
+        var net = Subnet();
+        var bridge = NewBridge();
+        using var roots = new TempRoots();
+        var nft = HostProcess.Find("nft")!;
+        var traced = new List<string>();
+        var before = HostProcess.Trace;
+        try
+        {
+            using var g = new LiveGuest(On(bridge, $"{net}.2"), start: false);
+            new BridgeStore(g.Roots.Paths).Write(new Bridge(bridge) { Addresses = { $"{net}.1/24" }, Nat = true });
+            g.Runtime.Start(g.Name);
+            Assert.True(Tables(g.Roots.Paths));
+            using var lo = new LiveGuest(start: false, sharing: g);
+            Assert.Equal(NetworkMode.None, new GuestStore(lo.Roots.Paths).ReadConfig(lo.Name).EffectiveNetworkMode);
+            HostProcess.Trace = line => { lock (traced) { traced.Add(line); } };
+            lo.Runtime.Start(lo.Name);
+            Assert.Equal("lo", lo.Sh("ls /sys/class/net").Trim()); // its own namespace, loopback alone
+            lo.Runtime.Stop(lo.Name, TimeSpan.FromSeconds(3));
+            lock (traced)
+            {
+                Assert.DoesNotContain(traced, l => l.StartsWith(nft, StringComparison.Ordinal));
+            }
+            Assert.True(Tables(g.Roots.Paths)); // the attached guest's rules stay
+            // the attached guest's stop does rebuild them (the trace sees nft): the test can tell
+            g.Runtime.Stop(g.Name, TimeSpan.FromSeconds(3));
+            lock (traced)
+            {
+                Assert.Contains(traced, l => l.StartsWith(nft, StringComparison.Ordinal));
+            }
+            Assert.False(Tables(g.Roots.Paths));
+        }
+        finally
+        {
+            HostProcess.Trace = before;
+            Cleanup(roots, bridge);
+        }
+    }
+
     [GuestFact]
     public void ABridgeGuestReachesTheOutsideThroughNatAndTheRulesGoWithTheLastGuest()
     {

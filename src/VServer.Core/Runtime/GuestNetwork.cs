@@ -171,6 +171,10 @@ public static class GuestNetwork
             return;
         }
         var mine = links.SelectMany(l => l.Addresses).Select(a => a.Address).ToList();
+        if (mine.Count == 0)
+        {
+            return; // no address and (checked above) no port: nothing another guest can hold
+        }
         var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
         // a guest whose namespace exists is running or starting (its state is written later)
         foreach (var other in store.ListNames().Where(n => n != c.Name && File.Exists(NamespacePath(store.Paths, n))))
@@ -264,7 +268,10 @@ public static class GuestNetwork
             }
             Ip.Batch(null, hostSide);
             Ip.Batch(ns, cmds.Where(x => x[0] == "-n").Select(x => x[2..]).ToList());
-            HostFirewall.Apply(store);
+            if (Links(store.Paths, c).Count > 0)
+            {
+                HostFirewall.Apply(store); // a guest with loopback alone has no part in the host's rules
+            }
             return NamespacePath(store.Paths, c.Name);
         }
         catch
@@ -349,9 +356,18 @@ public static class GuestNetwork
         }
     }
 
-    /// <summary>Deletes the guest's namespace and makes the host's rules match the guests still attached (the cleanup's part).</summary>
-    public static void Release(GuestStore store, string guest, IOperationReporter reporter)
+    /// <summary>
+    /// Deletes the guest's namespace and makes the host's rules match the guests still attached (the
+    /// cleanup's part). <paramref name="attached"/> false: the guest ran with loopback alone, had no
+    /// part in the rules, and they stay as they are.
+    /// </summary>
+    public static void Release(GuestStore store, string guest, IOperationReporter reporter, bool attached = true)
     {
+        if (!attached)
+        {
+            Teardown(store.Paths, guest);
+            return;
+        }
         using var hostLock = NetworkLock(store.Paths);
         Teardown(store.Paths, guest);
         try

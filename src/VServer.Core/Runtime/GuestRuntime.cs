@@ -289,6 +289,19 @@ public sealed class GuestRuntime
         return run.Status();
     }
 
+    /// <summary>Whether the guest ran with an interface on the host's side (its network as its start applied it); true when that cannot be read.</summary>
+    private bool RanAttached(string name, RunState state)
+    {
+        try
+        {
+            return GuestNetwork.Links(Paths, LiveSettings.NetworkAsApplied(_store.ReadConfig(name), state)).Count > 0;
+        }
+        catch (VServerException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>
     /// util-vserver's <c>run</c> link in the configuration directory: it names a file that holds
     /// the guest's context while the guest runs (gone when it stops), so tools that read it see the
@@ -849,7 +862,7 @@ public sealed class GuestRuntime
             }
             if (state.NetworkNamespace is not null)
             {
-                GuestNetwork.Release(_store, run.Name, reporter);
+                GuestNetwork.Release(_store, run.Name, reporter, RanAttached(run.Name, state));
             }
             GuestHooks.Run(Paths, run.Name, "post-stop", reporter);
         }

@@ -156,16 +156,16 @@ public static class HostFirewall
             {
                 continue;
             }
-            if (c.EffectiveNetworkMode != NetworkMode.Bridge)
+            var links = GuestNetwork.Links(store.Paths, c);
+            if (c.EffectiveNetworkMode != NetworkMode.Bridge || links.Count == 0)
             {
-                continue;
+                continue; // loopback alone: nothing on a bridge to guard or forward (its start and stop leave the rules alone)
             }
             var bridge = c.Bridge ?? Bridge.DefaultName;
             if (!byBridge.TryGetValue(bridge, out var list))
             {
                 byBridge[bridge] = list = new List<Port>();
             }
-            var links = GuestNetwork.Links(store.Paths, c);
             var receiver = GuestNetwork.PublishTarget(links)?.Index;
             foreach (var l in links)
             {
