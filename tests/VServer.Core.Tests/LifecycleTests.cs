@@ -144,6 +144,26 @@ public sealed class GuestCollection
 [Collection("guests")]
 public class LifecycleTests
 {
+    /// <remarks>
+    /// Two guests on one context by a hand edit of the second's configuration (the configuration's
+    /// own checks refuse it otherwise): the start finds the running holder among the running guests.
+    /// </remarks>
+    [GuestFact]
+    public void AGuestDoesNotStartOnAContextARunningGuestHolds()
+    {
+        using var a = new LiveGuest(c => c.Context = 4711);
+        using var other = new LiveGuest(c => c.Context = 4712, sharing: a); // running, on another context
+        using var b = new LiveGuest(c => c.Context = 4713, start: false, sharing: a);
+        File.WriteAllText(Path.Combine(b.Roots.Paths.ConfigDir(b.Name), "context"), "4711\n");
+        var e = Assert.Throws<VServerException>(() => b.Runtime.Start(b.Name));
+        Assert.Equal("ContextInUse", e.ErrorId);
+        Assert.Contains($"'{a.Name}'", e.Message);
+        Assert.Equal(GuestState.Stopped, b.Runtime.Status(b.Name).State);
+        a.Runtime.Stop(a.Name, TimeSpan.Zero);
+        b.Runtime.Start(b.Name); // the context is free once its holder stopped
+        Assert.Equal(GuestState.Running, b.Runtime.Status(b.Name).State);
+    }
+
     [GuestFact]
     public void AStartedGuestIsIsolated()
     {
