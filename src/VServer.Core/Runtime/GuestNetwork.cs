@@ -226,11 +226,12 @@ public static class GuestNetwork
         Check(c, store);
         Teardown(store.Paths, c.Name); // left by a crash
         Native.Sys.NetnsAdd(NetnsDirectory, NamespaceOf(store.Paths, c.Name), ownedNetns);
+        var links = Links(store.Paths, c);
         try
         {
             Dictionary<string, IPAddress[]>? gateways = null;
             Bridge? config = null;
-            if (mode == NetworkMode.Bridge && Links(store.Paths, c).Count > 0)
+            if (mode == NetworkMode.Bridge && links.Count > 0)
             {
                 var bridge = c.Bridge ?? GuestConfig.DefaultBridge;
                 var bridges = new BridgeStore(store.Paths);
@@ -264,11 +265,11 @@ public static class GuestNetwork
             var hostSide = cmds.Where(x => x[0] != "-n").ToList();
             if (config is { Isolated: true })
             {
-                hostSide.AddRange(Links(store.Paths, c).Select(l => new[] { "link", "set", "dev", l.HostName, "type", "bridge_slave", "isolated", "on" }));
+                hostSide.AddRange(links.Select(l => new[] { "link", "set", "dev", l.HostName, "type", "bridge_slave", "isolated", "on" }));
             }
             Ip.Batch(null, hostSide);
             Ip.Batch(ns, cmds.Where(x => x[0] == "-n").Select(x => x[2..]).ToList());
-            if (Links(store.Paths, c).Count > 0)
+            if (links.Count > 0)
             {
                 HostFirewall.Apply(store); // a guest with loopback alone has no part in the host's rules
             }

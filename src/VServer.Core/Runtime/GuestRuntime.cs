@@ -368,7 +368,7 @@ public sealed class GuestRuntime
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < InitWatch)
         {
-            if (ProcFs.Stat(initPid) is not { IsZombie: false } stat || stat.StartTicks != ticks)
+            if (ProcFs.StatIfAlive(initPid, ticks) is not { } stat)
             {
                 return false;
             }

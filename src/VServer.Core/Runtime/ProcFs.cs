@@ -133,8 +133,11 @@ public static class ProcFs
     public static ulong? StartTicks(int pid) => Stat(pid)?.StartTicks;
 
     /// <summary>Whether the process with this pid is the one that started at <paramref name="startTicks"/> (not a reused pid) and not a zombie.</summary>
-    public static bool IsAlive(int pid, ulong startTicks) =>
-        pid > 0 && Stat(pid) is { } s && s.StartTicks == startTicks && !s.IsZombie;
+    public static bool IsAlive(int pid, ulong startTicks) => StatIfAlive(pid, startTicks) is not null;
+
+    /// <summary>The process's stat when it is the one that started at <paramref name="startTicks"/> and not a zombie (see <see cref="IsAlive"/>); else null.</summary>
+    public static ProcStat? StatIfAlive(int pid, ulong startTicks) =>
+        pid > 0 && Stat(pid) is { } s && s.StartTicks == startTicks && !s.IsZombie ? s : null;
 
     /// <summary>The effective uid and the NSpid chain (this pid namespace first, the innermost last) from <c>/proc/PID/status</c>.</summary>
     public static ProcStatus? Status(int pid)
