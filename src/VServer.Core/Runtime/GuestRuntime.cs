@@ -206,11 +206,14 @@ public sealed class GuestRuntime
         var started = DateTimeOffset.UtcNow;
         int initPid;
         JsonObject bundle;
+        MigrationWarmup? warmup = null;
         try
         {
             // the limits sit one level above the runtime's cgroup, out of the guest's sight; the
             // cgroup exists before lxcfs is asked for, so a last guest's stop never takes lxcfs away under this start
             Cgroups.Create(cgroups, limits);
+            // the kernel's wait before the runtime's move of init, paid while the steps below run
+            warmup = MigrationWarmup.Begin();
             // private users: the runtime gets the root idmapped through the guest's user namespace, which it joins
             if (users is not null)
             {
@@ -235,6 +238,10 @@ public sealed class GuestRuntime
         {
             CleanupLocked(run, null, reporter);
             throw;
+        }
+        finally
+        {
+            warmup?.Dispose();
         }
         try
         {
