@@ -22,7 +22,7 @@ public sealed class MigrationWarmupTests
     public void ItWritesThisProcesssOwnCgroupInThePidsHierarchy()
     {
         var self = "12:memory:/system.slice/a.service\n9:name=systemd:/system.slice/a.service\n8:pids:/system.slice/a.service\n0::/system.slice/a.service\n";
-        Assert.Equal("/sys/fs/cgroup/pids/system.slice/a.service/cgroup.procs", MigrationWarmup.ProcsOfSelf(Hybrid, self, NoFavor));
+        Assert.Equal("/sys/fs/cgroup/pids/system.slice/a.service/cgroup.procs", MigrationWarmup.ProcsOfSelf(Hybrid, self, false));
     }
 
     [Fact]
@@ -30,21 +30,33 @@ public sealed class MigrationWarmupTests
     {
         var self = "9:name=systemd:/x\n3:cpu,cpuacct:/\n0::/x\n";
         var h = Hybrid.Where(kv => kv.Key != "pids").ToDictionary(kv => kv.Key, kv => kv.Value);
-        Assert.Equal("/sys/fs/cgroup/cpu,cpuacct/cgroup.procs", MigrationWarmup.ProcsOfSelf(h, self, NoFavor));
+        Assert.Equal("/sys/fs/cgroup/cpu,cpuacct/cgroup.procs", MigrationWarmup.ProcsOfSelf(h, self, false));
     }
 
     [Fact]
     public void AHostWithCgroupV2AloneHasNothingToWarm()
     {
-        Assert.Null(MigrationWarmup.ProcsOfSelf(new Dictionary<string, string> { [""] = "/sys/fs/cgroup" }, "0::/init.scope\n", NoFavor));
+        Assert.Null(MigrationWarmup.ProcsOfSelf(new Dictionary<string, string> { [""] = "/sys/fs/cgroup" }, "0::/init.scope\n", false));
     }
 
     [Fact]
     public void AHostWhoseCgroupsFavourDynamicModsHasNothingToWarm()
     {
         // favordynmods: the lock's readers always take the slow path, and its writer never waits for a grace period
-        var mounts = NoFavor + "36 24 0:31 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:15 - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n";
-        Assert.Null(MigrationWarmup.ProcsOfSelf(Hybrid, "8:pids:/\n0::/\n", mounts));
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, NoFavor + "37 24 0:32 / /mnt/favordynmods rw - tmpfs tmpfs rw\n");
+            Assert.False(Cgroups.ReadFavorDynMods(file)); // the word alone, outside a cgroup mount's options, says nothing
+            File.AppendAllText(file, "36 24 0:31 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:15 - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n");
+            Assert.True(Cgroups.ReadFavorDynMods(file));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+        Assert.NotNull(MigrationWarmup.ProcsOfSelf(Hybrid, "8:pids:/\n0::/\n", false));
+        Assert.Null(MigrationWarmup.ProcsOfSelf(Hybrid, "8:pids:/\n0::/\n", true));
     }
 
     [Fact]

@@ -336,6 +336,33 @@ internal static unsafe partial class Sys
     [DllImport("libc", EntryPoint = "execv", SetLastError = true)]
     private static extern int sys_execv(IntPtr path, IntPtr* argv);
 
+    /// <summary>
+    /// Whether <paramref name="fd"/> reports POLLPRI or POLLERR now (poll(2) without waiting). On an
+    /// open /proc/PID/mountinfo the kernel raises them once for each change of the namespace's mounts.
+    /// </summary>
+    public static bool PollPriority(int fd)
+    {
+        var p = new PollFd { Fd = fd, Events = 0x2 /* POLLPRI */ };
+        int rc;
+        do { rc = sys_poll(&p, 1, 0); } while (rc < 0 && LastErrno == EINTR);
+        if (rc < 0)
+        {
+            throw new SyscallException("poll", null, LastErrno);
+        }
+        return (p.Revents & (0x2 | 0x8 /* POLLERR */)) != 0;
+    }
+
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    // Tmds.LibC 0.5 has no poll(2)
+    [DllImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static extern int sys_poll(PollFd* fds, ulong nfds, int timeout);
+
     // Tmds.LibC 0.5 has no kill(2) or setpriority(2); these two come straight from libc.
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int sys_kill(int pid, int sig);

@@ -479,11 +479,27 @@ public static class Cgroups
         }
     }
 
-    /// <summary>Mount points of the cgroup hierarchies: v1 by controller ("pids", "memory", …) and "" for v2.</summary>
-    public static IReadOnlyDictionary<string, string> Hierarchies()
+    private static readonly MountTable.Cached<IReadOnlyDictionary<string, string>> CachedHierarchies = new(ReadHierarchies);
+
+    /// <summary>
+    /// Mount points of the cgroup hierarchies: v1 by controller ("pids", "memory", …) and "" for v2.
+    /// Read from the mount table again only once its mounts have changed.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Hierarchies() => CachedHierarchies.Get();
+
+    private static readonly MountTable.Cached<bool> CachedFavorDynMods = new(ReadFavorDynMods);
+
+    /// <summary>Whether a cgroup hierarchy is mounted with <c>favordynmods</c> (moving a task then waits for no RCU grace period).</summary>
+    public static bool FavorDynMods() => CachedFavorDynMods.Get();
+
+    internal static bool ReadFavorDynMods(string mountInfoPath) =>
+        File.ReadLines(mountInfoPath).Select(l => l.IndexOf(" - ", StringComparison.Ordinal) is var sep and >= 0 ? l[(sep + 3)..].Split(' ') : Array.Empty<string>())
+            .Any(post => post.Length >= 3 && post[0] is "cgroup" or "cgroup2" && post[2].Split(',').Contains("favordynmods"));
+
+    internal static IReadOnlyDictionary<string, string> ReadHierarchies(string mountInfoPath)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+        foreach (var line in File.ReadLines(mountInfoPath))
         {
             var sep = line.IndexOf(" - ", StringComparison.Ordinal);
             if (sep < 0)
@@ -513,7 +529,7 @@ public static class Cgroups
                 }
             }
         }
-        return result;
+        return result.AsReadOnly();
     }
 
     /// <summary>
@@ -546,6 +562,10 @@ public static class Cgroups
 
     private static void Collect(string dir, List<int> into, int depth)
     {
+        if (depth == 0 && !Directory.Exists(dir))
+        {
+            return; // a stopped guest's: no exception thrown and caught for each guest a host-wide scan looks at
+        }
         try
         {
             foreach (var l in File.ReadLines(Path.Combine(dir, "cgroup.procs")))

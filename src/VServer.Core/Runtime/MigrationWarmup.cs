@@ -23,7 +23,8 @@ internal sealed class MigrationWarmup : IDisposable
     /// <summary>The longest it keeps the lock warm, should a start never end it.</summary>
     internal static readonly TimeSpan Limit = TimeSpan.FromSeconds(5);
 
-    private readonly ManualResetEventSlim _done = new();
+    // no spinning before a wait: the waits are the point (a spinning wait yielded the CPU hundreds of times per start)
+    private readonly ManualResetEventSlim _done = new(false, spinCount: 0);
     private readonly ManualResetEventSlim _ended = new();
     private int _moves;
 
@@ -44,7 +45,7 @@ internal sealed class MigrationWarmup : IDisposable
     /// <summary>Starts keeping the lock warm; null when this host has nothing to warm (no v1 controller, or favordynmods).</summary>
     public static MigrationWarmup? Begin()
     {
-        if (ProcsOfSelf(Cgroups.Hierarchies(), File.ReadAllText("/proc/self/cgroup"), File.ReadAllText("/proc/self/mountinfo")) is not string procs)
+        if (ProcsOfSelf(Cgroups.Hierarchies(), File.ReadAllText("/proc/self/cgroup"), Cgroups.FavorDynMods()) is not string procs)
         {
             return null;
         }
@@ -63,9 +64,9 @@ internal sealed class MigrationWarmup : IDisposable
     /// The <c>cgroup.procs</c> of this process's cgroup in its v1 <c>pids</c> hierarchy (else the first v1
     /// controller's); null with no v1 controller, or when the cgroup mounts say <c>favordynmods</c>.
     /// </summary>
-    internal static string? ProcsOfSelf(IReadOnlyDictionary<string, string> hierarchies, string selfCgroup, string mountinfo)
+    internal static string? ProcsOfSelf(IReadOnlyDictionary<string, string> hierarchies, string selfCgroup, bool favorDynMods)
     {
-        if (mountinfo.Contains("favordynmods", StringComparison.Ordinal))
+        if (favorDynMods)
         {
             return null;
         }
@@ -96,12 +97,21 @@ internal sealed class MigrationWarmup : IDisposable
             do
             {
                 // "0": the writer's own thread group, into the cgroup it is in: nothing moves, the lock is taken
-                File.WriteAllText(Procs, "0");
+                // (open, write, close: a FileStream adds a lock, a seek and a truncate to each move)
+                var fd = Native.Sys.Open(Procs, Native.Sys.O_WRONLY_);
+                try
+                {
+                    Native.Sys.WriteAll(fd, "0"u8, Procs);
+                }
+                finally
+                {
+                    Native.Sys.Close(fd);
+                }
                 Interlocked.Increment(ref _moves);
             }
             while (!_done.Wait(Interval) && clock.Elapsed < Limit);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Native.SyscallException)
         {
             // a host that does not let this process move itself (a read-only or delegated hierarchy): the start pays the wait as before
         }

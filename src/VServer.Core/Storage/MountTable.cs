@@ -5,6 +5,70 @@ namespace VServer.Storage;
 /// <summary>Reads the mount points of this mount namespace (<c>/proc/self/mountinfo</c>).</summary>
 public static class MountTable
 {
+    /// <summary>
+    /// What a reader made of a mount table, kept until the table changes: the table's file
+    /// (<c>/proc/self/mountinfo</c>) is kept open and polled, and the kernel raises POLLPRI on it once
+    /// for each mount, unmount or propagation in that namespace (proc(5)). A start asks for the cgroup
+    /// hierarchies a dozen times, and a context check once for each guest on the host; on a host with
+    /// hundreds of guests the table has hundreds of lines.
+    /// </summary>
+    public sealed class Cached<T>
+    {
+        private readonly Func<string, T> _reader;
+        private readonly string _path;
+        private readonly object _gate = new();
+        private int _fd = -2; // -2: not yet opened; -1: could not be opened or polled (read each time)
+        private T _value = default!;
+        private bool _read;
+
+        public Cached(Func<string, T> read, string mountInfoPath = "/proc/self/mountinfo")
+        {
+            _reader = read;
+            _path = mountInfoPath;
+        }
+
+        public T Get()
+        {
+            lock (_gate)
+            {
+                if (Changed() || !_read)
+                {
+                    _value = _reader(_path);
+                    _read = true;
+                }
+                return _value;
+            }
+        }
+
+        private bool Changed()
+        {
+            if (_fd == -2)
+            {
+                try
+                {
+                    _fd = Native.Sys.Open(_path, Native.Sys.O_RDONLY_);
+                }
+                catch (Native.SyscallException)
+                {
+                    _fd = -1;
+                }
+                return true; // opened before the read that follows: a change from here on is reported
+            }
+            if (_fd < 0)
+            {
+                return true;
+            }
+            try
+            {
+                return Native.Sys.PollPriority(_fd);
+            }
+            catch (Native.SyscallException)
+            {
+                return true;
+            }
+        }
+    }
+
     public static IReadOnlyList<string> MountPoints(string mountInfoPath = "/proc/self/mountinfo")
     {
         var list = new List<string>();
