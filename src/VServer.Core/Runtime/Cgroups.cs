@@ -479,27 +479,31 @@ public static class Cgroups
         }
     }
 
-    private static readonly MountTable.Cached<IReadOnlyDictionary<string, string>> CachedHierarchies = new(ReadHierarchies);
+    // one read of the mount table gives both (a start asks for both, and every guest started beside it changes the table)
+    private static readonly MountTable.Cached<(IReadOnlyDictionary<string, string> Hierarchies, bool FavorDynMods)> CachedMounts =
+        new(p => { var lines = File.ReadAllLines(p); return (ReadHierarchies(lines), ReadFavorDynMods(lines)); });
 
     /// <summary>
     /// Mount points of the cgroup hierarchies: v1 by controller ("pids", "memory", …) and "" for v2.
     /// Read from the mount table again only once its mounts have changed.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Hierarchies() => CachedHierarchies.Get();
-
-    private static readonly MountTable.Cached<bool> CachedFavorDynMods = new(ReadFavorDynMods);
+    public static IReadOnlyDictionary<string, string> Hierarchies() => CachedMounts.Get().Hierarchies;
 
     /// <summary>Whether a cgroup hierarchy is mounted with <c>favordynmods</c> (moving a task then waits for no RCU grace period).</summary>
-    public static bool FavorDynMods() => CachedFavorDynMods.Get();
+    public static bool FavorDynMods() => CachedMounts.Get().FavorDynMods;
 
-    internal static bool ReadFavorDynMods(string mountInfoPath) =>
-        File.ReadLines(mountInfoPath).Select(l => l.IndexOf(" - ", StringComparison.Ordinal) is var sep and >= 0 ? l[(sep + 3)..].Split(' ') : Array.Empty<string>())
+    internal static bool ReadFavorDynMods(IEnumerable<string> mountInfo) =>
+        mountInfo.Select(l => l.IndexOf(" - ", StringComparison.Ordinal) is var sep and >= 0 ? l[(sep + 3)..].Split(' ') : Array.Empty<string>())
             .Any(post => post.Length >= 3 && post[0] is "cgroup" or "cgroup2" && post[2].Split(',').Contains("favordynmods"));
 
-    internal static IReadOnlyDictionary<string, string> ReadHierarchies(string mountInfoPath)
+    internal static bool ReadFavorDynMods(string mountInfoPath) => ReadFavorDynMods(File.ReadLines(mountInfoPath));
+
+    internal static IReadOnlyDictionary<string, string> ReadHierarchies(string mountInfoPath) => ReadHierarchies(File.ReadLines(mountInfoPath));
+
+    internal static IReadOnlyDictionary<string, string> ReadHierarchies(IEnumerable<string> mountInfo)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var line in File.ReadLines(mountInfoPath))
+        foreach (var line in mountInfo)
         {
             var sep = line.IndexOf(" - ", StringComparison.Ordinal);
             if (sep < 0)
