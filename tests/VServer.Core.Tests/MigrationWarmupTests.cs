@@ -47,9 +47,9 @@ public sealed class MigrationWarmupTests
         try
         {
             File.WriteAllText(file, NoFavor + "37 24 0:32 / /mnt/favordynmods rw - tmpfs tmpfs rw\n");
-            Assert.False(Cgroups.ReadFavorDynMods(file)); // the word alone, outside a cgroup mount's options, says nothing
+            Assert.False(Cgroups.ReadCgroupMounts(File.ReadLines(file)).FavorDynMods); // the word alone, outside a cgroup mount's options, says nothing
             File.AppendAllText(file, "36 24 0:31 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:15 - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n");
-            Assert.True(Cgroups.ReadFavorDynMods(file));
+            Assert.True(Cgroups.ReadCgroupMounts(File.ReadLines(file)).FavorDynMods);
         }
         finally
         {

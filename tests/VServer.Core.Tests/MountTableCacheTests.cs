@@ -24,7 +24,7 @@ public sealed class MountTableCacheTests
                 "26 24 0:24 / /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,xattr,name=systemd\n" +
                 "30 24 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n" +
                 "35 24 0:30 / /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids\n");
-            var h = Cgroups.ReadHierarchies(file);
+            var h = Cgroups.ReadCgroupMounts(File.ReadLines(file)).Hierarchies;
             Assert.Equal("/sys/fs/cgroup/unified", h[""]);
             Assert.Equal("/sys/fs/cgroup/systemd", h["name=systemd"]);
             Assert.Equal("/sys/fs/cgroup/cpu,cpuacct", h["cpu"]);

@@ -481,7 +481,7 @@ public static class Cgroups
 
     // one read of the mount table gives both (a start asks for both, and every guest started beside it changes the table)
     private static readonly MountTable.Cached<(IReadOnlyDictionary<string, string> Hierarchies, bool FavorDynMods)> CachedMounts =
-        new(p => { var lines = File.ReadAllLines(p); return (ReadHierarchies(lines), ReadFavorDynMods(lines)); });
+        new(p => ReadCgroupMounts(File.ReadLines(p)));
 
     /// <summary>
     /// Mount points of the cgroup hierarchies: v1 by controller ("pids", "memory", …) and "" for v2.
@@ -492,17 +492,11 @@ public static class Cgroups
     /// <summary>Whether a cgroup hierarchy is mounted with <c>favordynmods</c> (moving a task then waits for no RCU grace period).</summary>
     public static bool FavorDynMods() => CachedMounts.Get().FavorDynMods;
 
-    internal static bool ReadFavorDynMods(IEnumerable<string> mountInfo) =>
-        mountInfo.Select(l => l.IndexOf(" - ", StringComparison.Ordinal) is var sep and >= 0 ? l[(sep + 3)..].Split(' ') : Array.Empty<string>())
-            .Any(post => post.Length >= 3 && post[0] is "cgroup" or "cgroup2" && post[2].Split(',').Contains("favordynmods"));
-
-    internal static bool ReadFavorDynMods(string mountInfoPath) => ReadFavorDynMods(File.ReadLines(mountInfoPath));
-
-    internal static IReadOnlyDictionary<string, string> ReadHierarchies(string mountInfoPath) => ReadHierarchies(File.ReadLines(mountInfoPath));
-
-    internal static IReadOnlyDictionary<string, string> ReadHierarchies(IEnumerable<string> mountInfo)
+    /// <summary>The cgroup mounts of a mount table (mountinfo's lines): the hierarchies, and whether any says <c>favordynmods</c>.</summary>
+    internal static (IReadOnlyDictionary<string, string> Hierarchies, bool FavorDynMods) ReadCgroupMounts(IEnumerable<string> mountInfo)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        var favorDynMods = false;
         foreach (var line in mountInfo)
         {
             var sep = line.IndexOf(" - ", StringComparison.Ordinal);
@@ -512,28 +506,28 @@ public static class Cgroups
             }
             var pre = line[..sep].Split(' ');
             var post = line[(sep + 3)..].Split(' ');
-            if (pre.Length < 5 || post.Length < 3)
+            if (pre.Length < 5 || post.Length < 3 || post[0] is not ("cgroup" or "cgroup2"))
             {
                 continue;
             }
+            var options = post[2].Split(',');
+            favorDynMods |= options.Contains("favordynmods");
             var mountPoint = MountTable.Unescape(pre[4]);
             if (post[0] == "cgroup2")
             {
                 result.TryAdd("", mountPoint);
+                continue;
             }
-            else if (post[0] == "cgroup")
+            foreach (var opt in options)
             {
-                foreach (var opt in post[2].Split(','))
+                // controllers ("pids", "memory") and named hierarchies ("name=systemd")
+                if (opt is not ("rw" or "ro") && (!opt.Contains('=') || opt.StartsWith("name=", StringComparison.Ordinal)))
                 {
-                    // controllers ("pids", "memory") and named hierarchies ("name=systemd")
-                    if (opt is not ("rw" or "ro") && (!opt.Contains('=') || opt.StartsWith("name=", StringComparison.Ordinal)))
-                    {
-                        result.TryAdd(opt, mountPoint);
-                    }
+                    result.TryAdd(opt, mountPoint);
                 }
             }
         }
-        return result.AsReadOnly();
+        return (result.AsReadOnly(), favorDynMods);
     }
 
     /// <summary>

@@ -81,7 +81,7 @@ public sealed class GuestRuntime
             throw new VServerException("GuestAlreadyRunning", ErrorKind.InvalidOperation,
                 $"Guest '{name}' still has {left.Count} process(es) in its cgroup {Cgroups.PathFor(Paths, name)} (host pid {left[0]}), though VServer cannot find its init; nothing was changed. Stop them first (Stop-VServerGuest {name}).", name);
         }
-        if (config.Context is int ctx && RunDirectory.Running(Paths, ctx).FirstOrDefault(r => r.Name != name && r.State.Context == ctx) is { Name: not null } holder)
+        if (config.Context is int ctx && RunDirectory.Running(Paths, ctx).FirstOrDefault(r => r.Name != name) is { Name: not null } holder)
         {
             throw new VServerException("ContextInUse", ErrorKind.ResourceExists,
                 $"Guest '{name}' cannot start: its context {ctx} is held by the running guest '{holder.Name}'. Give one of them another context (Set-VServerGuest {name} -Context N).", ctx);
