@@ -48,11 +48,13 @@ public sealed class MountTableCacheTests
         {
             var ownNs = File.ResolveLinkTarget("/proc/self/ns/mnt", false)!.ToString();
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            while (File.ResolveLinkTarget($"/proc/{sleeper.Id}/ns/mnt", false)?.ToString() == ownNs && DateTime.UtcNow < deadline)
+            // until unshare has made the namespace, made its mounts private and become sleep: no change of the table is still to come from it
+            while (!(File.ResolveLinkTarget($"/proc/{sleeper.Id}/ns/mnt", false)?.ToString() != ownNs && File.ReadAllText($"/proc/{sleeper.Id}/comm").Trim() == "sleep") && DateTime.UtcNow < deadline)
             {
                 Thread.Sleep(5);
             }
             Assert.NotEqual(ownNs, File.ResolveLinkTarget($"/proc/{sleeper.Id}/ns/mnt", false)?.ToString());
+            Assert.Equal("sleep", File.ReadAllText($"/proc/{sleeper.Id}/comm").Trim());
 
             var reads = 0;
             var cache = new MountTable.Cached<IReadOnlyList<string>>(p => { reads++; return MountTable.MountPoints(p); }, $"/proc/{sleeper.Id}/mountinfo");
