@@ -39,4 +39,70 @@ public class HostProcessTests
         }
         Assert.False(ProcFs.Stat(child) is { IsZombie: false }, $"the shell's child {child} still runs");
     }
+
+    [Fact]
+    public void AProgramWithASmallOutputIsReadOnceItHasEndedAsAReadingThreadWouldReadIt()
+    {
+        // conmon's run: a few lines, then it ends (its daemon's output is /dev/null)
+        const string script = "echo one; echo two; printf 'err one\\nno newline' >&2; exit 3";
+        var (outs, errs) = (new List<string>(), new List<string>());
+        var small = HostProcess.Run("/bin/sh", new[] { "-c", script }, onOutput: outs.Add, onError: errs.Add, smallOutput: true);
+        var threads = HostProcess.Run("/bin/sh", new[] { "-c", script });
+        Assert.Equal(3, small.ExitCode);
+        Assert.Equal(threads.ExitCode, small.ExitCode);
+        Assert.Equal("one\ntwo\n", small.StandardOutput);
+        Assert.Equal(threads.StandardOutput, small.StandardOutput);
+        Assert.Equal("err one\nno newline\n", small.StandardError);
+        Assert.Equal(threads.StandardError, small.StandardError);
+        Assert.Equal(new[] { "one", "two" }, outs);
+        Assert.Equal(new[] { "err one", "no newline" }, errs);
+        // nothing written: empty, not missing
+        var silent = HostProcess.Run("/bin/true", Array.Empty<string>(), smallOutput: true);
+        Assert.Equal((0, "", ""), (silent.ExitCode, silent.StandardOutput, silent.StandardError));
+    }
+
+    [Fact]
+    public void TheSyncPipesFirstLineIsReadOnTheCallingThreadWithinItsTimeAndCancellation()
+    {
+        (int R, int W) Pipe(string text)
+        {
+            var (r, w) = VServer.Native.Sys.Pipe();
+            if (text.Length > 0)
+            {
+                VServer.Native.Sys.WriteAll(w, System.Text.Encoding.UTF8.GetBytes(text));
+            }
+            return (r, w);
+        }
+        void Close(params int[] fds)
+        {
+            foreach (var fd in fds)
+            {
+                VServer.Native.Sys.Close(fd);
+            }
+        }
+        // conmon's report: the first line only
+        var (r, w) = Pipe("{\"data\": 4711}\n{\"data\": 1}\n");
+        Assert.Equal("{\"data\": 4711}", GuestRuntime.ReadLine(r, TimeSpan.FromSeconds(5), CancellationToken.None));
+        Close(r, w);
+        // its end before a line: what came, or null for nothing
+        (r, w) = Pipe("cut sh");
+        Close(w);
+        Assert.Equal("cut sh", GuestRuntime.ReadLine(r, TimeSpan.FromSeconds(5), CancellationToken.None));
+        Close(r);
+        (r, w) = Pipe("");
+        Close(w);
+        Assert.Null(GuestRuntime.ReadLine(r, TimeSpan.FromSeconds(5), CancellationToken.None));
+        Close(r);
+        // nothing within the time: an error that names it; a cancelled start: cancelled, at once
+        (r, w) = Pipe("");
+        var sw = Stopwatch.StartNew();
+        var e = Assert.Throws<VServerException>(() => GuestRuntime.ReadLine(r, TimeSpan.FromMilliseconds(300), CancellationToken.None));
+        Assert.Contains("did not report within", e.Message);
+        Assert.InRange(sw.Elapsed.TotalMilliseconds, 250, 5000);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        sw.Restart();
+        Assert.Throws<OperationCanceledException>(() => GuestRuntime.ReadLine(r, TimeSpan.FromSeconds(60), cancel.Token));
+        Assert.InRange(sw.Elapsed.TotalMilliseconds, 150, 5000);
+        Close(r, w);
+    }
 }

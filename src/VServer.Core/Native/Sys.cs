@@ -352,6 +352,19 @@ internal static unsafe partial class Sys
         return (p.Revents & (0x2 | 0x8 /* POLLERR */)) != 0;
     }
 
+    /// <summary>Whether <paramref name="fd"/> can be read (data, or its end) within <paramref name="milliseconds"/>.</summary>
+    public static bool PollReadable(int fd, int milliseconds)
+    {
+        var p = new PollFd { Fd = fd, Events = 0x1 /* POLLIN */ };
+        int rc;
+        do { rc = sys_poll(&p, 1, milliseconds); } while (rc < 0 && LastErrno == EINTR);
+        if (rc < 0)
+        {
+            throw new SyscallException("poll", null, LastErrno);
+        }
+        return rc > 0;
+    }
+
     private struct PollFd
     {
         public int Fd;

@@ -544,7 +544,8 @@ public sealed class GuestRuntime
             {
                 env["DOTNET_ROOT"] = dotnetRoot;
             }
-            var r = HostProcess.Run(conmon, args, CancellationToken.None, environment: env, inheritFd: writeFd);
+            // conmon forks away at once, its daemon's output on /dev/null: what it writes (an error) is read once it has ended
+            var r = HostProcess.Run(conmon, args, CancellationToken.None, environment: env, inheritFd: writeFd, smallOutput: true);
             Sys.Close(writeFd);
             writeFd = -1;
             if (r.ExitCode != 0)
@@ -578,41 +579,39 @@ public sealed class GuestRuntime
         }
     }
 
-    private static string? ReadLine(int fd, TimeSpan timeout, CancellationToken cancel)
+    /// <summary>
+    /// The first line on <paramref name="fd"/> (null: its end came first), read on this thread: poll(2)
+    /// in slices of 50 ms, for the cancellation and the time limit (not a thread of its own, whose
+    /// start alone cost a start 0.5-1 ms of CPU).
+    /// </summary>
+    internal static string? ReadLine(int fd, TimeSpan timeout, CancellationToken cancel)
     {
-        string? result = null;
-        var reader = new Thread(() =>
-        {
-            var buf = new byte[4096];
-            var sb = new StringBuilder();
-            while (true)
-            {
-                var n = Sys.Read(fd, buf);
-                if (n <= 0)
-                {
-                    result = sb.Length > 0 ? sb.ToString() : null;
-                    return;
-                }
-                sb.Append(Encoding.UTF8.GetString(buf, 0, n));
-                var nl = sb.ToString().IndexOf('\n');
-                if (nl >= 0)
-                {
-                    result = sb.ToString()[..nl];
-                    return;
-                }
-            }
-        }) { IsBackground = true, Name = "vserver-conmon-sync" };
-        reader.Start();
+        var buf = new byte[4096];
+        var line = new List<byte>();
         var sw = Stopwatch.StartNew();
-        while (!reader.Join(50))
+        while (true)
         {
             cancel.ThrowIfCancellationRequested();
             if (sw.Elapsed > timeout)
             {
                 throw new VServerException("GuestStartFailed", ErrorKind.OperationStopped, "conmon did not report within " + timeout.TotalSeconds + " s.");
             }
+            if (!Sys.PollReadable(fd, 50))
+            {
+                continue;
+            }
+            var n = Sys.Read(fd, buf);
+            if (n <= 0)
+            {
+                return line.Count > 0 ? Encoding.UTF8.GetString(line.ToArray()) : null;
+            }
+            var nl = Array.IndexOf(buf, (byte)'\n', 0, n);
+            line.AddRange(buf.AsSpan(0, nl >= 0 ? nl : n).ToArray());
+            if (nl >= 0)
+            {
+                return Encoding.UTF8.GetString(line.ToArray());
+            }
         }
-        return result;
     }
 
     /// <summary>The <c>vserver</c> program conmon calls back: VSERVER_CLI, else beside this assembly.</summary>

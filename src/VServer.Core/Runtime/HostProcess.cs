@@ -51,7 +51,7 @@ public static class HostProcess
     public static ProcessResult Run(string file, IEnumerable<string> args, CancellationToken cancel = default,
         Action<string>? onOutput = null, Action<string>? onError = null,
         IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false, string? input = null,
-        Action? onTick = null, Stream? inputStream = null, int outputLimit = 0)
+        Action? onTick = null, Stream? inputStream = null, int outputLimit = 0, bool smallOutput = false)
     {
         Traced(file, args);
         var psi = new ProcessStartInfo(file)
@@ -82,8 +82,10 @@ public static class HostProcess
         Start(p, file, inheritFd);
         Writer(p.StandardInput, inputStream ?? (input is null ? null : new MemoryStream(new UTF8Encoding(false).GetBytes(input))));
         // Readers on threads of their own: the thread pool may be busy (a test host, many guests at once).
-        var outReader = Reader(p.StandardOutput, stdout, onOutput, outputLimit);
-        var errReader = Reader(p.StandardError, stderr, onError, outputLimit);
+        // smallOutput: a program that writes a few lines at most before it ends (conmon, which then forks
+        // away with its output on /dev/null) is read once it has ended, here: no two threads per run
+        var outReader = smallOutput ? null : Reader(p.StandardOutput, stdout, onOutput, outputLimit);
+        var errReader = smallOutput ? null : Reader(p.StandardError, stderr, onError, outputLimit);
         using (cancel.Register(() => Interrupt(p)))
         {
             // onTick: twice a second on the calling thread while the program runs (progress)
@@ -96,8 +98,16 @@ public static class HostProcess
             // once it was told to stop, a process it started that does not end (a guest's command held
             // stopped): what it still writes is not waited for
             var wait = leavesChildren ? 50 : cancel.IsCancellationRequested ? 2000 : Timeout.Infinite;
-            outReader.Join(wait);
-            errReader.Join(wait);
+            if (smallOutput)
+            {
+                ReadEnded(p.StandardOutput, stdout, onOutput);
+                ReadEnded(p.StandardError, stderr, onError);
+            }
+            else
+            {
+                outReader!.Join(wait);
+                errReader!.Join(wait);
+            }
         }
         cancel.ThrowIfCancellationRequested();
         string o, e;
@@ -155,6 +165,44 @@ public static class HostProcess
         }) { IsBackground = true, Name = "vserver-output" };
         t.Start();
         return t;
+    }
+
+    /// <summary>
+    /// What an ended program wrote (a small output), read to its end on this thread with read(2) on the
+    /// pipe itself: a PipeStream's own read would start .NET's socket engine and its thread (about 1 ms).
+    /// </summary>
+    private static void ReadEnded(StreamReader from, StringBuilder into, Action<string>? onLine)
+    {
+        var handle = ((System.IO.Pipes.PipeStream)from.BaseStream).SafePipeHandle;
+        var added = false;
+        var bytes = new MemoryStream();
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            var fd = (int)handle.DangerousGetHandle();
+            var buf = new byte[4096];
+            int n;
+            while ((n = Sys.Read(fd, buf)) > 0)
+            {
+                bytes.Write(buf, 0, n);
+            }
+        }
+        catch (SyscallException)
+        {
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+        using var lines = new StringReader(Encoding.UTF8.GetString(bytes.GetBuffer(), 0, (int)bytes.Length));
+        while (lines.ReadLine() is { } line)
+        {
+            into.Append(line).Append('\n');
+            onLine?.Invoke(line);
+        }
     }
 
     /// <summary>Lines as ReadLine gives them, but never more than <paramref name="limit"/> characters kept in all: a line without end cannot grow without bound.</summary>
