@@ -59,6 +59,9 @@ public class HostProcessTests
         // nothing written: empty, not missing
         var silent = HostProcess.Run("/bin/true", Array.Empty<string>(), smallOutput: true);
         Assert.Equal((0, "", ""), (silent.ExitCode, silent.StandardOutput, silent.StandardError));
+        // a program whose output outlives it, or is bounded, is not read this way: refused, not run
+        Assert.Throws<ArgumentException>(() => HostProcess.Run("/bin/true", Array.Empty<string>(), leavesChildren: true, smallOutput: true));
+        Assert.Throws<ArgumentException>(() => HostProcess.Run("/bin/true", Array.Empty<string>(), outputLimit: 10, smallOutput: true));
     }
 
     [Fact]

@@ -340,29 +340,22 @@ internal static unsafe partial class Sys
     /// Whether <paramref name="fd"/> reports POLLPRI or POLLERR now (poll(2) without waiting). On an
     /// open /proc/PID/mountinfo the kernel raises them once for each change of the namespace's mounts.
     /// </summary>
-    public static bool PollPriority(int fd)
-    {
-        var p = new PollFd { Fd = fd, Events = 0x2 /* POLLPRI */ };
-        int rc;
-        do { rc = sys_poll(&p, 1, 0); } while (rc < 0 && LastErrno == EINTR);
-        if (rc < 0)
-        {
-            throw new SyscallException("poll", null, LastErrno);
-        }
-        return (p.Revents & (0x2 | 0x8 /* POLLERR */)) != 0;
-    }
+    public static bool PollPriority(int fd) => (Poll(fd, 0x2 /* POLLPRI */, 0) & (0x2 | 0x8 /* POLLERR */)) != 0;
 
     /// <summary>Whether <paramref name="fd"/> can be read (data, or its end) within <paramref name="milliseconds"/>.</summary>
-    public static bool PollReadable(int fd, int milliseconds)
+    public static bool PollReadable(int fd, int milliseconds) => Poll(fd, 0x1 /* POLLIN */, milliseconds) != 0;
+
+    /// <summary>poll(2) of one descriptor: the events it reports (0: none within <paramref name="milliseconds"/>).</summary>
+    private static short Poll(int fd, short events, int milliseconds)
     {
-        var p = new PollFd { Fd = fd, Events = 0x1 /* POLLIN */ };
+        var p = new PollFd { Fd = fd, Events = events };
         int rc;
         do { rc = sys_poll(&p, 1, milliseconds); } while (rc < 0 && LastErrno == EINTR);
         if (rc < 0)
         {
             throw new SyscallException("poll", null, LastErrno);
         }
-        return rc > 0;
+        return rc == 0 ? (short)0 : p.Revents;
     }
 
     private struct PollFd

@@ -47,12 +47,19 @@ public static class HostProcess
     /// program leaves a process behind that holds its output open (<c>runc create</c>), so only
     /// its own exit is waited for. <paramref name="outputLimit"/> (characters, 0: none): what is kept
     /// and passed on of each stream, for a program whose output a guest controls; the rest is read and dropped.
+    /// <paramref name="smallOutput"/>: the program writes a few lines at most and its output ends with it
+    /// (conmon, whose daemon's output is /dev/null), so it is read once the program has ended, on this
+    /// thread, without the two reader threads; it cannot go with either of the two above.
     /// </summary>
     public static ProcessResult Run(string file, IEnumerable<string> args, CancellationToken cancel = default,
         Action<string>? onOutput = null, Action<string>? onError = null,
         IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false, string? input = null,
         Action? onTick = null, Stream? inputStream = null, int outputLimit = 0, bool smallOutput = false)
     {
+        if (smallOutput && (leavesChildren || outputLimit > 0))
+        {
+            throw new ArgumentException("A small output is read to its end once the program has ended: not with leavesChildren or an outputLimit.", nameof(smallOutput));
+        }
         Traced(file, args);
         var psi = new ProcessStartInfo(file)
         {
@@ -97,7 +104,6 @@ public static class HostProcess
             // a child it leaves behind (the runtime's init after create) keeps the pipes open; so may,
             // once it was told to stop, a process it started that does not end (a guest's command held
             // stopped): what it still writes is not waited for
-            var wait = leavesChildren ? 50 : cancel.IsCancellationRequested ? 2000 : Timeout.Infinite;
             if (smallOutput)
             {
                 ReadEnded(p.StandardOutput, stdout, onOutput);
@@ -105,6 +111,7 @@ public static class HostProcess
             }
             else
             {
+                var wait = leavesChildren ? 50 : cancel.IsCancellationRequested ? 2000 : Timeout.Infinite;
                 outReader!.Join(wait);
                 errReader!.Join(wait);
             }
