@@ -34,7 +34,7 @@ public static class ConfigDirectory
         string? Text(string rel)
         {
             var p = Path.Combine(dir, rel);
-            return File.Exists(p) ? File.ReadAllText(p).Trim() : null;
+            return SmallFile.ReadTextIfExists(p)?.Trim();
         }
         IEnumerable<string> Lines(string rel)
         {
@@ -237,7 +237,7 @@ public static class ConfigDirectory
         {
             return list;
         }
-        string? T(string d, string f) => File.Exists(Path.Combine(d, f)) ? File.ReadAllText(Path.Combine(d, f)).Trim() : null;
+        string? T(string d, string f) => SmallFile.ReadTextIfExists(Path.Combine(d, f))?.Trim();
         var defDev = T(dir, "dev");
         var defPrefix = T(dir, "prefix");
         var defMask = T(dir, "mask");
@@ -286,7 +286,7 @@ public static class ConfigDirectory
             {
                 continue; // .min and unknown resources are util-vserver features we do not apply
             }
-            var text = File.ReadAllText(f).Trim();
+            var text = SmallFile.ReadText(f).Trim();
             ulong v;
             try
             {
@@ -471,7 +471,7 @@ public static class ConfigDirectory
         var files = Render(c);
         var before = old is null ? null : Render(old);
         var tx = new ConfigTransaction();
-        string? OnDisk(string rel) => File.Exists(Path.Combine(dir, rel)) ? File.ReadAllText(Path.Combine(dir, rel)) : null;
+        string? OnDisk(string rel) => SmallFile.ReadTextIfExists(Path.Combine(dir, rel));
 
         var groups = files.Keys.Concat(before?.Keys ?? Enumerable.Empty<string>()).Concat(ManagedFiles).Append("rlimits")
             .Select(GroupOf).Where(g => g != "interfaces").Distinct(StringComparer.Ordinal).ToArray();
@@ -524,7 +524,7 @@ public static class ConfigDirectory
         {
             return;
         }
-        string? Value(string file) => File.Exists(Path.Combine(limits, use, file)) ? File.ReadAllText(Path.Combine(limits, use, file)).Trim() : null;
+        string? Value(string file) => SmallFile.ReadTextIfExists(Path.Combine(limits, use, file))?.Trim();
         if (Value("space_total") is string space && space.Length > 0)
         {
             c.DiskLimit = long.TryParse(space, NumberStyles.None, Inv, out var kib) && kib > 0 && kib < long.MaxValue / 1024
@@ -598,7 +598,7 @@ public static class ConfigDirectory
         return result;
     }
 
-    private static string? T(string d, string f) => File.Exists(Path.Combine(d, f)) ? File.ReadAllText(Path.Combine(d, f)).Trim() : null;
+    private static string? T(string d, string f) => SmallFile.ReadTextIfExists(Path.Combine(d, f))?.Trim();
 
     private static IEnumerable<string> EntryDirectories(string dir) =>
         Directory.GetDirectories(dir).OrderBy(d => int.TryParse(Path.GetFileName(d), out var n) ? n : int.MaxValue).ThenBy(d => d, StringComparer.Ordinal);
@@ -702,7 +702,7 @@ public static class ConfigDirectory
         {
             return Native.Sys.RealPath(vdir) ?? vdir;
         }
-        return File.Exists(vdir) ? NullIfEmpty(File.ReadAllText(vdir).Trim()) : null;
+        return SmallFile.ReadTextIfExists(vdir) is string v ? NullIfEmpty(v.Trim()) : null;
     }
 
     private static bool IsManagedRlimit(string file)

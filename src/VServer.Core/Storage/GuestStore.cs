@@ -137,7 +137,7 @@ public sealed class GuestStore
         foreach (var n in ListNames())
         {
             var f = Path.Combine(Paths.ConfigDir(n), "private-users");
-            if (File.Exists(f) && IdRange.ParseMapLine(File.ReadAllText(f)) is IdRange r)
+            if (SmallFile.ReadTextIfExists(f) is string text && IdRange.ParseMapLine(text) is IdRange r)
             {
                 used[n] = r;
             }
