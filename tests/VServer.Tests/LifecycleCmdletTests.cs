@@ -200,6 +200,28 @@ public class LifecycleCmdletTests
         Assert.False(Directory.Exists(Path.Combine(s.Roots.Paths.RunRoot, n, "bundle")));
     }
 
+    /// <summary>
+    /// -ThrottleLimit N works on N guests at once from the first: each guest's command runs 3 s, and
+    /// all eight begin before any ends. On .NET's thread pool (as before) the work began on two threads
+    /// and more were added at about two a second, so a stop of 200 guests "64 at a time" ran a few at a time.
+    /// </summary>
+    [GuestFact]
+    public void ThrottleLimitWorksOnThatManyGuestsAtOnce()
+    {
+        var names = Enumerable.Range(0, 8).Select(_ => Unique("tl")).ToArray();
+        using var s = PowerShellSession.WithGuests(names, start: true);
+        var lines = s.Invoke($"Invoke-VServerCommand {string.Join(',', names)} -ThrottleLimit 8 -- sh -c 'echo begin $(date +%s); sleep 3; echo end $(date +%s)'")
+            .Select(o => ((string)o.BaseObject).Split(' ')).ToList();
+        Assert.Empty(s.Errors);
+        long[] Times(string what) => lines.Where(l => l[0] == what).Select(l => long.Parse(l[1], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var (begins, ends) = (Times("begin"), Times("end"));
+        Assert.Equal(8, begins.Length);
+        Assert.Equal(8, ends.Length);
+        Assert.True(begins.Max() < ends.Min(), $"the last command began at {begins.Max()}, after the first had ended at {ends.Min()}");
+        s.Invoke($"Stop-VServerGuest {string.Join(',', names)} -Timeout 0 -ThrottleLimit 8");
+        Assert.Empty(s.Errors);
+    }
+
     [GuestFact]
     public void InvokeStreamsOutputWithGuestNameAndReportsErrors()
     {
