@@ -12,6 +12,52 @@ namespace VServer.Tests;
 /// </summary>
 public sealed class MountTableCacheTests
 {
+    /// <summary>
+    /// A start reads only the lines it needs of a large mount table as strings: the cgroup mounts, or
+    /// those of one mount point. What it makes of them is what it made of the whole table.
+    /// </summary>
+    [Fact]
+    public void OnlyTheLinesAskedForAreReadAndTheyGiveWhatTheWholeTableGave()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            var lines = new List<string>
+            {
+                "24 1 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755",
+                "25 24 0:23 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate",
+                "26 24 0:24 / /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,xattr,name=systemd",
+                "27 1 254:0 /srv/cgroup /srv/cgroup\\040copy rw - ext4 /dev/vda rw", // "cgroup" in paths only
+                "28 1 0:50 / /srv/a\\040b rw - overlay overlay rw,lowerdir=/x",
+                "29 1 0:51 / /srv/a rw - tmpfs tmpfs rw",
+                "30 1 0:52 / /srv/a\\040b/c rw - tmpfs tmpfs rw",
+            };
+            // a table larger than the first buffer, as a host with hundreds of guests has
+            lines.AddRange(Enumerable.Range(100, 3000).Select(i => $"{i} 1 0:4 net:[40265{i}] /run/netns/vs-g{i} rw shared:2 - nsfs nsfs rw"));
+            lines.Add("35 24 0:30 / /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids");
+            lines.Add("3200 28 0:53 / /srv/a\\040b rw - tmpfs tmpfs rw"); // on top of the overlay
+            File.WriteAllText(file, string.Join('\n', lines) + "\n");
+
+            var wanted = MountTable.LinesWith(file, " - cgroup"u8);
+            Assert.Equal(3, wanted.Count); // the cgroup2 and two cgroup mounts, not the paths that only name "cgroup"
+            Assert.Equal(Cgroups.ReadCgroupMounts(File.ReadLines(file)).Hierarchies.OrderBy(kv => kv.Key),
+                Cgroups.ReadCgroupMounts(wanted).Hierarchies.OrderBy(kv => kv.Key));
+            Assert.Equal("/sys/fs/cgroup/pids", Cgroups.ReadCgroupMounts(wanted).Hierarchies["pids"]); // past the first buffer
+
+            Assert.Equal("tmpfs", MountTable.FilesystemAt("/srv/a b", file)); // the topmost of its two mounts
+            Assert.Equal("tmpfs", MountTable.FilesystemAt("/srv/a b/c", file));
+            Assert.Null(MountTable.FilesystemAt("/srv/cgroup", file)); // a bind mount's source is not a mount point
+            Assert.Equal("ext4", MountTable.FilesystemAt("/srv/cgroup copy", file));
+            Assert.Equal("nsfs", MountTable.FilesystemAt("/run/netns/vs-g3099", file));
+            Assert.Null(MountTable.FilesystemAt("/run/netns/vs-g31", file));
+            Assert.Throws<FileNotFoundException>(() => MountTable.FilesystemAt("/srv/a", file + ".absent"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Fact]
     public void TheHierarchiesAreReadFromMountinfoByControllerAndNamedHierarchy()
     {

@@ -481,7 +481,7 @@ public static class Cgroups
 
     // one read of the mount table gives both (a start asks for both, and every guest started beside it changes the table)
     private static readonly MountTable.Cached<(IReadOnlyDictionary<string, string> Hierarchies, bool FavorDynMods)> CachedMounts =
-        new(p => ReadCgroupMounts(File.ReadLines(p)));
+        new(p => ReadCgroupMounts(MountTable.LinesWith(p, " - cgroup"u8))); // "cgroup" and "cgroup2", right after the separator
 
     /// <summary>
     /// Mount points of the cgroup hierarchies: v1 by controller ("pids", "memory", …) and "" for v2.

@@ -69,6 +69,63 @@ public static class MountTable
         }
     }
 
+    [ThreadStatic]
+    private static byte[]? t_table;
+
+    /// <summary>The largest mount table read whole into memory; a larger one is read line by line.</summary>
+    private const int TableLimit = 64 << 20;
+
+    /// <summary>
+    /// The lines of a mount table that hold <paramref name="needle"/> (as bytes), as strings. A host with
+    /// hundreds of guests has hundreds of mounts, and a start asks for the cgroup mounts or one mount
+    /// point a few times: the table is read into one buffer per thread and only the lines asked for are
+    /// made into strings (reading it as strings took a fifth of <c>vserver NAME status</c> on a host with
+    /// 200 guests running). Callers still check each line's fields: the needle only rules lines out.
+    /// </summary>
+    internal static List<string> LinesWith(string mountInfoPath, ReadOnlySpan<byte> needle)
+    {
+        var buffer = t_table ??= new byte[64 * 1024];
+        var length = Native.Sys.TryReadSmallFile(mountInfoPath, ref buffer, TableLimit);
+        t_table = buffer;
+        var lines = new List<string>();
+        if (length < 0 || length == TableLimit)
+        {
+            var text = Encoding.UTF8.GetString(needle);
+            lines.AddRange(File.ReadLines(mountInfoPath).Where(l => l.Contains(text, StringComparison.Ordinal)));
+            return lines;
+        }
+        var rest = buffer.AsSpan(0, length);
+        while (!rest.IsEmpty)
+        {
+            var end = rest.IndexOf((byte)'\n');
+            var line = end < 0 ? rest : rest[..end];
+            if (line.IndexOf(needle) >= 0)
+            {
+                lines.Add(Encoding.UTF8.GetString(line));
+            }
+            rest = end < 0 ? default : rest[(end + 1)..];
+        }
+        return lines;
+    }
+
+    /// <summary>mountinfo's escaped form of a path (space, tab, newline and backslash as octal), as its fields hold it.</summary>
+    internal static string Escape(string path)
+    {
+        var sb = new StringBuilder(path.Length);
+        foreach (var c in path)
+        {
+            _ = c switch
+            {
+                ' ' => sb.Append("\\040"),
+                '\t' => sb.Append("\\011"),
+                '\n' => sb.Append("\\012"),
+                '\\' => sb.Append("\\134"),
+                _ => sb.Append(c),
+            };
+        }
+        return sb.ToString();
+    }
+
     public static IReadOnlyList<string> MountPoints(string mountInfoPath = "/proc/self/mountinfo")
     {
         var list = new List<string>();
@@ -110,7 +167,8 @@ public static class MountTable
     {
         var target = Path.GetFullPath(mountPoint).TrimEnd('/');
         string? type = null;
-        foreach (var line in File.ReadLines(mountInfoPath))
+        // only lines that name the mount point as a field can be its mounts
+        foreach (var line in LinesWith(mountInfoPath, Encoding.UTF8.GetBytes(" " + Escape(target) + " ")))
         {
             var fields = line.Split(' ');
             var dash = Array.IndexOf(fields, "-");
