@@ -134,7 +134,10 @@ public static class Program
             }
         }
         using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        // Ctrl+C and Ctrl+\ cancel (as Console.CancelKeyPress would, without setting the console up: a
+        // start writes nothing, and the console's set-up made a writer and sent the terminal its keypad mode)
+        using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; cancel.Cancel(); });
+        using var quit = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGQUIT, c => { c.Cancel = true; cancel.Cancel(); });
         var name = args[0];
         try
         {

@@ -51,6 +51,33 @@ public sealed class VserverCommandTests
     }
 
     /// <summary>
+    /// Ctrl+C (SIGINT) and Ctrl+\\ (SIGQUIT) cancel what the command waits for: it says so and exits
+    /// with 130, instead of dying of the signal midway (then it would say nothing).
+    /// </summary>
+    [GuestFact]
+    public void AnInterruptCancelsTheWaitAndSaysSo()
+    {
+        foreach (var signal in new[] { 2 /* SIGINT */, 3 /* SIGQUIT */ })
+        {
+            using var g = new LiveGuest();
+            var psi = new System.Diagnostics.ProcessStartInfo(TestEnvironment.CliPath) { RedirectStandardError = true, RedirectStandardOutput = true };
+            psi.ArgumentList.Add(g.Name);
+            psi.ArgumentList.Add("stop"); // busybox init takes about two seconds to stop
+            psi.Environment["VSERVER_CONFIG_ROOT"] = g.Roots.Paths.ConfigRoot;
+            psi.Environment["VSERVER_VDIR_ROOT"] = g.Roots.Paths.VdirRoot;
+            psi.Environment["VSERVER_RUN_ROOT"] = g.Roots.Paths.RunRoot;
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            Thread.Sleep(400);
+            Assert.False(p.HasExited, "the stop ended before the interrupt: nothing was tested");
+            VServer.Native.Sys.Signal(p.Id, signal);
+            Assert.True(p.WaitForExit(5000));
+            Assert.Equal(130, p.ExitCode);
+            Assert.Contains("vserver: interrupted.", stderr.Result);
+        }
+    }
+
+    /// <summary>
     /// `vserver NAME running` and `vserver NAME exec` are answered by the command's native entry from
     /// the guest's exec.records, without .NET: the same answers and the same process as the .NET path
     /// (`--silent` takes it), which still answers whatever the records cannot (a stopped guest, a
