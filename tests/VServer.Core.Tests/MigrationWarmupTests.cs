@@ -105,4 +105,32 @@ public sealed class MigrationWarmupTests
         Assert.Equal(moves, warmup.Moves);
         Assert.Equal(before, File.ReadAllText("/proc/self/cgroup")); // every move was into the cgroup it was in
     }
+
+    /// <summary>Starts side by side in one process (Start-VServerGuest -ThrottleLimit) share one warmup, which ends with the last of them.</summary>
+    [RootFact]
+    public void StartsInOneProcessShareOneWarmupUntilTheLastEnds()
+    {
+        using var first = MigrationWarmup.Begin();
+        if (first is null)
+        {
+            Assert.True(Cgroups.Hierarchies().Keys.All(k => k.Length == 0 || k.StartsWith("name=", StringComparison.Ordinal)), "no warmup on a host with v1 controllers");
+            return;
+        }
+        var second = MigrationWarmup.Begin();
+        Assert.NotNull(second);
+        Assert.Same(first.Warmup, second.Warmup);
+        first.Dispose();
+        var moves = first.Moves;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (second.Moves < moves + 3 && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(5);
+        }
+        Assert.True(second.Moves >= moves + 3, "it stopped when the first of two starts ended");
+        Assert.False(second.Ended.WaitOne(0));
+        second.Dispose();
+        Assert.True(second.Ended.WaitOne(MigrationWarmup.Limit / 2), "it did not end with the last start");
+        using var third = MigrationWarmup.Begin();
+        Assert.NotSame(first.Warmup, third!.Warmup); // a start after that begins a warmup of its own
+    }
 }

@@ -206,7 +206,7 @@ public sealed class GuestRuntime
         var started = DateTimeOffset.UtcNow;
         int initPid;
         JsonObject bundle;
-        MigrationWarmup? warmup = null;
+        MigrationWarmup.Lease? warmup = null;
         try
         {
             // the limits sit one level above the runtime's cgroup, out of the guest's sight; the

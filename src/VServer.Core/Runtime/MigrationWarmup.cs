@@ -42,21 +42,82 @@ internal sealed class MigrationWarmup : IDisposable
     /// <summary>Set once it has stopped moving (for its tests).</summary>
     internal WaitHandle Ended => _ended.WaitHandle;
 
-    /// <summary>Starts keeping the lock warm; null when this host has nothing to warm (no v1 controller, or favordynmods).</summary>
-    public static MigrationWarmup? Begin()
+    // the one warmup of this process that starts share (Start-VServerGuest -ThrottleLimit 16 runs 16 at once:
+    // one thread keeps the lock warm for all of them, not sixteen each moving every few milliseconds)
+    private static readonly object s_gate = new();
+    private static MigrationWarmup? s_shared;
+    private int _leases; // under s_gate
+    private long _until = long.MaxValue; // Stopwatch timestamp: it stops moving then (Limit after the last lease began)
+
+    /// <summary>
+    /// Starts keeping the lock warm, or joins the warmup another start of this process keeps; null when
+    /// this host has nothing to warm (no v1 controller, or favordynmods). It ends when its last lease is disposed.
+    /// </summary>
+    public static Lease? Begin()
     {
         if (ProcsOfSelf(Cgroups.Hierarchies(), File.ReadAllText("/proc/self/cgroup"), Cgroups.FavorDynMods()) is not string procs)
         {
             return null;
         }
-        return Start(procs);
+        lock (s_gate)
+        {
+            var until = Stopwatch.GetTimestamp() + (long)(Limit.TotalSeconds * Stopwatch.Frequency);
+            if (s_shared is { } running && running.Procs == procs && !running._ended.IsSet)
+            {
+                running._leases++;
+                Volatile.Write(ref running._until, until);
+                return new Lease(running);
+            }
+            var warmup = new MigrationWarmup(procs) { _leases = 1, _until = until };
+            s_shared = warmup;
+            warmup.StartThread();
+            return new Lease(warmup);
+        }
+    }
+
+    /// <summary>One start's share of the process's warmup.</summary>
+    internal sealed class Lease : IDisposable
+    {
+        private int _disposed;
+
+        internal Lease(MigrationWarmup warmup) => Warmup = warmup;
+
+        /// <summary>The warmup it shares (for its tests).</summary>
+        internal MigrationWarmup Warmup { get; }
+
+        internal int Moves => Warmup.Moves;
+
+        internal WaitHandle Ended => Warmup.Ended;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Warmup.Release();
+            }
+        }
+    }
+
+    private void Release()
+    {
+        lock (s_gate)
+        {
+            if (--_leases == 0)
+            {
+                _done.Set();
+                if (s_shared == this)
+                {
+                    s_shared = null;
+                }
+            }
+        }
     }
 
     /// <summary>Keeps the lock warm by moving this process into the cgroup whose <c>cgroup.procs</c> is <paramref name="procs"/>.</summary>
     internal static MigrationWarmup Start(string procs)
     {
-        var warmup = new MigrationWarmup(procs);
-        new Thread(warmup.Run) { IsBackground = true, Name = "vserver-cgroup-warmup" }.Start();
+        var warmup = new MigrationWarmup(procs) { _until = Stopwatch.GetTimestamp() + (long)(Limit.TotalSeconds * Stopwatch.Frequency) };
+        warmup.StartThread();
         return warmup;
     }
 
@@ -89,9 +150,10 @@ internal sealed class MigrationWarmup : IDisposable
         return null;
     }
 
+    private void StartThread() => new Thread(Run) { IsBackground = true, Name = "vserver-cgroup-warmup" }.Start();
+
     private void Run()
     {
-        var clock = Stopwatch.StartNew();
         try
         {
             do
@@ -109,7 +171,7 @@ internal sealed class MigrationWarmup : IDisposable
                 }
                 Interlocked.Increment(ref _moves);
             }
-            while (!_done.Wait(Interval) && clock.Elapsed < Limit);
+            while (!_done.Wait(Interval) && Stopwatch.GetTimestamp() < Volatile.Read(ref _until));
         }
         catch (Native.SyscallException)
         {
