@@ -47,7 +47,9 @@ internal sealed class MigrationWarmup : IDisposable
     private static readonly object s_gate = new();
     private static MigrationWarmup? s_shared;
     private int _leases; // under s_gate
-    private long _until = long.MaxValue; // Stopwatch timestamp: it stops moving then (Limit after the last lease began)
+    private long _until = Deadline(); // Stopwatch timestamp: it stops moving then (Limit after it began, or after the last lease began)
+
+    private static long Deadline() => Stopwatch.GetTimestamp() + (long)(Limit.TotalSeconds * Stopwatch.Frequency);
 
     /// <summary>
     /// Starts keeping the lock warm, or joins the warmup another start of this process keeps; null when
@@ -61,14 +63,13 @@ internal sealed class MigrationWarmup : IDisposable
         }
         lock (s_gate)
         {
-            var until = Stopwatch.GetTimestamp() + (long)(Limit.TotalSeconds * Stopwatch.Frequency);
             if (s_shared is { } running && running.Procs == procs && !running._ended.IsSet)
             {
                 running._leases++;
-                Volatile.Write(ref running._until, until);
+                Volatile.Write(ref running._until, Deadline());
                 return new Lease(running);
             }
-            var warmup = new MigrationWarmup(procs) { _leases = 1, _until = until };
+            var warmup = new MigrationWarmup(procs) { _leases = 1 };
             s_shared = warmup;
             warmup.StartThread();
             return new Lease(warmup);
@@ -116,7 +117,7 @@ internal sealed class MigrationWarmup : IDisposable
     /// <summary>Keeps the lock warm by moving this process into the cgroup whose <c>cgroup.procs</c> is <paramref name="procs"/>.</summary>
     internal static MigrationWarmup Start(string procs)
     {
-        var warmup = new MigrationWarmup(procs) { _until = Stopwatch.GetTimestamp() + (long)(Limit.TotalSeconds * Stopwatch.Frequency) };
+        var warmup = new MigrationWarmup(procs);
         warmup.StartThread();
         return warmup;
     }

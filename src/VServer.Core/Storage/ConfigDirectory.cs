@@ -31,11 +31,7 @@ public static class ConfigDirectory
             throw new VServerException("GuestNotFound", ErrorKind.ObjectNotFound, $"No guest named '{name}' exists (no directory {dir}).", name);
         }
         var c = new GuestConfig(name);
-        string? Text(string rel)
-        {
-            var p = Path.Combine(dir, rel);
-            return SmallFile.ReadTextIfExists(p)?.Trim();
-        }
+        string? Text(string rel) => T(dir, rel);
         IEnumerable<string> Lines(string rel)
         {
             var p = Path.Combine(dir, rel);
@@ -237,7 +233,6 @@ public static class ConfigDirectory
         {
             return list;
         }
-        string? T(string d, string f) => SmallFile.ReadTextIfExists(Path.Combine(d, f))?.Trim();
         var defDev = T(dir, "dev");
         var defPrefix = T(dir, "prefix");
         var defMask = T(dir, "mask");
@@ -524,7 +519,7 @@ public static class ConfigDirectory
         {
             return;
         }
-        string? Value(string file) => SmallFile.ReadTextIfExists(Path.Combine(limits, use, file))?.Trim();
+        string? Value(string file) => T(Path.Combine(limits, use), file);
         if (Value("space_total") is string space && space.Length > 0)
         {
             c.DiskLimit = long.TryParse(space, NumberStyles.None, Inv, out var kib) && kib > 0 && kib < long.MaxValue / 1024

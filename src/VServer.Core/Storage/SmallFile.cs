@@ -1,5 +1,4 @@
 using System.Text;
-using Microsoft.Win32.SafeHandles;
 
 namespace VServer.Storage;
 
@@ -31,42 +30,22 @@ public static class SmallFile
         {
             return text;
         }
-        return File.Exists(path) ? ReadThroughHandle(path) : null;
+        return File.Exists(path) ? File.ReadAllText(path) : null;
     }
 
     /// <summary>The file's text, as <see cref="File.ReadAllText(string)"/> gives it.</summary>
-    public static string ReadText(string path) => TryReadDirect(path) ?? ReadThroughHandle(path);
+    public static string ReadText(string path) => TryReadDirect(path) ?? File.ReadAllText(path);
 
     /// <summary>
     /// The common case with the fewest calls: open (no symlink followed), read, close. Null for
     /// everything else (a missing file, a symlink, a directory, an unreadable or oversized file), which
-    /// <see cref="ReadThroughHandle"/> then reads, or fails on, exactly as ReadAllText would.
+    /// ReadAllText itself then reads, or fails on.
     /// </summary>
     private static string? TryReadDirect(string path)
     {
         var buffer = t_buffer ??= new byte[Limit];
         var length = Native.Sys.TryReadSmallFile(path, ref buffer, Limit);
         return length < 0 || length == Limit ? null : Decode(buffer.AsSpan(0, length), path);
-    }
-
-    private static string ReadThroughHandle(string path)
-    {
-        var buffer = t_buffer ??= new byte[Limit];
-        int length;
-        using (SafeFileHandle handle = File.OpenHandle(path))
-        {
-            length = 0;
-            while (length < buffer.Length)
-            {
-                var n = RandomAccess.Read(handle, buffer.AsSpan(length), length);
-                if (n == 0)
-                {
-                    break;
-                }
-                length += n;
-            }
-        }
-        return length == buffer.Length ? File.ReadAllText(path) : Decode(buffer.AsSpan(0, length), path);
     }
 
     private static string Decode(ReadOnlySpan<byte> bytes, string path)
