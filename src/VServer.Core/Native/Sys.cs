@@ -442,7 +442,9 @@ internal static unsafe partial class Sys
                     {
                         return total; // a truncated read of an oversized file
                     }
-                    Array.Resize(ref buffer, Math.Min(limit, buffer.Length * 2));
+                    var larger = GC.AllocateUninitializedArray<byte>(Math.Min(limit, buffer.Length * 2));
+                    buffer.AsSpan(0, total).CopyTo(larger);
+                    buffer = larger;
                 }
                 long n;
                 fixed (byte* b = &buffer[total])

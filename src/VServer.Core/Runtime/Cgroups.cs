@@ -629,8 +629,20 @@ public static class Cgroups
     }
 
     /// <summary>Every existing directory of a cgroup path, in all hierarchies.</summary>
-    public static IReadOnlyList<string> Existing(string cgroupPath) =>
-        Hierarchies().Values.Distinct().Select(m => m + cgroupPath).Where(Directory.Exists).ToArray();
+    public static IReadOnlyList<string> Existing(string cgroupPath)
+    {
+        // a loop, not a LINQ chain: its generic virtual calls are resolved at run time on the native vserver command
+        var found = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var mount in Hierarchies().Values)
+        {
+            if (seen.Add(mount) && Directory.Exists(mount + cgroupPath))
+            {
+                found.Add(mount + cgroupPath);
+            }
+        }
+        return found;
+    }
 
     /// <summary>Whether any guest of this installation has a cgroup (running, starting or not yet cleaned up), in any hierarchy.</summary>
     public static bool AnyGuest(VServerPaths paths) =>

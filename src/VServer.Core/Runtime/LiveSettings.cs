@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using VServer.Config;
 using VServer.Storage;
 
@@ -22,7 +23,29 @@ public static class LiveSettings
     /// </summary>
     public static Dictionary<string, string> Of(GuestConfig c)
     {
-        static string Join<T>(IEnumerable<T> items) => string.Join("\n", items.Select(i => Convert.ToString(i, CultureInfo.InvariantCulture)));
+        // loops and names spelled out: LINQ's generic virtual calls and Enum.ToString build reflection data on the native vserver command
+        static string Join<T>(IEnumerable<T> items)
+        {
+            var sb = new StringBuilder();
+            var first = true;
+            foreach (var i in items)
+            {
+                if (!first)
+                {
+                    sb.Append('\n');
+                }
+                sb.Append(Convert.ToString(i, CultureInfo.InvariantCulture));
+                first = false;
+            }
+            return sb.ToString();
+        }
+        static IEnumerable<string> Pairs(SortedDictionary<string, string> map)
+        {
+            foreach (var (k, v) in map)
+            {
+                yield return k + "=" + v;
+            }
+        }
         static string N<T>(T? v) where T : struct => v is T x ? Convert.ToString(x, CultureInfo.InvariantCulture)! : "";
         return new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -32,7 +55,7 @@ public static class LiveSettings
             ["Interface"] = Join(c.Interfaces),
             ["Flag"] = Join(c.Flags),
             ["Capability"] = Join(c.Capabilities),
-            ["InitStyle"] = c.InitStyle.ToString(),
+            ["InitStyle"] = Name(c.InitStyle),
             ["StartCommand"] = c.StartCommand is null ? "" : CommandLine.Join(c.StartCommand),
             ["StopCommand"] = c.StopCommand is null ? "" : CommandLine.Join(c.StopCommand),
             ["MemoryLimit"] = N(c.MemoryLimit),
@@ -44,17 +67,38 @@ public static class LiveSettings
             ["Nice"] = N(c.Nice),
             ["PrivateUsers"] = c.PrivateUsers?.ToString() ?? "",
             ["ResourceLimit"] = Join(c.ResourceLimits),
-            ["NetworkMode"] = c.EffectiveNetworkMode.ToString(),
+            ["NetworkMode"] = Name(c.EffectiveNetworkMode),
             ["Bridge"] = c.Bridge ?? "",
             ["Publish"] = Join(c.Publish),
             ["DnsServer"] = Join(c.DnsServers),
             ["Fstab"] = Join(c.Fstab),
             ["Runlevel"] = c.Runlevel ?? "",
             ["InitEnvironment"] = Join(c.InitEnvironment),
-            ["Sysctl"] = Join(c.Sysctls.Select(kv => kv.Key + "=" + kv.Value)),
+            ["Sysctl"] = Join(Pairs(c.Sysctls)),
             ["Template"] = c.Template ?? "",
         };
     }
+
+    /// <summary>The member's name, as Enum.ToString gives it.</summary>
+    internal static string Name(InitStyle style) => style switch
+    {
+        InitStyle.Sysv => nameof(InitStyle.Sysv),
+        InitStyle.Plain => nameof(InitStyle.Plain),
+        InitStyle.Command => nameof(InitStyle.Command),
+        InitStyle.Auto => nameof(InitStyle.Auto),
+        _ => ((int)style).ToString(CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The member's name, as Enum.ToString gives it.</summary>
+    internal static string Name(NetworkMode mode) => mode switch
+    {
+        NetworkMode.Bridge => nameof(NetworkMode.Bridge),
+        NetworkMode.IPvlan => nameof(NetworkMode.IPvlan),
+        NetworkMode.Host => nameof(NetworkMode.Host),
+        NetworkMode.None => nameof(NetworkMode.None),
+        NetworkMode.Macvlan => nameof(NetworkMode.Macvlan),
+        _ => ((int)mode).ToString(CultureInfo.InvariantCulture),
+    };
 
     /// <summary>Names of the settings whose values differ between two configurations, in <see cref="Of"/>'s order.</summary>
     public static IReadOnlyList<string> Changed(IReadOnlyDictionary<string, string> before, IReadOnlyDictionary<string, string> after) =>

@@ -41,6 +41,9 @@ public sealed record BundleOptions
     /// <summary>The mount point of the lxcfs that gives the guest its own /proc/meminfo, uptime, load and CPUs (<see cref="GuestProcView"/>); null: the kernel's.</summary>
     public string? ProcView { get; init; }
 
+    /// <summary>Which of <see cref="GuestProcView.Files"/> that lxcfs serves (<see cref="GuestProcView.FilesServed"/>); null: each is looked up at <see cref="ProcView"/>.</summary>
+    public IReadOnlyList<string>? ProcViewFiles { get; init; }
+
     /// <summary>What the guest's /sbin/init resolves to inside its root (read as data at this start).</summary>
     public InitKind InitKind { get; init; } = InitKind.Other;
 
@@ -295,7 +298,7 @@ public static class OciBundle
             {
                 ["org.vserver.name"] = c.Name,
                 ["org.vserver.context"] = c.Context?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
-                ["org.vserver.initstyle"] = c.InitStyle.ToString(),
+                ["org.vserver.initstyle"] = LiveSettings.Name(c.InitStyle),
                 ["org.vserver.rootmount"] = o.RootMount ?? "",
                 ["org.vserver.stopsignal"] = StopSignal(c, o.InitKind).ToString(System.Globalization.CultureInfo.InvariantCulture),
             },
@@ -321,7 +324,18 @@ public static class OciBundle
         return process;
     }
 
-    public static string Serialize(JsonObject config) => config.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    public static string Serialize(JsonObject config) => System.Text.Encoding.UTF8.GetString(SerializeUtf8(config));
+
+    /// <summary>config.json's bytes, written straight as UTF-8 (not a string first, then its bytes).</summary>
+    public static byte[] SerializeUtf8(JsonObject config)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(16 * 1024);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            config.WriteTo(writer);
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
 
     private static JsonArray Array(IEnumerable<string> items) => new(items.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray());
 
@@ -420,7 +434,7 @@ public static class OciBundle
         if (o.ProcView is string view)
         {
             // lxcfs's files over the kernel's: bound after /proc and /sys, before fstab (a line there at the same place wins)
-            foreach (var f in GuestProcView.Files.Where(f => File.Exists(Path.Combine(view, f))))
+            foreach (var f in o.ProcViewFiles ?? GuestProcView.Files.Where(f => File.Exists(Path.Combine(view, f))).ToArray())
             {
                 mounts.Add(Mount("/" + f, "bind", Path.Combine(view, f), "bind", "ro", "nosuid", "nodev", "noexec"));
             }

@@ -17,17 +17,21 @@ public static class AtomicFile
     /// </param>
     public static void WriteAllText(string path, string content, bool durable = true) => WriteAllBytes(path, Encoding.UTF8.GetBytes(content), durable);
 
-    public static void WriteAllBytes(string path, byte[] content, bool durable = true)
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, bool durable = true)
     {
         var dir = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(dir);
         var tmp = Path.Combine(dir, "." + Path.GetFileName(path) + ".tmp-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            // the handle alone: a FileStream's buffer (4 KB, fresh pages in a short-lived process) would only be copied through
+            using (var handle = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                fs.Write(content, 0, content.Length);
-                fs.Flush(flushToDisk: durable);
+                RandomAccess.Write(handle, content, 0);
+                if (durable)
+                {
+                    RandomAccess.FlushToDisk(handle);
+                }
             }
             File.Move(tmp, path, overwrite: true);
         }

@@ -165,8 +165,7 @@ public static class ConfigDirectory
         c.Template = NullIfEmpty(Text("template"));
         if (NullIfEmpty(Text("netmode")) is string mode)
         {
-            c.NetworkMode = Enum.TryParse<NetworkMode>(mode, ignoreCase: true, out var m) && Enum.IsDefined(m) && !int.TryParse(mode, out _)
-                ? m : throw Bad("netmode", mode, "is not a network mode (bridge, ipvlan, host, none)");
+            c.NetworkMode = ParseNetworkMode(mode) ?? throw Bad("netmode", mode, "is not a network mode (bridge, ipvlan, macvlan, host, none)");
         }
         c.Bridge = NullIfEmpty(Text("netbridge"));
         c.DnsServers = Lines("dns").ToList();
@@ -188,6 +187,21 @@ public static class ConfigDirectory
         c.Root = ReadRoot(dir);
         return c;
     }
+
+    /// <summary>
+    /// netmode's word, in any case (what <c>netmode</c> holds as VServer writes it: the member's name in
+    /// lower case); null for anything else, numbers included. Spelled out, not Enum.TryParse: on the
+    /// native vserver command, parsing an enum by name builds the enum's reflection data at each start.
+    /// </summary>
+    internal static NetworkMode? ParseNetworkMode(string word) => word.ToLowerInvariant() switch
+    {
+        "bridge" => NetworkMode.Bridge,
+        "ipvlan" => NetworkMode.IPvlan,
+        "host" => NetworkMode.Host,
+        "none" => NetworkMode.None,
+        "macvlan" => NetworkMode.Macvlan,
+        _ => null,
+    };
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 

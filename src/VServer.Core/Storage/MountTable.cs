@@ -84,7 +84,7 @@ public static class MountTable
     /// </summary>
     internal static List<string> LinesWith(string mountInfoPath, ReadOnlySpan<byte> needle)
     {
-        var buffer = t_table ??= new byte[64 * 1024];
+        var buffer = t_table ??= GC.AllocateUninitializedArray<byte>(64 * 1024); // read into, never read unwritten: its pages are touched only as far as the table reaches
         var length = Native.Sys.TryReadSmallFile(mountInfoPath, ref buffer, TableLimit);
         t_table = buffer;
         var lines = new List<string>();

@@ -43,7 +43,7 @@ public static class SmallFile
     /// </summary>
     private static string? TryReadDirect(string path)
     {
-        var buffer = t_buffer ??= new byte[Limit];
+        var buffer = t_buffer ??= GC.AllocateUninitializedArray<byte>(Limit); // read into, never read unwritten: its pages are touched only as far as a file reaches
         var length = Native.Sys.TryReadSmallFile(path, ref buffer, Limit);
         return length < 0 || length == Limit ? null : Decode(buffer.AsSpan(0, length), path);
     }
