@@ -11,12 +11,12 @@ namespace VServer.Tests;
 /// </summary>
 public sealed class RunStateContextTests
 {
-    private static byte[] StateBytes(int? context) => JsonSerializer.SerializeToUtf8Bytes(new RunState
+    private static byte[] StateBytes(int? context) => RunStateJson.Write(new RunState
     {
         Instance = "i", InitPid = 1, InitStartTicks = 1, StartTime = DateTimeOffset.UnixEpoch, Runtime = "/usr/bin/crun",
         RuntimeRoot = "/run/x", CgroupsPath = "/vserver.x/Context", Context = context, NetworkNamespace = "vs-x-\"Context\":4711",
         Applied = new Dictionary<string, string> { ["Context"] = "4711", ["Memory"] = "1" }, // the live settings it ran with, as strings
-    }, RunStateJson.Default.RunState);
+    });
 
     [Fact]
     public void AStateFileAsVServerWritesItSaysWhichContextItNames()

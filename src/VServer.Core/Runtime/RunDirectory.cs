@@ -53,10 +53,190 @@ public sealed record RunState
     public bool InitAlive => ProcFs.IsAlive(InitPid, InitStartTicks);
 }
 
-/// <summary>state.json's (de)serializer, made at compile time: the vserver command is compiled ahead of time.</summary>
-[JsonSerializable(typeof(RunState))]
-internal sealed partial class RunStateJson : JsonSerializerContext
+/// <summary>
+/// state.json, written and read by hand with System.Text.Json's writer and reader, in the form its
+/// serializer gives a <see cref="RunState"/> (members in order, enums as numbers, nulls written; read
+/// as it reads: names as written, unknown members passed over, the last of a repeated member kept, a
+/// required member missing or a value of the wrong kind makes the file unreadable). Not the serializer:
+/// its metadata for each type reads the types' attributes through reflection, which on the native
+/// vserver command cost every start and status about 30 fresh pages and 1.5 ms.
+/// </summary>
+internal static class RunStateJson
 {
+    public static byte[] Write(RunState s)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("Instance", s.Instance);
+            w.WriteNumber("InitPid", s.InitPid);
+            w.WriteNumber("InitStartTicks", s.InitStartTicks);
+            w.WriteNumber("ConmonPid", s.ConmonPid);
+            w.WriteString("StartTime", s.StartTime);
+            w.WriteString("Runtime", s.Runtime);
+            w.WriteString("RuntimeRoot", s.RuntimeRoot);
+            w.WriteString("CgroupsPath", s.CgroupsPath);
+            Number(w, "Context", s.Context);
+            w.WriteString("RootMount", s.RootMount);
+            if (s.Users is IdRange u)
+            {
+                w.WriteStartObject("Users");
+                w.WriteNumber("First", u.First);
+                w.WriteNumber("Count", u.Count);
+                w.WriteBoolean("IsPending", u.IsPending);
+                w.WriteNumber("Last", u.Last);
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteNull("Users");
+            }
+            w.WriteString("NetworkNamespace", s.NetworkNamespace);
+            Number(w, "InitStyle", s.InitStyle is InitStyle style ? (int)style : null);
+            Number(w, "InitKind", s.InitKind is InitKind kind ? (int)kind : null);
+            Number(w, "StopSignal", s.StopSignal);
+            if (s.Applied is { } applied)
+            {
+                w.WriteStartObject("Applied");
+                foreach (var (k, v) in applied)
+                {
+                    w.WriteString(k, v);
+                }
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteNull("Applied");
+            }
+            w.WriteBoolean("Recovered", s.Recovered);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void Number(Utf8JsonWriter w, string name, int? value)
+    {
+        if (value is int v)
+        {
+            w.WriteNumber(name, v);
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+
+    /// <summary>The state the bytes hold; null when they are not a whole state (see the class).</summary>
+    public static RunState? Read(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            var r = new Utf8JsonReader(json);
+            if (!r.Read() || r.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+            string? instance = null, runtime = null, runtimeRoot = null, cgroupsPath = null, rootMount = null, netns = null;
+            int? initPid = null, context = null, stopSignal = null, style = null, kind = null;
+            ulong? ticks = null;
+            DateTimeOffset? startTime = null;
+            var conmonPid = 0;
+            var recovered = false;
+            IdRange? users = null;
+            Dictionary<string, string>? applied = null;
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                var name = r.GetString();
+                r.Read();
+                switch (name)
+                {
+                    case "Instance": instance = Text(ref r); break;
+                    case "InitPid": initPid = r.GetInt32(); break;
+                    case "InitStartTicks": ticks = r.GetUInt64(); break;
+                    case "ConmonPid": conmonPid = r.GetInt32(); break;
+                    case "StartTime": startTime = r.GetDateTimeOffset(); break;
+                    case "Runtime": runtime = Text(ref r); break;
+                    case "RuntimeRoot": runtimeRoot = Text(ref r); break;
+                    case "CgroupsPath": cgroupsPath = Text(ref r); break;
+                    case "Context": context = Int(ref r); break;
+                    case "RootMount": rootMount = Text(ref r); break;
+                    case "Users": users = Range(ref r); break;
+                    case "NetworkNamespace": netns = Text(ref r); break;
+                    case "InitStyle": style = Int(ref r); break;
+                    case "InitKind": kind = Int(ref r); break;
+                    case "StopSignal": stopSignal = Int(ref r); break;
+                    case "Applied": applied = Map(ref r); break;
+                    case "Recovered": recovered = r.GetBoolean(); break;
+                    default: r.Skip(); break;
+                }
+            }
+            if (r.TokenType != JsonTokenType.EndObject || r.Read() ||
+                instance is null || initPid is null || ticks is null || startTime is null || runtime is null || runtimeRoot is null || cgroupsPath is null)
+            {
+                return null;
+            }
+            return new RunState
+            {
+                Instance = instance, InitPid = initPid.Value, InitStartTicks = ticks.Value, ConmonPid = conmonPid, StartTime = startTime.Value,
+                Runtime = runtime, RuntimeRoot = runtimeRoot, CgroupsPath = cgroupsPath, Context = context, RootMount = rootMount, Users = users,
+                NetworkNamespace = netns, InitStyle = (InitStyle?)style, InitKind = (InitKind?)kind, StopSignal = stopSignal, Applied = applied, Recovered = recovered,
+            };
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            return null; // not JSON, or a value of another kind (GetInt32 on a string, a number out of range)
+        }
+    }
+
+    private static string? Text(ref Utf8JsonReader r) => r.TokenType == JsonTokenType.Null ? null : r.GetString();
+
+    private static int? Int(ref Utf8JsonReader r) => r.TokenType == JsonTokenType.Null ? null : r.GetInt32();
+
+    private static IdRange? Range(ref Utf8JsonReader r)
+    {
+        if (r.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+        if (r.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("Users is not an object");
+        }
+        long? first = null, count = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = r.GetString();
+            r.Read();
+            switch (name)
+            {
+                case "First": first = r.GetInt64(); break;
+                case "Count": count = r.GetInt64(); break;
+                default: r.Skip(); break; // IsPending and Last follow from the two
+            }
+        }
+        return new IdRange(first ?? 0, count ?? 0);
+    }
+
+    private static Dictionary<string, string>? Map(ref Utf8JsonReader r)
+    {
+        if (r.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+        if (r.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("Applied is not an object");
+        }
+        var map = new Dictionary<string, string>();
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            var key = r.GetString()!;
+            r.Read();
+            map[key] = Text(ref r)!;
+        }
+        return map;
+    }
 }
 
 /// <summary>A guest's run-time state as Get-VServerGuest reports it.</summary>
@@ -311,7 +491,7 @@ public sealed class RunDirectory
         }
         try
         {
-            return JsonSerializer.Deserialize(buffer.AsSpan(0, length), RunStateJson.Default.RunState);
+            return RunStateJson.Read(buffer.AsSpan(0, length));
         }
         catch (JsonException)
         {
@@ -396,7 +576,7 @@ public sealed class RunDirectory
         return state;
     }
 
-    public void WriteState(RunState s) => AtomicFile.WriteAllText(StateFile, JsonSerializer.Serialize(s, RunStateJson.Default.RunState), durable: false);
+    public void WriteState(RunState s) => AtomicFile.WriteAllBytes(StateFile, RunStateJson.Write(s), durable: false);
 
     /// <summary>The exit status conmon recorded (128+N when init died of signal N); null when there is none.</summary>
     public int? ReadExitCode() => ReadNumber(ExitFile);
