@@ -11,6 +11,14 @@
  *       refuse: "cgroups in hybrid mode not supported"). Nothing done in the new namespace
  *       reaches the host (slave propagation).
  *
+ *   vserver-ns gate FD create-without MOUNT PROGRAM [ARG...]
+ *   vserver-ns gate FD PROGRAM [ARG...]
+ *       Waits for VServer's word on FD (a pipe it made, inherited through conmon) before it goes on
+ *       as above or runs PROGRAM: conmon is started while VServer still writes the guest's bundle,
+ *       and the runtime's create runs once the bundle is there. One byte '1' is the word; the pipe's
+ *       end without it (the start failed or was cancelled, or VServer died) ends it with status 1,
+ *       and nothing is run.
+ *
  *   vserver-ns hold [--net]
  *       Makes a user namespace (and a network namespace it owns, with --net), says "ready" on its
  *       standard output and holds them until its standard input ends, while VServer writes the
@@ -60,6 +68,8 @@ static int fail(const char *what, const char *arg)
 static int usage(void)
 {
     fprintf(stderr, "usage: vserver-ns create-without MOUNT PROGRAM [ARG...] (absolute paths)\n"
+                    "       vserver-ns gate FD create-without MOUNT PROGRAM [ARG...]\n"
+                    "       vserver-ns gate FD PROGRAM [ARG...]\n"
                     "       vserver-ns hold [--net]\n"
                     "       vserver-ns attach FD\n");
     return 2;
@@ -75,6 +85,35 @@ static int create_without(char **argv)
         return fail("umount", argv[0]);
     execv(argv[1], argv + 1);
     fail("exec", argv[1]);
+    return 127;
+}
+
+/* gate FD COMMAND...: COMMAND once one byte '1' comes on FD (closed first, so the runtime never holds it). */
+static int gate(const char *fdarg, char **command)
+{
+    char *end;
+    errno = 0;
+    long fd = strtol(fdarg, &end, 10);
+    if (errno || *end || end == fdarg || fd < 3 || fd > INT_MAX)
+        return usage();
+    char word = 0;
+    ssize_t n;
+    while ((n = read((int)fd, &word, 1)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return fail("gate: read", fdarg);
+    close((int)fd);
+    if (n != 1 || word != '1')
+    {
+        fprintf(stderr, "vserver-ns: the start was called off before the runtime ran\n");
+        return 1;
+    }
+    if (strcmp(command[0], "create-without") == 0)
+        return command[1] && command[2] && command[1][0] == '/' && command[2][0] == '/' ? create_without(command + 1) : usage();
+    if (command[0][0] != '/')
+        return usage();
+    execv(command[0], command);
+    fail("exec", command[0]);
     return 127;
 }
 
@@ -507,6 +546,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "create-without") == 0 && argv[2][0] == '/' && argv[3][0] == '/')
         return create_without(argv + 2);
+    if (argc >= 4 && strcmp(argv[1], "gate") == 0)
+        return gate(argv[2], argv + 3);
     if (argc == 2 && strcmp(argv[1], "hold") == 0)
         return hold(0);
     if (argc == 3 && strcmp(argv[1], "hold") == 0 && strcmp(argv[2], "--net") == 0)

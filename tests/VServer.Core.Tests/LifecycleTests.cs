@@ -96,6 +96,16 @@ internal sealed class LiveGuest : IDisposable
     }
 }
 
+/// <summary>What an operation said: its warnings and its verbose lines.</summary>
+internal sealed class SaidList : IOperationReporter
+{
+    public List<string> Warnings { get; } = new();
+    public List<string> Verbose { get; } = new();
+    public void Progress(string activity, string status, int percent) { }
+    public void Warning(string message) { lock (Warnings) Warnings.Add(message); }
+    void IOperationReporter.Verbose(string message) { lock (Verbose) Verbose.Add(message); }
+}
+
 /// <summary>
 /// What one guest could leave behind on the host: this process's descriptors, mounts mentioning
 /// the test's roots, conmon monitors of this guest, and its cgroups. Scoped to the guest, since
@@ -200,7 +210,7 @@ public class LifecycleTests
         Assert.True(HostProcess.Find("crun") is not null, "crun is not installed (apt-get install crun)");
         var hybrid = Cgroups.HybridWithControllers();
         var crun = new OciRuntime(HostProcess.Find("crun")!, "/nonexistent");
-        var (program, args) = crun.CreateCommand();
+        var (program, args, _) = crun.CreateCommand();
         // on a hybrid host whose cgroup2 mount holds controllers (this one: hugetlb) crun's create runs in a mount namespace without it
         // (made by vserver-ns, shipped beside the vserver command; by unshare, sh and umount where it is missing)
         Assert.Equal(hybrid, Path.GetFileName(program) == OciRuntime.NamespaceHelper);
@@ -352,6 +362,48 @@ public class LifecycleTests
         g.Store.Remove(g.Name);
         Assert.Equal(before with { Fds = 0 }, HostFootprint.Take(g) with { Fds = 0 });
         Assert.Null(GuestProcView.DaemonPid(g.Roots.Paths));
+    }
+
+    [GuestFact]
+    public void AStartThatFailsOnceConmonRunsNeverRunsTheRuntimeAndLeavesNothing()
+    {
+        using var g = new LiveGuest(start: false);
+        g.Runtime.Start(g.Name); // lxcfs up, the runtime probed: the footprint below is the running installation's
+        g.Runtime.Stop(g.Name, TimeSpan.Zero);
+        var before = HostFootprint.Take(g);
+        // conmon starts before the bundle is written, its runtime's create held at a gate (vserver-ns gate);
+        // util-vserver's pre-start script runs after that, and a failing one fails the start
+        var scripts = Path.Combine(g.Roots.Paths.ConfigDir(g.Name), "scripts");
+        Directory.CreateDirectory(scripts);
+        File.WriteAllText(Path.Combine(scripts, "pre-start"), "exit 3\n");
+        var said = new SaidList();
+        var e = Assert.Throws<VServerException>(() => g.Runtime.Start(g.Name, said));
+        Assert.Contains("pre-start", e.Message);
+        // conmon's report: the create was called off at its gate (a runtime that ran would have reported its init)
+        Assert.Contains(said.Verbose, v => v.Contains("conmon ended without running the runtime", StringComparison.Ordinal) && v.Contains("called off", StringComparison.Ordinal));
+        Assert.DoesNotContain(said.Warnings, w => w.Contains("called off", StringComparison.Ordinal));
+        var runtime = OciRuntime.Resolve(g.Roots.Paths);
+        Assert.Null(runtime.Status(g.Runtime.Run(g.Name).Id)); // the runtime's create never ran
+        Assert.Equal(GuestState.Stopped, g.Runtime.Status(g.Name).State);
+        // conmon said so and ended (its exit hook found no start to act on), and nothing waits at the gate
+        string[] Waiting() => Directory.GetDirectories("/proc").Where(d => int.TryParse(Path.GetFileName(d), out _)).Select(d =>
+        {
+            try
+            {
+                return File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' ');
+            }
+            catch (IOException)
+            {
+                return "";
+            }
+        }).Where(c => c.Contains(" gate ", StringComparison.Ordinal) && c.Contains(g.Roots.Paths.RunRoot, StringComparison.Ordinal)).ToArray();
+        Assert.True(LiveGuest.WaitFor(() => HostFootprint.Take(g) with { Fds = 0 } == before with { Fds = 0 } && Waiting().Length == 0, 10),
+            $"before {before}, after {HostFootprint.Take(g)}; waiting: {string.Join("; ", Waiting())}");
+        Assert.False(Directory.Exists(g.Runtime.Run(g.Name).Bundle));
+        // and the next start is not held up by anything the failed one left
+        File.Delete(Path.Combine(scripts, "pre-start"));
+        g.Runtime.Start(g.Name);
+        Assert.Equal("ok", g.Sh("echo ok"));
     }
 
     [GuestFact]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -120,31 +121,92 @@ public sealed class GuestRuntime
         }
         GuestHooks.Run(Paths, config.Name, "initialize", reporter);
         GuestHooks.Run(Paths, config.Name, "prepre-start", reporter);
-        // private users: the guest's user namespace first, owning the network namespace made next
-        using var users = config.PrivateUsers is IdRange range ? CreateUsers(config.Name, range, config.EffectiveNetworkMode != NetworkMode.Host) : null;
-        // the guest's network namespace, made and filled before its init runs (null: Host mode)
-        var netns = GuestNetwork.Setup(config, _store, reporter, users?.NetFd ?? -1);
+        // conmon as early as it can be (its own start runs beside every step below, its create gated until
+        // the bundle is written): here for a guest whose root is its tree, after the overlay for a Template guest
+        var prep = config.Template is null ? Prepare(config, run, root, reporter) : null;
+        // the kernel's wait before the runtime's move of init, paid beside the steps below (ended once the runtime's create has)
+        using var warmup = MigrationWarmup.Begin();
+        var handedOver = false;
         try
         {
-            if (config.Template is not string template)
-            {
-                return StartMounted(config, run, root, null, netns, users, reporter, cancel);
-            }
-            // a Template guest's root is an overlay on its template, there only while it runs
-            TemplateLayers.Mount(config.Name, template, root);
+            // private users: the guest's user namespace first, owning the network namespace made next
+            using var users = config.PrivateUsers is IdRange range ? CreateUsers(config.Name, range, config.EffectiveNetworkMode != NetworkMode.Host) : null;
+            // the guest's network namespace, made and filled before its init runs (null: Host mode)
+            var netns = GuestNetwork.Setup(config, _store, reporter, users?.NetFd ?? -1);
             try
             {
-                return StartMounted(config, run, root, root, netns, users, reporter, cancel);
+                if (config.Template is not string template)
+                {
+                    handedOver = true;
+                    return StartMounted(config, run, root, null, netns, users, warmup, prep, reporter, cancel);
+                }
+                // a Template guest's root is an overlay on its template, there only while it runs
+                TemplateLayers.Mount(config.Name, template, root);
+                try
+                {
+                    handedOver = true;
+                    return StartMounted(config, run, root, root, netns, users, warmup, null, reporter, cancel);
+                }
+                catch
+                {
+                    TemplateLayers.Unmount(root);
+                    throw;
+                }
             }
             catch
             {
-                TemplateLayers.Unmount(root);
+                GuestNetwork.Release(_store, config.Name, reporter);
                 throw;
             }
         }
+        catch when (prep is not null && !handedOver)
+        {
+            // before StartMounted took the start over (its users or network failed): conmon's create is called off here
+            prep.Launch.CallOff(reporter);
+            prep.Launch.Dispose();
+            CleanupLocked(run, null, reporter);
+            throw;
+        }
+    }
+
+    /// <summary>What a start decides before its bundle, and conmon, started with the runtime's create held at a gate until <see cref="ConmonLaunch.Open"/>.</summary>
+    private sealed record StartPrep(InitKind Kind, OciRuntime Runtime, string? InitHelper, string Instance, ConmonLaunch Launch);
+
+    /// <summary>
+    /// The guest's root checked and its init told (<see cref="PrepareRoot"/>), the runtime, conmon and
+    /// any init helper found, the run directory made afresh and conmon started (<see cref="ConmonLaunch.Begin"/>).
+    /// What it made is cleared again when it fails.
+    /// </summary>
+    private StartPrep Prepare(GuestConfig config, RunDirectory run, string root, IOperationReporter reporter)
+    {
+        var name = config.Name;
+        var kind = PrepareRoot(name, root);
+        var effective = OciBundle.Effective(config, kind); // Auto decided from the tree
+        var runtime = OciRuntime.Resolve(Paths);
+        var conmon = HostProcess.Find("conmon") ?? throw new VServerException("ConmonNotFound", ErrorKind.NotInstalled,
+            "conmon is not installed (Debian package 'conmon'); VServer runs every guest under it.", "conmon");
+        string? initHelper = null;
+        if (effective.InitStyle == InitStyle.Sysv)
+        {
+            initHelper = HostProcess.Find("tini-static") ?? throw new VServerException("InitHelperNotFound", ErrorKind.NotInstalled,
+                $"Guest '{name}' uses the Sysv init style, which needs the tini-static binary (Debian package 'tini').", name);
+        }
+        Directory.CreateDirectory(Paths.RunRoot);
+        run.Clear();
+        Directory.CreateDirectory(run.Bundle);
+        File.SetUnixFileMode(run.Dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Directory.CreateDirectory(run.ExitDir);
+        Directory.CreateDirectory(run.AttachDir);
+        var instance = Guid.NewGuid().ToString("N");
+        try
+        {
+            reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
+            ConsoleLog.KeepPrevious(run); // conmon starts this start's log afresh
+            return new StartPrep(kind, runtime, initHelper, instance, ConmonLaunch.Begin(this, conmon, runtime, run, instance, OciBundle.IsSystemd(effective, kind), reporter));
+        }
         catch
         {
-            GuestNetwork.Release(_store, config.Name, reporter);
+            CleanupLocked(run, null, reporter);
             throw;
         }
     }
@@ -176,44 +238,25 @@ public sealed class GuestRuntime
         return GuestUsers.Create(range, network);
     }
 
-    private GuestStatus StartMounted(GuestConfig config, RunDirectory run, string root, string? rootMount, string? netns, GuestUsers? users, IOperationReporter reporter, CancellationToken cancel)
+    private GuestStatus StartMounted(GuestConfig config, RunDirectory run, string root, string? rootMount, string? netns, GuestUsers? users, MigrationWarmup.Lease? warmup,
+        StartPrep? prep, IOperationReporter reporter, CancellationToken cancel)
     {
         var name = config.Name;
-        var kind = PrepareRoot(name, root);
+        prep ??= Prepare(config, run, root, reporter); // a Template guest's, on its overlay
+        var (kind, runtime, initHelper, instance, launch) = (prep.Kind, prep.Runtime, prep.InitHelper, prep.Instance, prep.Launch);
         var applied = LiveSettings.Of(config); // as configured (Auto stays Auto): what Get-VServerGuest compares with
         config = OciBundle.Effective(config, kind); // Auto decided from the tree
-        WriteResolvConf(config, root, reporter);
-        var runtime = OciRuntime.Resolve(Paths);
-        var conmon = HostProcess.Find("conmon") ?? throw new VServerException("ConmonNotFound", ErrorKind.NotInstalled,
-            "conmon is not installed (Debian package 'conmon'); VServer runs every guest under it.", "conmon");
-        string? initHelper = null;
-        if (config.InitStyle == InitStyle.Sysv)
-        {
-            initHelper = HostProcess.Find("tini-static") ?? throw new VServerException("InitHelperNotFound", ErrorKind.NotInstalled,
-                $"Guest '{name}' uses the Sysv init style, which needs the tini-static binary (Debian package 'tini').", name);
-        }
         var cgroups = Cgroups.PathFor(Paths, name);
-        var limits = OciBundle.Limits(config, Cgroups.SwapLimitSupported());
-
-        Directory.CreateDirectory(Paths.RunRoot);
-        run.Clear();
-        Directory.CreateDirectory(run.Bundle);
-        File.SetUnixFileMode(run.Dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        Directory.CreateDirectory(run.ExitDir);
-        Directory.CreateDirectory(run.AttachDir);
-
-        var instance = Guid.NewGuid().ToString("N");
         var started = DateTimeOffset.UtcNow;
         int initPid;
         JsonObject bundle;
-        MigrationWarmup.Lease? warmup = null;
         try
         {
+            WriteResolvConf(config, root, reporter);
+            var limits = OciBundle.Limits(config, Cgroups.SwapLimitSupported());
             // the limits sit one level above the runtime's cgroup, out of the guest's sight; the
             // cgroup exists before lxcfs is asked for, so a last guest's stop never takes lxcfs away under this start
             Cgroups.Create(cgroups, limits);
-            // the kernel's wait before the runtime's move of init, paid while the steps below run
-            warmup = MigrationWarmup.Begin();
             // private users: the runtime gets the root idmapped through the guest's user namespace, which it joins
             if (users is not null)
             {
@@ -227,20 +270,21 @@ public sealed class GuestRuntime
             }
             var options = BundleOptionsFor(config, users is null ? root : run.IdmappedRoot, runtime, initHelper, netns, rootMount, kind, users?.Range, users is null ? null : run.UserNamespaceFile)
                 with { ProcView = GuestProcView.Ensure(Paths, name, reporter) };
+            options = options with { ProcViewFiles = options.ProcView is null ? null : GuestProcView.FilesServed(Paths) };
             bundle = OciBundle.Generate(config, options, reporter);
-            AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle), durable: false);
+            AtomicFile.WriteAllBytes(run.ConfigJson, OciBundle.SerializeUtf8(bundle), durable: false);
             GuestHooks.Run(Paths, name, "pre-start", reporter);
-            reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
-            ConsoleLog.KeepPrevious(run); // conmon starts this start's log afresh
-            initPid = LaunchConmon(conmon, runtime, run, instance, OciBundle.IsSystemd(config, kind), reporter, cancel);
+            initPid = launch.Open(cancel);
         }
         catch
         {
+            launch.CallOff(reporter); // the runtime's create never runs; conmon has ended when this returns
             CleanupLocked(run, null, reporter);
             throw;
         }
         finally
         {
+            launch.Dispose();
             warmup?.Dispose();
         }
         try
@@ -446,7 +490,7 @@ public sealed class GuestRuntime
         var bundle = OciBundle.Generate(config, BundleOptionsFor(config, users is null ? _store.RootOf(config) : run.IdmappedRoot, runtime, helper, netns, state.RootMount, kind,
             users, users is null ? null : "/proc/" + state.InitPid.ToString(CultureInfo.InvariantCulture) + "/ns/user") with { ProcView = GuestProcView.Current(Paths) });
         Directory.CreateDirectory(run.Bundle);
-        AtomicFile.WriteAllText(run.ConfigJson, OciBundle.Serialize(bundle), durable: false);
+        AtomicFile.WriteAllBytes(run.ConfigJson, OciBundle.SerializeUtf8(bundle), durable: false);
     }
 
     /// <summary>Where the runtime mounts /proc, /dev and /sys; it works on these by host path before it enters the root.</summary>
@@ -496,68 +540,155 @@ public sealed class GuestRuntime
     }
 
     /// <summary>
-    /// Starts conmon, which forks itself away, runs the runtime's <c>create</c> and reports the
+    /// conmon for one start: it forks itself away, runs the runtime's <c>create</c> and reports the
     /// guest's init pid (or the runtime's error) on the sync pipe (<c>_OCI_SYNCPIPE</c>).
+    /// <see cref="Begin"/> starts it before the bundle is written, its create held at a gate
+    /// (<c>vserver-ns gate</c>: a pipe whose read end conmon and its runtime child inherit) until
+    /// <see cref="Open"/> says one byte; <see cref="CallOff"/> closes the gate without it, and the create
+    /// ends without running the runtime. Where vserver-ns is missing there is no gate, and conmon
+    /// starts at <see cref="Open"/>, after the bundle, as before.
     /// </summary>
-    private int LaunchConmon(string conmon, OciRuntime runtime, RunDirectory run, string instance, bool terminal, IOperationReporter reporter, CancellationToken cancel)
+    private sealed class ConmonLaunch : IDisposable
     {
-        var create = runtime.CreateCommand(); // conmon runs only the runtime's create
-        var args = new List<string>
+        private readonly string _conmon;
+        private readonly List<string> _args;
+        private readonly Dictionary<string, string> _env;
+        private readonly string _name;
+        private readonly RunDirectory _run;
+        private int _syncRead;
+        private int _syncWrite;
+        private int _gateWrite = -1;
+        private HostProcess.Spawned? _spawned;
+
+        private ConmonLaunch(string conmon, List<string> args, Dictionary<string, string> env, RunDirectory run, int syncRead, int syncWrite)
         {
-            "--api-version", "1", "-c", run.Id, "-u", instance, "-n", run.Id,
-            "-r", create.Program, "-b", run.Bundle, "-p", run.InitPidFile, "-P", run.ConmonPidFile,
-            "-l", "k8s-file:" + run.ConsoleLog, "--log-size-max", "4194304",
-            "--exit-dir", run.ExitDir, "--socket-dir-path", run.AttachDir,
-        };
-        foreach (var a in create.Args.Append("--root=" + runtime.StateRoot))
-        {
-            args.Add("--runtime-arg");
-            args.Add(a);
-        }
-        if (terminal)
-        {
-            args.Add("-t"); // the bundle asks for a console: conmon makes the pty and logs it
-        }
-        var cli = CliPath();
-        if (cli is null)
-        {
-            reporter.Warning($"Guest '{run.Name}': the vserver command was not found next to VServer.Core.dll (or in VSERVER_CLI), or could not be made executable, so a reboot inside the guest will leave it stopped.");
-        }
-        else
-        {
-            args.AddRange(new[] { "--exit-command", cli, "--exit-command-arg", run.Name, "--exit-command-arg", "exited", "--exit-command-arg", instance });
+            (_conmon, _args, _env, _run, _name) = (conmon, args, env, run, run.Name);
+            (_syncRead, _syncWrite) = (syncRead, syncWrite);
         }
 
-        var (readFd, writeFd) = Sys.Pipe();
-        try
+        public static ConmonLaunch Begin(GuestRuntime owner, string conmon, OciRuntime runtime, RunDirectory run, string instance, bool terminal, IOperationReporter reporter)
         {
-            var env = new Dictionary<string, string>
+            var (syncRead, syncWrite) = Sys.Pipe();
+            var (gateRead, gateWrite) = (-1, -1);
+            try
             {
-                ["_OCI_SYNCPIPE"] = writeFd.ToString(CultureInfo.InvariantCulture),
-                ["VSERVER_CONFIG_ROOT"] = Paths.ConfigRoot,
-                ["VSERVER_VDIR_ROOT"] = Paths.VdirRoot,
-                ["VSERVER_RUN_ROOT"] = Paths.RunRoot,
-                ["VSERVER_RUNTIME"] = runtime.Path,
-                ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            };
-            if (DotnetRoot() is string dotnetRoot)
-            {
-                env["DOTNET_ROOT"] = dotnetRoot;
+                (gateRead, gateWrite) = Sys.Pipe();
+                var create = runtime.CreateCommand(gateRead); // conmon runs only the runtime's create
+                if (!create.Gated)
+                {
+                    Sys.Close(gateRead);
+                    Sys.Close(gateWrite);
+                    (gateRead, gateWrite) = (-1, -1);
+                }
+                var args = new List<string>
+                {
+                    "--api-version", "1", "-c", run.Id, "-u", instance, "-n", run.Id,
+                    "-r", create.Program, "-b", run.Bundle, "-p", run.InitPidFile, "-P", run.ConmonPidFile,
+                    "-l", "k8s-file:" + run.ConsoleLog, "--log-size-max", "4194304",
+                    "--exit-dir", run.ExitDir, "--socket-dir-path", run.AttachDir,
+                };
+                foreach (var a in create.Args.Append("--root=" + runtime.StateRoot))
+                {
+                    args.Add("--runtime-arg");
+                    args.Add(a);
+                }
+                if (terminal)
+                {
+                    args.Add("-t"); // the bundle asks for a console: conmon makes the pty and logs it
+                }
+                var cli = CliPath();
+                if (cli is null)
+                {
+                    reporter.Warning($"Guest '{run.Name}': the vserver command was not found next to VServer.Core.dll (or in VSERVER_CLI), or could not be made executable, so a reboot inside the guest will leave it stopped.");
+                }
+                else
+                {
+                    args.AddRange(new[] { "--exit-command", cli, "--exit-command-arg", run.Name, "--exit-command-arg", "exited", "--exit-command-arg", instance });
+                }
+                var env = new Dictionary<string, string>
+                {
+                    ["_OCI_SYNCPIPE"] = syncWrite.ToString(CultureInfo.InvariantCulture),
+                    ["VSERVER_CONFIG_ROOT"] = owner.Paths.ConfigRoot,
+                    ["VSERVER_VDIR_ROOT"] = owner.Paths.VdirRoot,
+                    ["VSERVER_RUN_ROOT"] = owner.Paths.RunRoot,
+                    ["VSERVER_RUNTIME"] = runtime.Path,
+                    ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                };
+                if (DotnetRoot() is string dotnetRoot)
+                {
+                    env["DOTNET_ROOT"] = dotnetRoot;
+                }
+                var launch = new ConmonLaunch(conmon, args, env, run, syncRead, syncWrite);
+                (syncRead, syncWrite) = (-1, -1); // the launch's now
+                if (gateRead >= 0)
+                {
+                    try
+                    {
+                        launch.Spawn(gateRead);
+                    }
+                    catch
+                    {
+                        Sys.Close(gateWrite);
+                        launch.Dispose();
+                        throw;
+                    }
+                    Sys.Close(gateRead);
+                    gateRead = -1;
+                    launch._gateWrite = gateWrite;
+                }
+                return launch;
             }
+            catch
+            {
+                foreach (var fd in new[] { syncRead, syncWrite, gateRead })
+                {
+                    if (fd >= 0)
+                    {
+                        Sys.Close(fd);
+                    }
+                }
+                throw;
+            }
+        }
+
+        private void Spawn(int gateRead)
+        {
             // conmon forks away at once, its daemon's output on /dev/null: what it writes (an error) is read once it has ended
-            var r = HostProcess.Run(conmon, args, CancellationToken.None, environment: env, inheritFd: writeFd, smallOutput: true);
-            Sys.Close(writeFd);
-            writeFd = -1;
+            _spawned = HostProcess.Spawn(_conmon, _args, _env, gateRead >= 0 ? new[] { _syncWrite, gateRead } : new[] { _syncWrite });
+            Sys.Close(_syncWrite);
+            _syncWrite = -1;
+        }
+
+        /// <summary>The bundle is written: the runtime's create runs (conmon starts now where there is no gate); the guest's init pid once conmon reports it.</summary>
+        public int Open(CancellationToken cancel)
+        {
+            if (_spawned is null)
+            {
+                Spawn(-1);
+            }
+            else
+            {
+                try
+                {
+                    Sys.WriteAll(_gateWrite, "1"u8);
+                }
+                catch (SyscallException)
+                {
+                    // nobody reads the gate (EPIPE): conmon ended already, and says why below
+                }
+                CloseGate();
+            }
+            var r = _spawned!.Wait();
             if (r.ExitCode != 0)
             {
                 throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
-                    $"Guest '{run.Name}': conmon failed ({r.ExitCode}): {OciRuntime.FirstLine(r.StandardError, "no message")}", run.Name);
+                    $"Guest '{_name}': conmon failed ({r.ExitCode}): {OciRuntime.FirstLine(r.StandardError, "no message")}", _name);
             }
-            var line = ReadLine(readFd, TimeSpan.FromSeconds(60), cancel);
+            var line = ReadLine(_syncRead, TimeSpan.FromSeconds(60), cancel);
             if (line is null)
             {
                 throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
-                    $"Guest '{run.Name}': conmon ended without reporting the guest's init. Console log: {Tail(run)}", run.Name);
+                    $"Guest '{_name}': conmon ended without reporting the guest's init. Console log: {Tail(_run)}", _name);
             }
             var msg = JsonNode.Parse(line);
             var pid = (int?)msg?["data"] ?? -1;
@@ -565,17 +696,64 @@ public sealed class GuestRuntime
             {
                 var text = (string?)msg?["message"] ?? line;
                 throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
-                    $"Guest '{run.Name}' did not start: {OciRuntime.FirstLine(text, text)}", run.Name);
+                    $"Guest '{_name}' did not start: {OciRuntime.FirstLine(text, text)}", _name);
             }
             return pid;
         }
-        finally
+
+        /// <summary>
+        /// The start failed before <see cref="Open"/>: the gate closes without its byte, so the runtime's
+        /// create is never run, and this waits (5 s at most) until conmon has said so and its first process ended.
+        /// </summary>
+        public void CallOff(IOperationReporter reporter)
         {
-            if (writeFd >= 0)
+            if (_spawned is null || _gateWrite < 0)
             {
-                Sys.Close(writeFd);
+                return;
             }
-            Sys.Close(readFd);
+            CloseGate();
+            try
+            {
+                _spawned.Wait();
+                var line = ReadLine(_syncRead, TimeSpan.FromSeconds(5), CancellationToken.None);
+                var msg = line is null ? null : JsonNode.Parse(line);
+                if ((int?)msg?["data"] is > 0 and var pid)
+                {
+                    // never meant to happen: the cleanup that follows deletes what the runtime made
+                    reporter.Warning($"Guest '{_name}': the runtime created the guest's init (pid {pid}) though its start was called off; it is removed with the rest.");
+                }
+                else
+                {
+                    reporter.Verbose($"Guest '{_name}': conmon ended without running the runtime: {OciRuntime.FirstLine((string?)msg?["message"] ?? line ?? "", "no report")}");
+                }
+            }
+            catch (Exception e) when (e is VServerException or System.Text.Json.JsonException)
+            {
+                // conmon did not report in time, or not as it does: the cleanup goes on (the exit hook waits for the guest's lock)
+            }
+        }
+
+        private void CloseGate()
+        {
+            Sys.Close(_gateWrite);
+            _gateWrite = -1;
+        }
+
+        public void Dispose()
+        {
+            if (_gateWrite >= 0)
+            {
+                CloseGate();
+            }
+            foreach (var fd in new[] { _syncRead, _syncWrite })
+            {
+                if (fd >= 0)
+                {
+                    Sys.Close(fd);
+                }
+            }
+            (_syncRead, _syncWrite) = (-1, -1);
+            _spawned?.Dispose();
         }
     }
 
@@ -634,7 +812,8 @@ public sealed class GuestRuntime
     private static string? ModuleProgram(string name)
     {
         // the module's folder; the vserver command itself is one native file there, whose assembly has no location
-        var location = typeof(GuestRuntime).Assembly.Location;
+        // (and where asking for it builds the assembly's reflection data: its base directory is the answer)
+        var location = RuntimeFeature.IsDynamicCodeSupported ? typeof(GuestRuntime).Assembly.Location : "";
         var dir = location.Length > 0 ? Path.GetDirectoryName(location) : AppContext.BaseDirectory;
         return dir is null ? null : Executable(Path.Combine(dir, name));
     }
@@ -670,6 +849,10 @@ public sealed class GuestRuntime
         if (!string.IsNullOrEmpty(fromEnv))
         {
             return fromEnv;
+        }
+        if (!RuntimeFeature.IsDynamicCodeSupported)
+        {
+            return null; // the native vserver command runs on no installation (and asking builds reflection data: 13 fresh pages)
         }
         // .../shared/Microsoft.NETCore.App/<version>/
         var rt = RuntimeEnvironment.GetRuntimeDirectory().TrimEnd('/');

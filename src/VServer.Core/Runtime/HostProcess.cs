@@ -47,20 +47,128 @@ public static class HostProcess
     /// program leaves a process behind that holds its output open (<c>runc create</c>), so only
     /// its own exit is waited for. <paramref name="outputLimit"/> (characters, 0: none): what is kept
     /// and passed on of each stream, for a program whose output a guest controls; the rest is read and dropped.
-    /// <paramref name="smallOutput"/>: the program writes a few lines at most and its output ends with it
-    /// (conmon, whose daemon's output is /dev/null), so it is read once the program has ended, on this
-    /// thread, without the two reader threads; it cannot go with either of the two above.
+    /// <paramref name="smallOutput"/>: the program writes a few lines at most and its output ends with it,
+    /// so it is read once the program has ended, on this thread, without the two reader threads
+    /// (<see cref="Spawn"/>); it goes with none of the input, progress and output options.
     /// </summary>
     public static ProcessResult Run(string file, IEnumerable<string> args, CancellationToken cancel = default,
         Action<string>? onOutput = null, Action<string>? onError = null,
         IReadOnlyDictionary<string, string>? environment = null, int inheritFd = -1, bool leavesChildren = false, string? input = null,
         Action? onTick = null, Stream? inputStream = null, int outputLimit = 0, bool smallOutput = false)
     {
-        if (smallOutput && (leavesChildren || outputLimit > 0))
+        if (smallOutput)
         {
-            throw new ArgumentException("A small output is read to its end once the program has ended: not with leavesChildren or an outputLimit.", nameof(smallOutput));
+            if (leavesChildren || outputLimit > 0 || input is not null || inputStream is not null || onTick is not null)
+            {
+                throw new ArgumentException("A small output is read to its end once the program has ended: not with leavesChildren, an outputLimit, an input or onTick.", nameof(smallOutput));
+            }
+            using var small = Spawn(file, args.ToList(), environment, inheritFd >= 0 ? new[] { inheritFd } : Array.Empty<int>());
+            return small.Wait(cancel, onOutput, onError);
         }
         Traced(file, args);
+        var psi = StartInfo(file, args, environment);
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        var sw = Stopwatch.StartNew();
+        Start(p, file, inheritFd >= 0 ? new[] { inheritFd } : Array.Empty<int>());
+        Writer(p.StandardInput, inputStream ?? (input is null ? null : new MemoryStream(new UTF8Encoding(false).GetBytes(input))));
+        // Readers on threads of their own: the thread pool may be busy (a test host, many guests at once)
+        var outReader = Reader(p.StandardOutput, stdout, onOutput, outputLimit);
+        var errReader = Reader(p.StandardError, stderr, onError, outputLimit);
+        using (cancel.Register(() => Interrupt(p)))
+        {
+            // onTick: twice a second on the calling thread while the program runs (progress)
+            while (!p.WaitForExit(onTick is null ? Timeout.Infinite : 500))
+            {
+                onTick!();
+            }
+            p.WaitForExit();
+            // a child it leaves behind (the runtime's init after create) keeps the pipes open; so may,
+            // once it was told to stop, a process it started that does not end (a guest's command held
+            // stopped): what it still writes is not waited for
+            var wait = leavesChildren ? 50 : cancel.IsCancellationRequested ? 2000 : Timeout.Infinite;
+            outReader.Join(wait);
+            errReader.Join(wait);
+        }
+        cancel.ThrowIfCancellationRequested();
+        string o, e;
+        lock (stdout) { o = stdout.ToString(); }
+        lock (stderr) { e = stderr.ToString(); }
+        return new ProcessResult(p.ExitCode, o, e, sw.Elapsed);
+    }
+
+    /// <summary>
+    /// Starts a program that writes a few lines at most and whose output ends with it (conmon, which
+    /// forks away with its daemon's output on /dev/null), with an empty, closed input, and returns at
+    /// once: the caller goes on while it runs and reads how it ended with <see cref="Spawned.Wait"/>.
+    /// <paramref name="inheritFds"/>: descriptors the program inherits (in the child alone: they stay
+    /// close-on-exec here). posix_spawn and waitpid, not <see cref="Process"/>: no stream objects and
+    /// buffers, and its end is seen at once, not through .NET's SIGCHLD thread (about 2 ms later here).
+    /// </summary>
+    public static Spawned Spawn(string file, IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<int>? inheritFds = null)
+    {
+        Traced(file, args);
+        var sw = Stopwatch.StartNew();
+        lock (SpawnLock) // no descriptor another start makes inheritable for its child meanwhile
+        {
+            try
+            {
+                var (pid, stdout, stderr) = Sys.SpawnPiped(file, args, environment, inheritFds ?? Array.Empty<int>());
+                return new Spawned(pid, stdout, stderr, sw);
+            }
+            catch (SyscallException e)
+            {
+                throw new VServerException("ProgramNotStarted", ErrorKind.NotInstalled, $"Cannot run '{file}': {e.Message}.", file, e);
+            }
+        }
+    }
+
+    /// <summary>A program started by <see cref="Spawn"/>; disposing it closes its output pipes (it is reaped by <see cref="Wait"/>).</summary>
+    public sealed class Spawned : IDisposable
+    {
+        private readonly Stopwatch _sw;
+        private int _stdout;
+        private int _stderr;
+        private int? _exit;
+
+        internal Spawned(int pid, int stdout, int stderr, Stopwatch sw) => (Id, _stdout, _stderr, _sw) = (pid, stdout, stderr, sw);
+
+        public int Id { get; }
+
+        /// <summary>Waits for the program's end (waitpid) and reads what it wrote, on this thread with read(2) on the pipes.</summary>
+        public ProcessResult Wait(CancellationToken cancel = default, Action<string>? onOutput = null, Action<string>? onError = null)
+        {
+            if (_exit is null)
+            {
+                using (cancel.Register(() => Sys.Signal(Id, 15)))
+                {
+                    _exit = Sys.WaitChild(Id) ?? -1;
+                }
+            }
+            cancel.ThrowIfCancellationRequested();
+            var (stdout, stderr) = (new StringBuilder(), new StringBuilder());
+            ReadEnded(ref _stdout, stdout, onOutput);
+            ReadEnded(ref _stderr, stderr, onError);
+            return new ProcessResult(_exit.Value, stdout.ToString(), stderr.ToString(), _sw.Elapsed);
+        }
+
+        public void Dispose()
+        {
+            _exit ??= Sys.WaitChild(Id) ?? -1; // never a zombie left behind (it ends on its own: conmon forks away at once)
+            foreach (var fd in new[] { _stdout, _stderr })
+            {
+                if (fd >= 0)
+                {
+                    Sys.Close(fd);
+                }
+            }
+            (_stdout, _stderr) = (-1, -1);
+        }
+    }
+
+    private static ProcessStartInfo StartInfo(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment)
+    {
         var psi = new ProcessStartInfo(file)
         {
             RedirectStandardInput = true,
@@ -82,45 +190,7 @@ public static class HostProcess
                 psi.Environment[k] = v;
             }
         }
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        using var p = new Process { StartInfo = psi };
-        var sw = Stopwatch.StartNew();
-        Start(p, file, inheritFd);
-        Writer(p.StandardInput, inputStream ?? (input is null ? null : new MemoryStream(new UTF8Encoding(false).GetBytes(input))));
-        // Readers on threads of their own: the thread pool may be busy (a test host, many guests at once).
-        // smallOutput: a program that writes a few lines at most before it ends (conmon, which then forks
-        // away with its output on /dev/null) is read once it has ended, here: no two threads per run
-        var outReader = smallOutput ? null : Reader(p.StandardOutput, stdout, onOutput, outputLimit);
-        var errReader = smallOutput ? null : Reader(p.StandardError, stderr, onError, outputLimit);
-        using (cancel.Register(() => Interrupt(p)))
-        {
-            // onTick: twice a second on the calling thread while the program runs (progress)
-            while (!p.WaitForExit(onTick is null ? Timeout.Infinite : 500))
-            {
-                onTick!();
-            }
-            p.WaitForExit();
-            // a child it leaves behind (the runtime's init after create) keeps the pipes open; so may,
-            // once it was told to stop, a process it started that does not end (a guest's command held
-            // stopped): what it still writes is not waited for
-            if (smallOutput)
-            {
-                ReadEnded(p.StandardOutput, stdout, onOutput);
-                ReadEnded(p.StandardError, stderr, onError);
-            }
-            else
-            {
-                var wait = leavesChildren ? 50 : cancel.IsCancellationRequested ? 2000 : Timeout.Infinite;
-                outReader!.Join(wait);
-                errReader!.Join(wait);
-            }
-        }
-        cancel.ThrowIfCancellationRequested();
-        string o, e;
-        lock (stdout) { o = stdout.ToString(); }
-        lock (stderr) { e = stderr.ToString(); }
-        return new ProcessResult(p.ExitCode, o, e, sw.Elapsed);
+        return psi;
     }
 
     /// <summary>
@@ -174,19 +244,16 @@ public static class HostProcess
         return t;
     }
 
-    /// <summary>
-    /// What an ended program wrote (a small output), read to its end on this thread with read(2) on the
-    /// pipe itself: a PipeStream's own read would start .NET's socket engine and its thread (about 1 ms).
-    /// </summary>
-    private static void ReadEnded(StreamReader from, StringBuilder into, Action<string>? onLine)
+    /// <summary>What an ended program wrote (a small output), read to its end with read(2), as lines; the descriptor is closed.</summary>
+    private static void ReadEnded(ref int fd, StringBuilder into, Action<string>? onLine)
     {
-        var handle = ((System.IO.Pipes.PipeStream)from.BaseStream).SafePipeHandle;
-        var added = false;
+        if (fd < 0)
+        {
+            return;
+        }
         var bytes = new MemoryStream();
         try
         {
-            handle.DangerousAddRef(ref added);
-            var fd = (int)handle.DangerousGetHandle();
             var buf = new byte[4096];
             int n;
             while ((n = Sys.Read(fd, buf)) > 0)
@@ -199,10 +266,8 @@ public static class HostProcess
         }
         finally
         {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            Sys.Close(fd);
+            fd = -1;
         }
         using var lines = new StringReader(Encoding.UTF8.GetString(bytes.GetBuffer(), 0, (int)bytes.Length));
         while (lines.ReadLine() is { } line)
@@ -262,7 +327,7 @@ public static class HostProcess
             psi.ArgumentList.Add(a);
         }
         using var p = new Process { StartInfo = psi };
-        Start(p, file, inheritFd);
+        Start(p, file, inheritFd >= 0 ? new[] { inheritFd } : Array.Empty<int>());
         p.WaitForExit();
         return p.ExitCode;
     }
@@ -290,13 +355,13 @@ public static class HostProcess
         }
     }
 
-    private static void Start(Process p, string file, int inheritFd)
+    private static void Start(Process p, string file, IReadOnlyList<int> inheritFds)
     {
         lock (SpawnLock)
         {
-            if (inheritFd >= 0)
+            foreach (var fd in inheritFds)
             {
-                Sys.SetInheritable(inheritFd, true);
+                Sys.SetInheritable(fd, true);
             }
             try
             {
@@ -308,9 +373,9 @@ public static class HostProcess
             }
             finally
             {
-                if (inheritFd >= 0)
+                foreach (var fd in inheritFds)
                 {
-                    Sys.SetInheritable(inheritFd, false);
+                    Sys.SetInheritable(fd, false);
                 }
             }
         }

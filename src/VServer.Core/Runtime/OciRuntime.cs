@@ -146,7 +146,7 @@ public sealed class OciRuntime
             };
             File.WriteAllText(System.IO.Path.Combine(dir, "config.json"), config.ToJsonString());
             var state = System.IO.Path.Combine(dir, "state");
-            var (program, prefix) = CreateCommand();
+            var (program, prefix, _) = CreateCommand();
             var r = HostProcess.Run(program, prefix.Concat(new[] { "--root", state, "create", "--bundle", dir, id }), leavesChildren: true);
             HostProcess.Run(Program, new[] { "--root", state, "delete", "--force", id });
             Cgroups.RemoveEmpty("/vserver/" + id);
@@ -176,22 +176,29 @@ public sealed class OciRuntime
     /// namespace is made by <c>vserver-ns create-without</c>, a small static program shipped beside the
     /// vserver command (about 3 ms); where it is missing, by util-linux's unshare, a shell and
     /// umount (about 14 ms).
+    /// <paramref name="gateFd"/> (a pipe's read end; -1: none): the create waits for one byte on it
+    /// (<c>vserver-ns gate</c>), so conmon can be started before the bundle is written. Gated is false
+    /// when vserver-ns is missing: then the create cannot wait and conmon must start after the bundle.
     /// </summary>
-    public (string Program, IReadOnlyList<string> Args) CreateCommand()
+    public (string Program, IReadOnlyList<string> Args, bool Gated) CreateCommand(int gateFd = -1)
     {
+        var helper = GuestRuntime.CompanionProgram(NamespaceHelper);
+        string[] Gate(params string[] command) => gateFd >= 0
+            ? new[] { "gate", gateFd.ToString(System.Globalization.CultureInfo.InvariantCulture) }.Concat(command).ToArray()
+            : command;
         if (Name != "crun" || !Cgroups.HybridWithControllers())
         {
-            return (Program, Array.Empty<string>());
+            return helper is not null && gateFd >= 0 ? (helper, Gate(Program), true) : (Program, Array.Empty<string>(), false);
         }
-        if (GuestRuntime.CompanionProgram(NamespaceHelper) is string helper)
+        if (helper is not null)
         {
-            return (helper, new[] { "create-without", Cgroups.HybridUnifiedMount, Program });
+            return (helper, Gate("create-without", Cgroups.HybridUnifiedMount, Program), gateFd >= 0);
         }
         var unshare = HostProcess.Find("unshare") ?? throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
             "crun needs unshare (Debian package 'util-linux') on this hybrid cgroup host.", "unshare");
         var umount = HostProcess.Find("umount") ?? throw new VServerException("RuntimeNotFound", ErrorKind.NotInstalled,
             "crun needs umount (Debian package 'mount') on this hybrid cgroup host.", "umount");
-        return (unshare, new[] { "--mount", "--propagation", "slave", "/bin/sh", "-c", umount + " -l " + Cgroups.HybridUnifiedMount + " && exec \"$0\" \"$@\"", Program });
+        return (unshare, new[] { "--mount", "--propagation", "slave", "/bin/sh", "-c", umount + " -l " + Cgroups.HybridUnifiedMount + " && exec \"$0\" \"$@\"", Program }, false);
     }
 
     /// <summary>
