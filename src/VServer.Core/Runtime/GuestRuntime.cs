@@ -628,19 +628,18 @@ public sealed class GuestRuntime
                     }
                     catch
                     {
-                        Sys.Close(gateWrite);
                         launch.Dispose();
                         throw;
                     }
                     Sys.Close(gateRead);
                     gateRead = -1;
-                    launch._gateWrite = gateWrite;
+                    (launch._gateWrite, gateWrite) = (gateWrite, -1);
                 }
                 return launch;
             }
             catch
             {
-                foreach (var fd in new[] { syncRead, syncWrite, gateRead })
+                foreach (var fd in new[] { syncRead, syncWrite, gateRead, gateWrite })
                 {
                     if (fd >= 0)
                     {
