@@ -157,20 +157,26 @@ public class UnifyTests
         var ra = Root(store, "a");
         var rb = Root(store, "b");
 
+        // every file of Big's content is shared with the first of them read, whichever guest's it is (the walks
+        // of the guests run side by side): the first target of each path is swapped or edited, once
+        string? swapped = null, edited = null;
         var unifier = new Unifier(store)
         {
             BeforeDedupe = (guest, path) =>
             {
-                if (guest == "b" && path == "/srv/swap.bin")
+                var (mine, other) = guest == "b" ? (rb, ra) : (ra, rb);
+                if (path == "/srv/swap.bin" && swapped is null)
                 {
-                    File.Delete(Path.Combine(rb, "srv/swap.bin"));
-                    File.CreateSymbolicLink(Path.Combine(rb, "srv/swap.bin"), Path.Combine(ra, "srv/swap.bin"));
+                    File.Delete(Path.Combine(mine, "srv/swap.bin"));
+                    File.CreateSymbolicLink(Path.Combine(mine, "srv/swap.bin"), Path.Combine(other, "srv/swap.bin"));
+                    swapped = mine;
                 }
-                if (guest == "b" && path == "/srv/edit.bin")
+                if (path == "/srv/edit.bin" && edited is null)
                 {
-                    using var w = new FileStream(Path.Combine(rb, "srv/edit.bin"), FileMode.Open, FileAccess.Write);
+                    using var w = new FileStream(Path.Combine(mine, "srv/edit.bin"), FileMode.Open, FileAccess.Write);
                     w.Position = 1000;
                     w.WriteByte((byte)(Big[1000] ^ 0xff));
+                    edited = mine;
                 }
             },
         };
@@ -183,9 +189,11 @@ public class UnifyTests
         }
         Assert.True(SharesWith(Path.Combine(ra, "etc/same.conf"), Path.Combine(rb, "etc/same.conf")), "etc/same.conf was not shared");
         Assert.Equal(oneByte, File.ReadAllBytes(Path.Combine(rb, "opt/near.bin")));
-        Assert.Equal(Big[1000] ^ 0xff, File.ReadAllBytes(Path.Combine(rb, "srv/edit.bin"))[1000]);
-        Assert.NotNull(new FileInfo(Path.Combine(rb, "srv/swap.bin")).LinkTarget); // still the symlink, left as it was
-        Assert.Equal(Big, File.ReadAllBytes(Path.Combine(ra, "srv/swap.bin")));
+        Assert.NotNull(edited);
+        Assert.Equal(Big[1000] ^ 0xff, File.ReadAllBytes(Path.Combine(edited!, "srv/edit.bin"))[1000]);
+        Assert.NotNull(swapped);
+        Assert.NotNull(new FileInfo(Path.Combine(swapped!, "srv/swap.bin")).LinkTarget); // still the symlink, left as it was
+        Assert.Equal(Big, File.ReadAllBytes(Path.Combine(swapped == rb ? ra : rb, "srv/swap.bin")));
         Assert.True(SharesWith(Path.Combine(ra, "bin/busybox"), Path.Combine(rb, "bin/busybox")));
     }
 
