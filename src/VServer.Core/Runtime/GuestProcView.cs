@@ -69,18 +69,24 @@ public static class GuestProcView
                 return known;
             }
         }
-        var mp = MountPoint(paths);
-        var served = new List<string>();
-        foreach (var f in Files)
-        {
-            if (File.Exists(Path.Combine(mp, f)))
-            {
-                served.Add(f);
-            }
-        }
+        var served = LookUp(MountPoint(paths));
         if (daemon is not null)
         {
             AtomicFile.WriteAllText(ServedFile(paths), daemon + "\n" + string.Join("\n", served) + "\n", durable: false);
+        }
+        return served;
+    }
+
+    /// <summary>Which of <see cref="Files"/> the lxcfs mounted at <paramref name="mountPoint"/> serves, each looked up there (a FUSE round trip).</summary>
+    public static IReadOnlyList<string> LookUp(string mountPoint)
+    {
+        var served = new List<string>();
+        foreach (var f in Files)
+        {
+            if (File.Exists(Path.Combine(mountPoint, f)))
+            {
+                served.Add(f);
+            }
         }
         return served;
     }

@@ -170,7 +170,7 @@ public sealed class GuestRuntime
     }
 
     /// <summary>What a start decides before its bundle, and conmon, started with the runtime's create held at a gate until <see cref="ConmonLaunch.Open"/>.</summary>
-    private sealed record StartPrep(InitKind Kind, OciRuntime Runtime, string? InitHelper, string Instance, ConmonLaunch Launch);
+    private sealed record StartPrep(InitKind Kind, GuestConfig Effective, OciRuntime Runtime, string? InitHelper, string Instance, ConmonLaunch Launch);
 
     /// <summary>
     /// The guest's root checked and its init told (<see cref="PrepareRoot"/>), the runtime, conmon and
@@ -202,7 +202,7 @@ public sealed class GuestRuntime
         {
             reporter.Verbose($"Starting guest '{name}' with {runtime.Name} under conmon (instance {instance[..12]}).");
             ConsoleLog.KeepPrevious(run); // conmon starts this start's log afresh
-            return new StartPrep(kind, runtime, initHelper, instance, ConmonLaunch.Begin(this, conmon, runtime, run, instance, OciBundle.IsSystemd(effective, kind), reporter));
+            return new StartPrep(kind, effective, runtime, initHelper, instance, ConmonLaunch.Begin(this, conmon, runtime, run, instance, OciBundle.IsSystemd(effective, kind), reporter));
         }
         catch
         {
@@ -245,7 +245,7 @@ public sealed class GuestRuntime
         prep ??= Prepare(config, run, root, reporter); // a Template guest's, on its overlay
         var (kind, runtime, initHelper, instance, launch) = (prep.Kind, prep.Runtime, prep.InitHelper, prep.Instance, prep.Launch);
         var applied = LiveSettings.Of(config); // as configured (Auto stays Auto): what Get-VServerGuest compares with
-        config = OciBundle.Effective(config, kind); // Auto decided from the tree
+        config = prep.Effective; // Auto decided from the tree
         var cgroups = Cgroups.PathFor(Paths, name);
         var started = DateTimeOffset.UtcNow;
         int initPid;
@@ -553,16 +553,17 @@ public sealed class GuestRuntime
         private readonly string _conmon;
         private readonly List<string> _args;
         private readonly Dictionary<string, string> _env;
-        private readonly string _name;
         private readonly RunDirectory _run;
         private int _syncRead;
         private int _syncWrite;
         private int _gateWrite = -1;
         private HostProcess.Spawned? _spawned;
 
+        private string Name => _run.Name;
+
         private ConmonLaunch(string conmon, List<string> args, Dictionary<string, string> env, RunDirectory run, int syncRead, int syncWrite)
         {
-            (_conmon, _args, _env, _run, _name) = (conmon, args, env, run, run.Name);
+            (_conmon, _args, _env, _run) = (conmon, args, env, run);
             (_syncRead, _syncWrite) = (syncRead, syncWrite);
         }
 
@@ -681,13 +682,13 @@ public sealed class GuestRuntime
             if (r.ExitCode != 0)
             {
                 throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
-                    $"Guest '{_name}': conmon failed ({r.ExitCode}): {OciRuntime.FirstLine(r.StandardError, "no message")}", _name);
+                    $"Guest '{Name}': conmon failed ({r.ExitCode}): {OciRuntime.FirstLine(r.StandardError, "no message")}", Name);
             }
             var line = ReadLine(_syncRead, TimeSpan.FromSeconds(60), cancel);
             if (line is null)
             {
                 throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
-                    $"Guest '{_name}': conmon ended without reporting the guest's init. Console log: {Tail(_run)}", _name);
+                    $"Guest '{Name}': conmon ended without reporting the guest's init. Console log: {Tail(_run)}", Name);
             }
             var msg = JsonNode.Parse(line);
             var pid = (int?)msg?["data"] ?? -1;
@@ -695,7 +696,7 @@ public sealed class GuestRuntime
             {
                 var text = (string?)msg?["message"] ?? line;
                 throw new VServerException("GuestStartFailed", ErrorKind.InvalidOperation,
-                    $"Guest '{_name}' did not start: {OciRuntime.FirstLine(text, text)}", _name);
+                    $"Guest '{Name}' did not start: {OciRuntime.FirstLine(text, text)}", Name);
             }
             return pid;
         }
@@ -719,11 +720,11 @@ public sealed class GuestRuntime
                 if ((int?)msg?["data"] is > 0 and var pid)
                 {
                     // never meant to happen: the cleanup that follows deletes what the runtime made
-                    reporter.Warning($"Guest '{_name}': the runtime created the guest's init (pid {pid}) though its start was called off; it is removed with the rest.");
+                    reporter.Warning($"Guest '{Name}': the runtime created the guest's init (pid {pid}) though its start was called off; it is removed with the rest.");
                 }
                 else
                 {
-                    reporter.Verbose($"Guest '{_name}': conmon ended without running the runtime: {OciRuntime.FirstLine((string?)msg?["message"] ?? line ?? "", "no report")}");
+                    reporter.Verbose($"Guest '{Name}': conmon ended without running the runtime: {OciRuntime.FirstLine((string?)msg?["message"] ?? line ?? "", "no report")}");
                 }
             }
             catch (Exception e) when (e is VServerException or System.Text.Json.JsonException)

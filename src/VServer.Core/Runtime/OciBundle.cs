@@ -434,7 +434,7 @@ public static class OciBundle
         if (o.ProcView is string view)
         {
             // lxcfs's files over the kernel's: bound after /proc and /sys, before fstab (a line there at the same place wins)
-            foreach (var f in o.ProcViewFiles ?? GuestProcView.Files.Where(f => File.Exists(Path.Combine(view, f))).ToArray())
+            foreach (var f in o.ProcViewFiles ?? GuestProcView.LookUp(view))
             {
                 mounts.Add(Mount("/" + f, "bind", Path.Combine(view, f), "bind", "ro", "nosuid", "nodev", "noexec"));
             }
